@@ -1,0 +1,1 @@
+"""Dynamics for one seed at one hyperparameter point: discrete optax optimizers and gradient flow."""

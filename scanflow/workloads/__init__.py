@@ -1,0 +1,6 @@
+"""Workloads: each turns a validated `Config` into a `Problem` the dynamics can train."""
+
+from scanflow.workloads.base import Problem
+from scanflow.workloads.registry import build_problem
+
+__all__ = ["Problem", "build_problem"]

@@ -1,0 +1,83 @@
+"""Scan and Snap as an engine workload: official-layout data, the Y/Z model, its measurements."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scanflow.config import Config
+from scanflow.data import scan_snap as data
+from scanflow.measure.attention import distinct_entropy_K, group_means_K, query_logits_KxM
+from scanflow.models import yz
+from scanflow.workloads.base import Problem
+
+
+def build(cfg: Config) -> Problem:
+    spec = data.from_config(cfg.data)
+    dtype = jnp.float64 if cfg.x64 else jnp.float32
+    d = cfg.data
+    distinct = jnp.asarray(spec.distinct_KxM)
+    common = jnp.asarray((spec.probs_KxM > 0) & spec.common_M[None, :])
+
+    def init(key, hp):
+        return yz.init(key, spec.M, hp["init_scale"].astype(dtype), dtype)
+
+    if d.mode == "sampled":
+
+        def loss(params, key):
+            return yz.loss(params, data.sample_batch(key, spec, d.batch_size, d.seq_len))
+
+    else:
+
+        def loss(params, key):
+            del key
+            return yz.population_loss(params, spec)
+
+    pop_loss = lambda params: yz.population_loss(params, spec)
+
+    def metrics(params):
+        c_KxM = yz.attention_KxM(params["Z"], spec)
+        z_KxM = query_logits_KxM(params["Z"], spec)
+        g = jax.grad(pop_loss)(params)
+        out = {
+            "loss": pop_loss(params),
+            "entropy": distinct_entropy_K(c_KxM, spec),
+            "max_attn": jnp.max(jnp.where(distinct | common, c_KxM, 0.0), axis=-1),
+            "z_distinct": group_means_K(z_KxM, distinct),
+            "z_common": group_means_K(z_KxM, common),
+            "grad_norm_Y": jnp.linalg.norm(g["Y"]),
+            "grad_norm_Z": jnp.linalg.norm(g["Z"]),
+            "norm_Y": jnp.linalg.norm(params["Y"]),
+            "norm_Z": jnp.linalg.norm(params["Z"]),
+        }
+        if cfg.train.record_attention:
+            out["attn"] = c_KxM
+            out["z"] = z_KxM
+        return out
+
+    metric_dims = {
+        "loss": (),
+        "train_loss": (),
+        "entropy": ("cls",),
+        "max_attn": ("cls",),
+        "z_distinct": ("cls",),
+        "z_common": ("cls",),
+        "grad_norm_Y": (),
+        "grad_norm_Z": (),
+        "norm_Y": (),
+        "norm_Z": (),
+        "attn": ("cls", "token"),
+        "z": ("cls", "token"),
+    }
+    coords = {"cls": np.arange(spec.K), "token": np.arange(spec.M)}
+    info = {
+        "M": spec.M,
+        "K": spec.K,
+        "groups": {name: list(r) for name, r in spec.groups},
+        "probs_KxM": spec.probs_KxM.tolist(),
+        "query_K": spec.query_K.tolist(),
+        "target_K": spec.target_K.tolist(),
+        "default_init_scale": float(1.0 / np.sqrt(spec.M)),
+    }
+    return Problem(init, loss, metrics, pop_loss, metric_dims, coords, info)
