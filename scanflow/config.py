@@ -153,8 +153,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        number = _as_number(value)
+        if number is not None:
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -258,15 +259,31 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return config_from_dict(raw or {}, overrides)
 
 
+def _as_number(value: Any) -> float | None:
+    """A float from an int/float, or from a string such as '1e-3' (PyYAML reads exponents without
+    a dot or sign, like 1e-3 or 1.0e30, as strings); None if it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _lr_list(value: Any, path: str) -> tuple[float, ...]:
     values = value if isinstance(value, (list, tuple)) else [value]
     if len(values) == 0:
         raise ConfigError(f"{path}: expected a positive number or a non-empty list of them")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        x = _as_number(v)
+        if x is None or not math.isfinite(x) or x <= 0:
             raise ConfigError(f"{path}: expected positive learning rates, got {v!r}")
-        out.append(float(v))
+        out.append(x)
     return tuple(out)
 
 

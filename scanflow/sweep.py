@@ -3,7 +3,7 @@
 * `static_part(cfg)` is the part of the config that picks the program (shapes, steps, optimizer,
   solver); learning rates, the init scale and the root seed are *arguments*, so changing them never
   recompiles.
-* Seeds share their keys across hyperparameter points (common random numbers): seed s has the
+* Runs are flattened to one axis (point-major); seeds share their keys across hyperparameter points (common random numbers): seed s has the
   same init and the same data stream at every learning-rate pair.
 * The host runs a Python loop over jitted chunks of records (progress bar, compile time measured
   separately by ahead-of-time compilation). The carried state is donated between chunks.
@@ -36,7 +36,7 @@ def static_part(cfg: Config) -> Config:
         cfg,
         name="",
         out_dir="",
-        model=dataclasses.replace(cfg.model, init_scale=None),
+        model=dataclasses.replace(cfg.model, init="zero", init_scale=None),  # both are hp["init_scale"]
         sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0),
     )
 
@@ -69,28 +69,37 @@ def run_key(root_key: jax.Array, seed_index: jax.Array) -> jax.Array:
 class Program:
     """The vmapped functions of one static config (not yet compiled)."""
 
-    init: Callable  # (root_key, hp) -> (state, rec0)     leaves: (P, S, ...)
+    init: Callable  # (root_key, hp) -> (state, rec0)     leaves: (R = P * S, ...)
     chunk: Callable  # (state, root_key, hp, n_records) -> (state, recs)
     problem: Any
     n_seeds: int
 
 
-def _vmap_sweep(fn: Callable, n_seeds: int, state_in: bool) -> Callable:
-    """Lift fn(state?, run_key, hp) to (state?, root_key, hp) over (point, seed) axes."""
+def run_index(n_points: int, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flattened run axis: run r is (point r // S, seed r % S)."""
+    r = np.arange(n_points * n_seeds)
+    return r // n_seeds, r % n_seeds
 
-    def over_seeds(*args):
-        if state_in:
-            state, root, hp = args
-        else:
-            root, hp = args
-        keys = jax.vmap(run_key, in_axes=(None, 0))(root, jnp.arange(n_seeds))
-        if state_in:
-            return jax.vmap(fn, in_axes=(0, 0, None))(state, keys, hp)
-        return jax.vmap(fn, in_axes=(0, None))(keys, hp)
 
-    if state_in:
-        return jax.vmap(over_seeds, in_axes=(0, None, 0))
-    return jax.vmap(over_seeds, in_axes=(None, 0))
+def _vmap_runs(fn: Callable, n_seeds: int, state_in: bool) -> Callable:
+    """Lift fn(state?, run_key, hp_one) to (state?, root_key, hp) over one flattened run axis.
+
+    hp leaves have a leading point axis P; runs are R = P * S, point-major. Each run gathers its
+    own hyperparameters and derives its key fold_in(root, seed) inside the program. One vmap
+    level (not point x seed) keeps the compiled program small.
+    """
+
+    def lifted(*args):
+        state, root, hp = args if state_in else (None, *args)
+        P = jax.tree.leaves(hp)[0].shape[0]
+        point_R, seed_R = run_index(P, n_seeds)
+        hp_R = jax.tree.map(lambda a: a[point_R], hp)
+        keys_R = jax.vmap(run_key, in_axes=(None, 0))(root, jnp.asarray(seed_R))
+        if state_in:
+            return jax.vmap(fn)(state, keys_R, hp_R)
+        return jax.vmap(fn)(keys_R, hp_R)
+
+    return lifted
 
 
 @functools.lru_cache(maxsize=32)
@@ -122,12 +131,12 @@ def program(static: Config) -> Program:
 
     def init(root, hp):
         TRACE_COUNT["init"] += 1
-        return _vmap_sweep(init_one, S, state_in=False)(root, hp)
+        return _vmap_runs(init_one, S, state_in=False)(root, hp)
 
     def chunk(state, root, hp, n_records):
         TRACE_COUNT["chunk"] += 1
         one = functools.partial(_chunk_n, chunk_one, n_records)
-        return _vmap_sweep(one, S, state_in=True)(state, root, hp)
+        return _vmap_runs(one, S, state_in=True)(state, root, hp)
 
     return Program(init, chunk, problem, S)
 
@@ -206,10 +215,11 @@ def run_sweep(cfg: Config, progress: bool = False) -> SweepOutput:
     final_state = jax.device_get(state)
     run_s = time.perf_counter() - t0
 
-    arrays, dims = _stack_records(chunks, problem.metric_dims)
+    P, S = len(hp["init_scale"]), cfg.sweep.seeds
+    arrays, dims = _stack_records(chunks, problem.metric_dims, P, S)
     every = cfg.train.record_every
     coords = {
-        "point": np.arange(len(hp["init_scale"])),
+        "point": np.arange(P),
         "seed": np.arange(cfg.sweep.seeds),
         "record": np.arange(0, cfg.train.steps + 1, every),
         **problem.coords,
@@ -219,28 +229,32 @@ def run_sweep(cfg: Config, progress: bool = False) -> SweepOutput:
     arrays["init_scale"], dims["init_scale"] = np.asarray(hp["init_scale"]), ("point",)
     _flag_divergence(arrays, dims, coords["record"])
     if cfg.train.method == "flow":
-        arrays["solver_status"] = np.asarray(final_state.status)
-        arrays["solver_steps"] = np.asarray(final_state.num_steps)
-        arrays["solver_accepted_steps"] = np.asarray(final_state.num_accepted)
+        arrays["solver_status"] = np.asarray(final_state.status).reshape(P, S)
+        arrays["solver_steps"] = np.asarray(final_state.num_steps).reshape(P, S)
+        arrays["solver_accepted_steps"] = np.asarray(final_state.num_accepted).reshape(P, S)
         for k in ("solver_status", "solver_steps", "solver_accepted_steps"):
             dims[k] = ("point", "seed")
     timings = {"compile_s": compile_s, "run_s": run_s, "n_chunks": n_chunks, "records_per_chunk": rpc}
     return SweepOutput(arrays, dims, coords, problem.info, timings)
 
 
-def _stack_records(chunks: list[dict], metric_dims: dict) -> tuple[dict, dict]:
-    """[rec0 (P,S,...), chunk (P,S,R,...), ...] -> arrays (P,S,1+sum R,...)."""
+def _stack_records(chunks: list[dict], metric_dims: dict, P: int, S: int) -> tuple[dict, dict]:
+    """[rec0 (R,...), chunk (R,n,...), ...] -> arrays (P, S, 1 + sum n, ...)."""
     arrays, dims = {}, {}
     for name in chunks[0]:
-        parts = [chunks[0][name][:, :, None]] + [c[name] for c in chunks[1:]]
-        arrays[name] = np.concatenate(parts, axis=2)
+        parts = [chunks[0][name][:, None]] + [c[name] for c in chunks[1:]]
+        a = np.concatenate(parts, axis=1)
+        arrays[name] = a.reshape(P, S, *a.shape[1:])
         dims[name] = ("point", "seed", "record", *metric_dims[name])
     return arrays, dims
 
 
 def _flag_divergence(arrays: dict, dims: dict, steps: np.ndarray) -> None:
-    """A run diverged if any recorded loss is NaN/inf; keep the first such step (-1 if none)."""
+    """A run diverged if a parameter or a recorded loss became NaN/inf; keep the first such step
+    (-1 if none). Huge but finite parameters are not a divergence."""
     bad = ~np.isfinite(arrays["loss"]) | ~np.isfinite(arrays["train_loss"])
+    if "finite" in arrays:
+        bad |= ~arrays["finite"].astype(bool)
     arrays["diverged"] = bad.any(axis=-1)
     first = np.where(bad.any(-1), bad.argmax(-1), -1)
     arrays["diverged_step"] = np.where(first >= 0, steps[np.maximum(first, 0)], -1)

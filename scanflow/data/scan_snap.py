@@ -139,31 +139,62 @@ def official_layout(
 
 
 @dataclass(frozen=True)
-class Batch:
-    """A sampled batch. context_BxT1: T-1 contextual token ids; query_B / label_B: token ids."""
+class Sequences:
+    """Sampled sequences as tokens. context_BxT1: T-1 contextual token ids; query_B / label_B."""
 
     context_BxT1: jax.Array
     query_B: jax.Array
     label_B: jax.Array
 
 
-jax.tree_util.register_dataclass(Batch, data_fields=["context_BxT1", "query_B", "label_B"], meta_fields=[])
+@dataclass(frozen=True)
+class Batch:
+    """Sampled sequences as bags: counts_BxM[b, l] = occurrences of token l among the T-1 contextual
+    tokens of sequence b. Without positional encoding the attended vector X^T b depends on a
+    sequence only through these counts, so this is an exact (and scatter-free) representation."""
+
+    counts_BxM: jax.Array
+    query_B: jax.Array
+    label_B: jax.Array
 
 
-def sample_batch(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int) -> Batch:
-    """Draw `batch_size` sequences: class ~ Uniform[K], T-1 tokens i.i.d. ~ P(.|n) (replacement).
+jax.tree_util.register_dataclass(Sequences, data_fields=["context_BxT1", "query_B", "label_B"], meta_fields=[])
+jax.tree_util.register_dataclass(Batch, data_fields=["counts_BxM", "query_B", "label_B"], meta_fields=[])
 
-    Tokens are drawn by inverse CDF over the class's support (one uniform per token).
-    """
+
+def _draw(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int):
+    """Class ~ Uniform[K]; T-1 support indices i.i.d. ~ P(.|n) by inverse CDF (one uniform each)."""
     k_cls, k_tok = jax.random.split(key)
     support_KxS, cdf_KxS = spec.support_cdf
     cls_B = jax.random.randint(k_cls, (batch_size,), 0, spec.K)
     u_BxT1 = jax.random.uniform(k_tok, (batch_size, seq_len - 1), jnp.float32)
     cdf_BxS = jnp.asarray(cdf_KxS, jnp.float32)[cls_B]
     j_BxT1 = jnp.sum(u_BxT1[:, :, None] >= cdf_BxS[:, None, :], axis=-1)
-    j_BxT1 = jnp.minimum(j_BxT1, support_KxS.shape[1] - 1)
-    ctx = jnp.take_along_axis(jnp.asarray(support_KxS)[cls_B], j_BxT1, axis=1)
-    return Batch(ctx.astype(jnp.int32), jnp.asarray(spec.query_K)[cls_B], jnp.asarray(spec.target_K)[cls_B])
+    return cls_B, jnp.minimum(j_BxT1, support_KxS.shape[1] - 1), jnp.asarray(support_KxS)[cls_B]
+
+
+def sample_sequences(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int) -> Sequences:
+    """Draw sequences as the official code does: class uniform, T-1 tokens i.i.d. ~ P(.|n)
+    (with replacement), then the query psi(n); the label is n."""
+    cls_B, j_BxT1, support_BxS = _draw(key, spec, batch_size, seq_len)
+    ctx = jnp.take_along_axis(support_BxS, j_BxT1, axis=1)
+    return Sequences(ctx.astype(jnp.int32), jnp.asarray(spec.query_K)[cls_B], jnp.asarray(spec.target_K)[cls_B])
+
+
+def sample_batch(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int, dtype=jnp.float32) -> Batch:
+    """The same draw as `sample_sequences` (same key -> same sequences), returned as token counts."""
+    cls_B, j_BxT1, support_BxS = _draw(key, spec, batch_size, seq_len)
+    S = support_BxS.shape[1]
+    counts_BxS = jnp.sum(j_BxT1[:, :, None] == jnp.arange(S)[None, None, :], axis=1).astype(dtype)
+    onehot_BxSxM = support_BxS[:, :, None] == jnp.arange(spec.M)[None, None, :]
+    counts_BxM = jnp.einsum("bs,bsm->bm", counts_BxS, onehot_BxSxM.astype(dtype))
+    return Batch(counts_BxM, jnp.asarray(spec.query_K)[cls_B], jnp.asarray(spec.target_K)[cls_B])
+
+
+def to_counts(seqs: Sequences, M: int, dtype=jnp.float32) -> Batch:
+    """Token counts of sampled sequences (for tests and for user-supplied sequences)."""
+    onehot = seqs.context_BxT1[:, :, None] == jnp.arange(M)[None, None, :]
+    return Batch(onehot.sum(1).astype(dtype), seqs.query_B, seqs.label_B)
 
 
 def from_config(data_cfg) -> ClassSpec:

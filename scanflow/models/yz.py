@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from scanflow.data.scan_snap import Batch, ClassSpec
+from scanflow.data.scan_snap import Batch, ClassSpec, Sequences
 
 Params = dict
 
@@ -28,13 +28,24 @@ def init(key: jax.Array, M: int, scale: jax.Array | float, dtype=jnp.float32) ->
     return {"Y": scale * u(k_y), "Z": scale * u(k_z)}
 
 
-def attended_BxM(Z_MxM: jax.Array, context_BxT1: jax.Array, query_B: jax.Array) -> jax.Array:
-    """v = X^T b: attention-weighted bag of contextual tokens, one row per sequence."""
-    logits_BxT1 = jnp.take_along_axis(Z_MxM[query_B], context_BxT1, axis=1)
+def weighted_softmax_xM(weights_xM: jax.Array, zrows_xM: jax.Array) -> jax.Array:
+    """w_l e^{z_l} / sum_l' w_l' e^{z_l'} (exact zeros where w = 0)."""
+    pos = weights_xM > 0
+    logits = jnp.where(pos, jnp.log(jnp.where(pos, weights_xM, 1.0)) + zrows_xM, -jnp.inf)
+    return jax.nn.softmax(logits, axis=-1)
+
+
+def attended_BxM(Z_MxM: jax.Array, batch: Batch) -> jax.Array:
+    """v = X^T b from token counts: b_t = softmax_t(Z[m, x_t]) puts n_l e^{z_ml} / sum n e^z on token l."""
+    return weighted_softmax_xM(batch.counts_BxM.astype(Z_MxM.dtype), Z_MxM[batch.query_B])
+
+
+def attended_positionwise_BxM(Z_MxM: jax.Array, seqs: Sequences) -> jax.Array:
+    """v = X^T b computed position by position (the literal definition; reference for tests)."""
+    logits_BxT1 = jnp.take_along_axis(Z_MxM[seqs.query_B], seqs.context_BxT1, axis=1)
     b_BxT1 = jax.nn.softmax(logits_BxT1, axis=-1)
-    B, M = query_B.shape[0], Z_MxM.shape[0]
-    rows_BxT1 = jnp.broadcast_to(jnp.arange(B)[:, None], context_BxT1.shape)
-    return jnp.zeros((B, M), b_BxT1.dtype).at[rows_BxT1, context_BxT1].add(b_BxT1)
+    onehot = jax.nn.one_hot(seqs.context_BxT1, Z_MxM.shape[0], dtype=b_BxT1.dtype)
+    return jnp.einsum("bt,btm->bm", b_BxT1, onehot)
 
 
 def _normalise(v_BxM: jax.Array) -> jax.Array:
@@ -43,18 +54,24 @@ def _normalise(v_BxM: jax.Array) -> jax.Array:
 
 def logits_BxM(params: Params, batch: Batch) -> jax.Array:
     """Decoder logits for a sampled batch."""
-    f_BxM = _normalise(attended_BxM(params["Z"], batch.context_BxT1, batch.query_B))
-    return f_BxM @ params["Y"]
+    return _normalise(attended_BxM(params["Z"], batch)) @ params["Y"]
 
 
-def _cross_entropy(logits_BxM: jax.Array, label_B: jax.Array) -> jax.Array:
-    logp = jax.nn.log_softmax(logits_BxM, axis=-1)
-    return -jnp.take_along_axis(logp, label_B[:, None], axis=1)[:, 0]
+def cross_entropy_B(logits_BxM: jax.Array, label_B: jax.Array) -> jax.Array:
+    """-log softmax(logits)[label], accurate down to tiny losses.
+
+    Written as softplus(logsumexp_{k != label}(l_k - l_label)) so that a loss of 1e-20 is
+    represented as such instead of rounding to 0 in 1 - alpha (float32 log_softmax would).
+    """
+    M = logits_BxM.shape[-1]
+    gap = logits_BxM - jnp.take_along_axis(logits_BxM, label_B[:, None], axis=1)
+    others = jnp.where(jnp.arange(M)[None, :] == label_B[:, None], -jnp.inf, gap)
+    return jax.nn.softplus(jax.nn.logsumexp(others, axis=-1))
 
 
 def loss(params: Params, batch: Batch) -> jax.Array:
     """Mean cross-entropy over a sampled batch (the official code's loss)."""
-    return _cross_entropy(logits_BxM(params, batch), batch.label_B).mean()
+    return cross_entropy_B(logits_BxM(params, batch), batch.label_B).mean()
 
 
 def attention_KxM(Z_MxM: jax.Array, spec: ClassSpec) -> jax.Array:
@@ -64,10 +81,7 @@ def attention_KxM(Z_MxM: jax.Array, spec: ClassSpec) -> jax.Array:
     (`get_c`) measures attention: from the parameters, not from sampled sequences.
     """
     probs = jnp.asarray(spec.probs_KxM, Z_MxM.dtype)
-    zrows_KxM = Z_MxM[jnp.asarray(spec.query_K)]
-    # log P = -inf off the support; softmax then gives exact zeros there.
-    logc = jnp.where(probs > 0, jnp.log(jnp.where(probs > 0, probs, 1.0)) + zrows_KxM, -jnp.inf)
-    return jax.nn.softmax(logc, axis=-1)
+    return weighted_softmax_xM(probs, Z_MxM[jnp.asarray(spec.query_K)])
 
 
 def population_logits_KxM(params: Params, spec: ClassSpec) -> jax.Array:
@@ -77,4 +91,4 @@ def population_logits_KxM(params: Params, spec: ClassSpec) -> jax.Array:
 
 def population_loss(params: Params, spec: ClassSpec) -> jax.Array:
     """Exact T -> inf loss: mean over uniformly weighted classes of -log alpha_n[n]."""
-    return _cross_entropy(population_logits_KxM(params, spec), jnp.asarray(spec.target_K)).mean()
+    return cross_entropy_B(population_logits_KxM(params, spec), jnp.asarray(spec.target_K)).mean()

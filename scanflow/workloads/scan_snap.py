@@ -26,7 +26,7 @@ def build(cfg: Config) -> Problem:
     if d.mode == "sampled":
 
         def loss(params, key):
-            return yz.loss(params, data.sample_batch(key, spec, d.batch_size, d.seq_len))
+            return yz.loss(params, data.sample_batch(key, spec, d.batch_size, d.seq_len, dtype))
 
     else:
 
@@ -50,6 +50,7 @@ def build(cfg: Config) -> Problem:
             "grad_norm_Z": jnp.linalg.norm(g["Z"]),
             "norm_Y": jnp.linalg.norm(params["Y"]),
             "norm_Z": jnp.linalg.norm(params["Z"]),
+            "finite": jnp.all(jnp.array([jnp.isfinite(x).all() for x in jax.tree.leaves(params)])),
         }
         if cfg.train.record_attention:
             out["attn"] = c_KxM
@@ -67,6 +68,7 @@ def build(cfg: Config) -> Problem:
         "grad_norm_Z": (),
         "norm_Y": (),
         "norm_Z": (),
+        "finite": (),
         "attn": ("cls", "token"),
         "z": ("cls", "token"),
     }
