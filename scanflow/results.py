@@ -116,6 +116,8 @@ def write_run(
     if missing:
         raise ValueError(f"arrays without axis names: {missing}")
     for k, a in arrays.items():
+        if np.asarray(a).dtype.kind not in "biuf":
+            raise ValueError(f"{k}: expected a numeric array, got dtype {np.asarray(a).dtype}")
         if np.ndim(a) != len(dims[k]):
             raise ValueError(f"{k}: {np.ndim(a)}-d array but axes {dims[k]}")
     path.parent.mkdir(parents=True, exist_ok=True)

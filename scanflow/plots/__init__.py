@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """Draw every figure of a run; return the written paths."""
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str = "") -> list[Path]:
+    """Draw every figure of a run into out_dir (default RUN_DIR/figures); return the paths."""
     from scanflow.results import load_run
 
     r = load_run(run_dir)
@@ -15,5 +15,5 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     if workload == "scan_snap":
         from scanflow.plots import scan_snap
 
-        return scan_snap.plot_all(r, out)
+        return scan_snap.plot_all(r, out, prefix)
     raise ValueError(f"no plots for workload {workload!r}")

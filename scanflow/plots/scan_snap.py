@@ -12,10 +12,10 @@ FIG4_ITERS = (0, 2, 4, 6, 8, 10)
 MAX_POINTS = 6  # heatmap columns; larger sweeps show the first points only
 
 
-def plot_all(r, out: Path) -> list[Path]:
-    paths = [plot_loss(r, out / "loss.png")]
+def plot_all(r, out: Path, prefix: str = "") -> list[Path]:
+    paths = [plot_loss(r, out / f"{prefix}loss.png")]
     if "attn" in r.arrays:
-        paths.append(plot_attention(r, out / "attention.png"))
+        paths.append(plot_attention(r, out / f"{prefix}attention.png"))
     return paths
 
 
