@@ -39,6 +39,7 @@ class DataConfig:
     common_weight: float = 1.0  # unnormalised weight of each common token
     unique_min: float = 0.1  # distinct weights are linspace(unique_min, unique_max, U)
     unique_max: float = 1.0
+    num_padding: int = 0  # extra vocabulary tokens that never occur (raise M without changing data)
     mode: str = "sampled"  # sampled (finite T, fresh batch per step) | population (T -> inf)
     seq_len: int = 128  # T: T-1 contextual tokens + the query
     batch_size: int = 128
@@ -50,6 +51,8 @@ class ModelConfig:
 
     init: str = "zero"  # zero | uniform  (uniform(+-init_scale), PyTorch nn.Linear default)
     init_scale: float | None = None  # half-width of the uniform init; None -> 1/sqrt(M)
+    init_scale_Y: float | None = None  # per-group half-width; overrides init and init_scale
+    init_scale_Z: float | None = None
 
 
 @dataclass(frozen=True)
@@ -341,9 +344,11 @@ def validate(cfg: Config) -> None:
     need(d.seq_len >= 2, "data.seq_len", "T >= 2 (at least one contextual token plus the query)", d.seq_len)
     need(d.batch_size >= 1, "data.batch_size", "an integer >= 1", d.batch_size)
 
-    if cfg.model.init_scale is not None:
-        s = cfg.model.init_scale
-        need(math.isfinite(s) and s >= 0, "model.init_scale", "a finite number >= 0", s)
+    need(d.num_padding >= 0, "data.num_padding", "an integer >= 0", d.num_padding)
+    for name in ("init_scale", "init_scale_Y", "init_scale_Z"):
+        s = getattr(cfg.model, name)
+        if s is not None:
+            need(math.isfinite(s) and s >= 0, f"model.{name}", "a finite number >= 0", s)
 
     t = cfg.train
     need(t.steps >= 1, "train.steps", "an integer >= 1", t.steps)

@@ -36,7 +36,7 @@ def static_part(cfg: Config) -> Config:
         cfg,
         name="",
         out_dir="",
-        model=dataclasses.replace(cfg.model, init="zero", init_scale=None),  # both are hp["init_scale"]
+        model=dataclasses.replace(cfg.model, init="zero", init_scale=None, init_scale_Y=None, init_scale_Z=None),
         sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0),
     )
 
@@ -49,15 +49,23 @@ def hyperparams(cfg: Config, M: int) -> dict:
     """Host arrays of the dynamic hyperparameters, one entry per grid point (leading axis P)."""
     grid = lr_grid(cfg.sweep)
     P = len(grid["Z"])
-    if cfg.model.init == "zero":
-        scale = 0.0
-    else:
-        scale = cfg.model.init_scale if cfg.model.init_scale is not None else 1.0 / math.sqrt(M)
     dt = np.float64 if cfg.x64 else np.float32
     return {
         "lr": {g: np.asarray(v, dt) for g, v in grid.items()},
-        "init_scale": np.full((P,), scale, dt),
+        "init_scale": {g: np.full((P,), init_scale(cfg, g, M), dt) for g in ("Y", "Z")},
     }
+
+
+def init_scale(cfg: Config, group: str, M: int) -> float:
+    """Half-width of the uniform init of a group: model.init_scale_<group> if set, else 0 for
+    ``init: zero``, else model.init_scale (default 1/sqrt(M), PyTorch's nn.Linear)."""
+    m = cfg.model
+    explicit = getattr(m, f"init_scale_{group}")
+    if explicit is not None:
+        return explicit
+    if m.init == "zero":
+        return 0.0
+    return m.init_scale if m.init_scale is not None else 1.0 / math.sqrt(M)
 
 
 def run_key(root_key: jax.Array, seed_index: jax.Array) -> jax.Array:
@@ -215,7 +223,7 @@ def run_sweep(cfg: Config, progress: bool = False) -> SweepOutput:
     final_state = jax.device_get(state)
     run_s = time.perf_counter() - t0
 
-    P, S = len(hp["init_scale"]), cfg.sweep.seeds
+    P, S = len(hp["lr"]["Z"]), cfg.sweep.seeds
     arrays, dims = _stack_records(chunks, problem.metric_dims, P, S)
     every = cfg.train.record_every
     coords = {
@@ -226,7 +234,8 @@ def run_sweep(cfg: Config, progress: bool = False) -> SweepOutput:
     }
     arrays["lr_Y"], dims["lr_Y"] = np.asarray(hp["lr"]["Y"]), ("point",)
     arrays["lr_Z"], dims["lr_Z"] = np.asarray(hp["lr"]["Z"]), ("point",)
-    arrays["init_scale"], dims["init_scale"] = np.asarray(hp["init_scale"]), ("point",)
+    for g in ("Y", "Z"):
+        arrays[f"init_scale_{g}"], dims[f"init_scale_{g}"] = np.asarray(hp["init_scale"][g]), ("point",)
     _flag_divergence(arrays, dims, coords["record"])
     if cfg.train.method == "flow":
         arrays["solver_status"] = np.asarray(final_state.status).reshape(P, S)

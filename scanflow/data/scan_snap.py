@@ -99,13 +99,15 @@ def official_layout(
     common_weight: float = 1.0,
     unique_min: float = 0.1,
     unique_max: float = 1.0,
+    num_padding: int = 0,
 ) -> ClassSpec:
     """The token layout of the official `Dataset2` (spec §2).
 
     Index ranges, in order: [0, C) global common; C_m * L per-query common; U distinct per class;
     L query tokens; K = L * J next tokens. Class n = m * J + j has query m and next token n.
     Weights: `common_weight` for each common token, linspace(unique_min, unique_max, U) for its
-    distinct tokens, normalised per class.
+    distinct tokens, normalised per class. `num_padding` tokens that never occur are appended
+    (they only enlarge the decoder softmax, as in spec check S7).
     """
     L, J, C, Cm, U = num_last, num_next_per_last, num_common, num_common_per_last, num_unique
     K = L * J
@@ -113,7 +115,7 @@ def official_layout(
     unique_off = per_last_off + Cm * L
     last_off = unique_off + U * K
     next_off = last_off + L
-    M = next_off + K
+    M = next_off + K + num_padding
     probs = np.zeros((K, M))
     query = np.zeros(K, dtype=np.int32)
     target = np.zeros(K, dtype=np.int32)
@@ -134,7 +136,9 @@ def official_layout(
             query[n] = last_off + m
             target[n] = next_off + n
             groups.append((f"distinct {n}", (lo, lo + U)))
-    groups += [("query", (last_off, next_off)), ("next", (next_off, M))]
+    groups += [("query", (last_off, next_off)), ("next", (next_off, next_off + K))]
+    if num_padding:
+        groups.append(("padding", (next_off + K, M)))
     return ClassSpec(probs, query, target, tuple(groups))
 
 
@@ -208,4 +212,5 @@ def from_config(data_cfg) -> ClassSpec:
         common_weight=data_cfg.common_weight,
         unique_min=data_cfg.unique_min,
         unique_max=data_cfg.unique_max,
+        num_padding=data_cfg.num_padding,
     )

@@ -21,11 +21,14 @@ from scanflow.data.scan_snap import Batch, ClassSpec, Sequences
 Params = dict
 
 
-def init(key: jax.Array, M: int, scale: jax.Array | float, dtype=jnp.float32) -> Params:
-    """Y, Z ~ uniform(-scale, scale) (scale = 0 gives the zero init; 1/sqrt(M) is PyTorch's)."""
+def init(key: jax.Array, M: int, scale: jax.Array | float, dtype=jnp.float32, scale_Z=None) -> Params:
+    """Y ~ uniform(-scale, scale), Z ~ uniform(-scale_Z, scale_Z) (scale_Z defaults to scale).
+
+    Scale 0 is the zero init; 1/sqrt(M) is PyTorch's nn.Linear default.
+    """
     k_y, k_z = jax.random.split(key)
     u = lambda k: jax.random.uniform(k, (M, M), dtype, minval=-1.0, maxval=1.0)
-    return {"Y": scale * u(k_y), "Z": scale * u(k_z)}
+    return {"Y": scale * u(k_y), "Z": (scale if scale_Z is None else scale_Z) * u(k_z)}
 
 
 def weighted_softmax_xM(weights_xM: jax.Array, zrows_xM: jax.Array) -> jax.Array:

@@ -21,7 +21,8 @@ def build(cfg: Config) -> Problem:
     common = jnp.asarray((spec.probs_KxM > 0) & spec.common_M[None, :])
 
     def init(key, hp):
-        return yz.init(key, spec.M, hp["init_scale"].astype(dtype), dtype)
+        sc = hp["init_scale"]
+        return yz.init(key, spec.M, sc["Y"].astype(dtype), dtype, scale_Z=sc["Z"].astype(dtype))
 
     if d.mode == "sampled":
 
@@ -40,7 +41,14 @@ def build(cfg: Config) -> Problem:
         c_KxM = yz.attention_KxM(params["Z"], spec)
         z_KxM = query_logits_KxM(params["Z"], spec)
         g = jax.grad(pop_loss)(params)
+        logits_KxM = yz.population_logits_KxM(params, spec)
+        target = jnp.asarray(spec.target_K)
+        is_target = jnp.arange(spec.M)[None, :] == target[:, None]
         out = {
+            "logit_target": jnp.take_along_axis(logits_KxM, target[:, None], axis=1)[:, 0],
+            "logit_other_max": jnp.max(jnp.where(is_target, -jnp.inf, logits_KxM), axis=1),
+            "logit_other_min": jnp.min(jnp.where(is_target, jnp.inf, logits_KxM), axis=1),
+            "alpha_target": jnp.exp(-yz.cross_entropy_B(logits_KxM, target)),
             "loss": pop_loss(params),
             "entropy": distinct_entropy_K(c_KxM, spec),
             "max_attn": jnp.max(jnp.where(distinct | common, c_KxM, 0.0), axis=-1),
@@ -58,6 +66,10 @@ def build(cfg: Config) -> Problem:
         return out
 
     metric_dims = {
+        "logit_target": ("cls",),
+        "logit_other_max": ("cls",),
+        "logit_other_min": ("cls",),
+        "alpha_target": ("cls",),
         "loss": (),
         "train_loss": (),
         "entropy": ("cls",),
