@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="parent directory of the run directory (default: config out_dir)")
     r.add_argument("--no-plot", action="store_true", help="do not draw figures after the run")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    v = sub.add_parser("verify", help="run a paper's numerical checks and write a report")
+    v.add_argument("paper", nargs="?", default="all", help="scan-snap (default: all papers)")
+    v.add_argument("--quick", action="store_true", help="fewer seeds, steps and grid points (what the tests run)")
+    v.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
+    v.add_argument("--out", default=None, help="report directory (default: reports/PAPER-YYYYmmdd-HHMMSS)")
     pl = sub.add_parser("plot", help="re-draw the figures of a run directory")
     pl.add_argument("run_dir")
     pl.add_argument("--out", default=None, help="write figures here instead of RUN_DIR/figures")
@@ -37,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "verify":
+            return _verify(args)
         return _plot(args)
     except ConfigError as e:
         print(f"scanflow: error: {e}", file=sys.stderr)
@@ -93,6 +100,49 @@ def _summary(path) -> None:
     figs = sorted((path / "figures").glob("*.png")) if (path / "figures").is_dir() else []
     for f in figs:
         print(f"  figure {f}")
+
+
+def _verify(args) -> int:
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from scanflow.verify.framework import Context, exit_code, papers, run_checks, write_report
+
+    names = papers() if args.paper == "all" else [args.paper.replace("_", "-")]
+    for name in names:
+        if name not in papers():
+            raise ConfigError(f"verify: unknown paper {args.paper!r}; expected one of {papers()} or all")
+    if args.only and len(names) != 1:
+        raise ConfigError("--only: name one paper, e.g. scanflow verify scan-snap --only S1")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # exact identities are checked in float64
+    code = 0
+    for name in names:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out) if args.out else Path("reports") / f"{name}{'-quick' if args.quick else ''}-{stamp}"
+        if out.exists():
+            raise FileExistsError(f"report directory {out} already exists")
+        print(f"verify {name}{' (quick)' if args.quick else ''}:")
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as figs:
+            try:
+                outcomes = run_checks(name, Context(quick=args.quick, fig_dir=Path(figs)), only=args.only or None)
+            except KeyError as e:
+                raise ConfigError(str(e).strip("'\"")) from None
+            header = (
+                f"Paper: {name}. Mode: {'quick' if args.quick else 'full'}. Wall time: "
+                f"{time.perf_counter() - t0:.0f} s. Modes: P = population (T -> inf, exact), C = code-faithful "
+                "(sampled, finite T), T = theory only."
+            )
+            write_report(out, f"scanflow verify {name}", outcomes, Path(figs), header)
+        counts = {}
+        for o in outcomes:
+            counts[o.verdict] = counts.get(o.verdict, 0) + 1
+        print(f"  {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; report {out / 'report.md'}")
+        code = max(code, exit_code(outcomes))
+    return code
 
 
 def _plot(args) -> int:

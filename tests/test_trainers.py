@@ -152,3 +152,18 @@ def test_nan_seeds_are_flagged_and_others_finish():
     clean = sweep.run_sweep(_cfg("sweep.lr.Y=[1.0, 4.0]", "sweep.lr.Z=[0.5, 0.5]"))
     np.testing.assert_array_equal(out.arrays["loss"][0], clean.arrays["loss"][0])
     assert np.isfinite(out.arrays["loss"][0]).all()
+
+
+def test_divergence_flags_each_signal_separately():
+    """loss, train_loss and the parameters' finiteness each flag a run on their own, at their step."""
+    shape = (1, 3, 4)
+    arrays = {"loss": np.zeros(shape), "train_loss": np.zeros(shape), "finite": np.ones(shape, bool)}
+    arrays["train_loss"][0, 1, 2] = np.inf
+    arrays["finite"][0, 2, 1] = False
+    dims = {k: ("point", "seed", "record") for k in arrays}
+    sweep._flag_divergence(arrays, dims, np.array([0, 2, 4, 6]))
+    np.testing.assert_array_equal(arrays["diverged"], [[False, True, True]])
+    np.testing.assert_array_equal(arrays["diverged_step"], [[-1, 4, 2]])
+    arrays["loss"][0, 0, 3] = np.nan
+    sweep._flag_divergence(arrays, dims, np.array([0, 2, 4, 6]))
+    np.testing.assert_array_equal(arrays["diverged_step"], [[6, 4, 2]])

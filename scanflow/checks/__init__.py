@@ -1,0 +1,1 @@
+"""Numerical checks of each paper, registered in `scanflow.verify.REGISTRY` on import."""

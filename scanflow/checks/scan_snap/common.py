@@ -1,0 +1,40 @@
+"""Shared plumbing of the Scan and Snap checks: the base population config and figure saving."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from scanflow.config import config_from_dict  # noqa: E402
+from scanflow.sweep import SweepOutput, run_sweep  # noqa: E402
+from scanflow.verify import Context  # noqa: E402
+
+# (P) mode: exact T -> inf loss, plain GD, zero init, float64, every step recorded. Deterministic,
+# so a single seed is the measurement.
+POP = {
+    "name": "check",
+    "x64": True,
+    "data": {"mode": "population"},
+    "model": {"init": "zero"},
+    "train": {"optimizer": "sgd", "record_every": 1},
+    "sweep": {"seeds": 1},
+}
+
+
+def sweep(base: dict, *overrides: str) -> SweepOutput:
+    """Run a sweep of `base` with dotted overrides (one vmapped program)."""
+    return run_sweep(config_from_dict(base, list(overrides)))
+
+
+def fig_path(ctx: Context, fig, name: str) -> str:
+    """Save `fig` into the check's figure directory; return the file name for the report."""
+    ctx.fig_dir.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(ctx.fig_dir / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
+__all__ = ["POP", "fig_path", "plt", "sweep"]

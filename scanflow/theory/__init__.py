@@ -1,0 +1,1 @@
+"""Closed-form and reduced-ODE predictions of each paper, with equation references."""
