@@ -454,7 +454,7 @@ def s13(ctx: Context) -> Result:
         bounds.append(float(bound))
         frac_ok.append(float((np.abs(q - P).max(-1) <= bound).mean()))
         g = per_seq(batch.counts_BxM, batch.query_B, batch.label_B)
-        seq_err.append(float(jnp.sqrt(jnp.mean(jnp.sum((g - gz_pop) ** 2, axis=(1, 2))))))
+        seq_err.append(float(jnp.sqrt(jnp.mean(jnp.sum((g - gz_pop[None]) ** 2, axis=(1, 2))))))
         batch_err.append(float(jnp.linalg.norm(g.mean(0) - gz_pop)))
     slope = float(np.polyfit(np.log(Ts), np.log(seq_err), 1)[0])
     bslope = float(np.polyfit(np.log(Ts), np.log(batch_err), 1)[0])
