@@ -332,3 +332,14 @@ def hoeffding_radius(T, delta):
     """Lemma 18: with probability >= 1 - delta an empirical token frequency over the T-1 contextual
     tokens lies within sqrt(ln(2/delta) / (2 (T-1))) of P(l|m,n)."""
     return np.sqrt(np.log(2.0 / delta) / (2.0 * (np.asarray(T, dtype=np.float64) - 1.0)))
+
+
+def B_asymptotic(t, K, M, eta_Y, eta_Z):
+    """Theorem 4, t >> (M eta_Y)^-1 e^{1/sqrt(2 nu)}: B_n ~ 1/2 ln ln(M eta_Y t/K) + 1/4 ln(2K(M-1)^2/(nu M^2)).
+
+    The leading -1/2 ln ln t law of the common-token logit (z_c = -B); differences of B at
+    several t do not depend on the constant term.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    nu = eta_Y / eta_Z
+    return 0.5 * np.log(np.log(M * eta_Y * t / K)) + 0.25 * np.log(2 * K * (M - 1) ** 2 / (nu * M**2))

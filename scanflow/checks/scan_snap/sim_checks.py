@@ -310,54 +310,102 @@ def s7_overlap(ctx: Context) -> Result:
 # ----------------------------------------------------------------------------- S10
 
 
-@check("scan-snap", "S10", "Thm 4 snap law in the full model: e^{-4z_c} - 1 ∝ h(t/K)^2, z_c ~ -1/2 ln ln t", "P")
-def s10(ctx: Context) -> Result:
+S10_K, S10_ETA_Y, S10_ETA_Z = 4, 1.0, 0.1
+
+
+def _s10_run(ctx: Context):
+    """One query, K = 4, one common token of weight 1, 10 distinct tokens, M = 46, GD (spec S10)."""
     steps = ctx.pick(5000, 500)
-    K, eta_Y, eta_Z = 4, 1.0, 0.1
+    K = S10_K
     layout = ["data.num_last=1", f"data.num_next_per_last={K}", "data.num_common=1", "data.common_weight=1.0"]
-    out = sweep(POP, *layout, f"train.steps={steps}", "train.record_every=50", f"sweep.lr.Y=[{eta_Y}]",
-                f"sweep.lr.Z=[{eta_Z}]")
+    out = sweep(POP, *layout, f"train.steps={steps}", "train.record_every=1", "train.record_attention=true",
+                f"sweep.lr.Y=[{S10_ETA_Y}]", f"sweep.lr.Z=[{S10_ETA_Z}]")
     spec = official_layout(num_last=1, num_next_per_last=K, num_common=1)
-    M = spec.M
     t = out.coords["record"].astype(float)
-    zc = out.arrays["z"][0, 0, :, 0, 0]  # the one common token, class 1's (shared) query
+    zc = out.arrays["z"][0, 0, :, 0, 0]  # the one common token, row of the shared query
     Pn = spec.probs_KxM[0]
     C0 = (np.linalg.norm(Pn) / Pn[0]) ** 4 / K
-    Gam = theory.Gamma(t, K, M, eta_Y, eta_Z)
-    x = 4 * Gam / C0
-    ratio = (np.exp(-4 * zc[1:]) - 1) / x[1:]
-    span = float(x[-1] / x[1])
-    spread = float(ratio.max() / ratio.min())
-    idx = {T: int(np.nonzero(t == T)[0][0]) for T in (50, 500, 5000) if T in t}
-    Bt = {T: theory.B(T, K, M, eta_Y, eta_Z, C0) for T in idx}
-    measured = {"(e^-4z_c - 1)/(4 Gamma/C0) min..max": [ratio.min(), ratio.max()], "max/min": spread,
-                "4 Gamma/C0 varies by": span, "z_c at t=" + ",".join(map(str, idx)): [zc[i] for i in idx.values()]}
-    predicted = {"max/min": "< 2 (constant up to the unpredicted C0)"}
-    passed = spread < 2.0
-    if len(idx) == 3:
-        d_meas = (zc[idx[5000]] - zc[idx[500]]) / (zc[idx[500]] - zc[idx[50]])
-        d_pred = (Bt[5000] - Bt[500]) / (Bt[500] - Bt[50])
+    setting = (f"(P) one query, K={K}, one common token (weight 1), 10 distinct, M={spec.M}, GD, "
+               f"eta_Y={S10_ETA_Y}, eta_Z={S10_ETA_Z}, {steps} steps recorded every step, fp64")
+    return t, zc, spec.M, C0, setting
+
+
+@check("scan-snap", "S10", "Thm 4 snap law in the full model: z_c ~ -1/2 ln ln t after t0 (per-decade decrements)", "P")
+def s10(ctx: Context) -> Result:
+    t, zc, M, C0, setting = _s10_run(ctx)
+    K, eY, eZ = S10_K, S10_ETA_Y, S10_ETA_Z
+    T3 = [T for T in (50.0, 500.0, 5000.0) if T <= t[-1]]
+    z3 = [float(zc[int(T)]) for T in T3]
+    measured = {"z_c at t=" + ",".join(f"{T:g}" for T in T3): z3}
+    predicted = {"t0 (exact x0)": float(theory.t0(K, M, eY))}
+    passed = all(np.diff(z3) < 0)
+    notes = "Spec [calib]: z_c = -.117, -.237, -.327 at t = 50, 500, 5000; per-decade ratio 0.75 (the law gives 0.76)."
+    if len(T3) == 3:
+        d_meas = (z3[2] - z3[1]) / (z3[1] - z3[0])
+        Ba = theory.B_asymptotic(np.array(T3), K, M, eY, eZ)
+        Bc = theory.B(np.array(T3), K, M, eY, eZ, C0)
+        d_lnln = float((Ba[2] - Ba[1]) / (Ba[1] - Ba[0]))
+        d_closed = float((Bc[2] - Bc[1]) / (Bc[1] - Bc[0]))
         measured["per-decade decrement ratio"] = d_meas
-        predicted["per-decade decrement ratio (from B(t))"] = d_pred
-        predicted["ln t growth would give"] = 1.0
-        passed = passed and abs(d_meas - d_pred) <= 0.1 and d_meas < 0.9
+        predicted["per-decade ratio, -1/2 ln ln t law"] = d_lnln
+        predicted["(not gated) reduced closed form 1/4 ln(1 + 4 Gamma/C0)"] = d_closed
+        predicted["(not gated) ln t growth"] = 1.0
+        passed = passed and abs(d_meas - d_lnln) <= 0.1 and d_meas < 0.9
+        notes += (f" The reduced closed form with the spec's C0 = (||P_n||/P_c)^4/K = {C0:.2f} gives {d_closed:.2f} "
+                  f"at these t: further from the measurement than the asymptotic law.")
+    else:
+        notes += " Quick mode stops at t = 500, so only the sign of the decrements is gated."
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogx(t[1:], zc[1:], "o", ms=3, label="measured z_c")
-    ax.semilogx(t[1:], -theory.B(t[1:], K, M, eta_Y, eta_Z, C0), "k-", label="-B(t) = -1/4 ln(1 + 4 Gamma/C0)")
+    ax.semilogx(t[1:], zc[1:], "-", label="measured z_c")
+    tt = t[t >= 50]
+    if len(tt):
+        law = -theory.B_asymptotic(tt, K, M, eY, eZ)
+        ax.semilogx(tt, law - law[0] + zc[int(tt[0])], "r--", label="-1/2 ln ln t (matched at t=50)")
+    ax.axvline(float(theory.t0(K, M, eY)), color="gray", ls=":", label="t0")
     ax.set_xlabel("step")
     ax.set_ylabel("common-token logit z_c")
-    ax.legend()
-    ax.set_title(f"S10: K={K}, M={M}, eta_Y={eta_Y}, eta_Z={eta_Z}")
+    ax.legend(fontsize=8)
+    ax.set_title(f"S10: K={K}, M={M}")
     return Result(
-        predicted=predicted,
-        measured=measured,
-        tolerance="ratio within a factor 2 over the run (the absolute constant is not predicted); per-decade ratio "
-        "within 0.1 of the prediction and below 0.9 (ln t growth gives 1.0)",
-        passed=passed,
-        setting=f"(P) one query, K={K}, one common token (weight 1), 10 distinct, M={M}, GD, {steps} steps, fp64",
-        notes="Spec [calib]: ratio 0.10 -> 0.17 while 4 Gamma/C0 varies x120; z_c = -.117, -.237, -.327 at "
-        "t = 50, 500, 5000; per-decade ratio 0.75 (the -1/2 ln ln law gives 0.76).",
-        figure=fig_path(ctx, fig, "S10_snap_law.png"),
+        predicted=predicted, measured=measured,
+        tolerance="per-decade decrement ratio within 0.1 of the -1/2 ln ln law (seed-free, fp64; 0.1 separates it "
+        "from the ln t law's 1.0 by > 2 tolerances) and below 0.9; quick mode: decrements negative",
+        passed=bool(passed), setting=setting, notes=notes, figure=fig_path(ctx, fig, "S10_lnln_law.png"),
+    )
+
+
+@check("scan-snap", "S10-prop",
+       "Thm 4 exact integration in the full model: (e^{-4z_c} - 1)/(4 Gamma/C0) constant (x2) while 4 Gamma/C0 varies x120",
+       "P")
+def s10_prop(ctx: Context) -> Result:
+    t, zc, M, C0, setting = _s10_run(ctx)
+    K, eY, eZ = S10_K, S10_ETA_Y, S10_ETA_Z
+    x = 4 * theory.Gamma(t, K, M, eY, eZ) / C0
+    win = x >= x[-1] / 120  # the last x120 range of 4 Gamma/C0 (spec S10)
+    ratio = (np.exp(-4 * zc[win]) - 1) / x[win]
+    after = t >= theory.t0(K, M, eY)
+    r_after = (np.exp(-4 * zc[after]) - 1) / x[after]
+    spread = float(ratio.max() / ratio.min())
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(x[1:], (np.exp(-4 * zc[1:]) - 1) / x[1:], "-")
+    ax.axvline(x[win][0], color="gray", ls=":", label="start of the x120 window")
+    ax.axvline(float(4 * theory.Gamma(theory.t0(K, M, eY), K, M, eY, eZ) / C0), color="r", ls=":", label="t0")
+    ax.set_xlabel("4 Gamma(t)/C0")
+    ax.set_ylabel("(e^{-4 z_c} - 1) / (4 Gamma/C0)")
+    ax.legend(fontsize=8)
+    ax.set_title("S10-prop: proportionality constant")
+    return Result(
+        predicted={"max/min of the ratio": "< 2 (constant; its value C0 is not identifiable)"},
+        measured={"max/min over the x120 window": spread, "ratio min..max": [ratio.min(), ratio.max()],
+                  "window starts at t": float(t[win][0]), "4 Gamma/C0 varies by": float(x[win][-1] / x[win][0]),
+                  "max/min for t >= t0 only": float(r_after.max() / r_after.min()) if after.any() else float("nan")},
+        tolerance="factor 2 over a x120 range of 4 Gamma/C0 (spec S10; the constant itself is not predicted)",
+        passed=spread < 2.0,
+        setting=setting,
+        notes="Finding: the ratio keeps rising through the scan phase (t < t0): over the last x120 range of "
+        "4 Gamma/C0 it varies by more than the factor 2 the spec expects (spec [calib]: 0.10 -> 0.17), although it is "
+        "within ~1.3 after t0. The reduced ODE's normaliser-constant assumption holds only after the snap.",
+        figure=fig_path(ctx, fig, "S10_proportionality.png"),
     )
 
 
