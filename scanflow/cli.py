@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError) as e:
         print(f"scanflow: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("scanflow: interrupted; nothing was written (results appear only when a run completes)", file=sys.stderr)
+        return 130
 
 
 def _run(args) -> int:
