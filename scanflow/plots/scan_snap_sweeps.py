@@ -64,14 +64,19 @@ def final_entropy(r: RunResults) -> np.ndarray:
 def ratio_grid(r: RunResults) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(eta_Z values, ratio values, index (nZ, nR) -> point) from the stored per-point learning rates."""
     lz, ly = np.asarray(r["lr_Z"], np.float64), np.asarray(r["lr_Y"], np.float64)
-    ratio = np.round(ly / lz, 6)
-    zs, rs = np.unique(lz), np.unique(ratio)
-    idx = np.full((len(zs), len(rs)), -1)
-    for p in range(len(lz)):
-        idx[np.searchsorted(zs, lz[p]), np.searchsorted(rs, ratio[p])] = p
-    if (idx < 0).any():
-        raise ValueError(f"{r.path}: the learning rates are not a full eta_Z x ratio product grid")
+    zs, rs, idx = _grid_index(lz, np.round(ly / lz, 6), r.path, "eta_Z x ratio")
     return zs, rs, idx
+
+
+def _grid_index(a: np.ndarray, b: np.ndarray, path, what: str):
+    """(unique a, unique b, index (na, nb) -> point) for per-point values forming a product grid."""
+    ua, ub = np.unique(a), np.unique(b)
+    idx = np.full((len(ua), len(ub)), -1)
+    for p in range(len(a)):
+        idx[np.searchsorted(ua, a[p]), np.searchsorted(ub, b[p])] = p
+    if (idx < 0).any():
+        raise ValueError(f"{path}: the learning rates are not a full {what} product grid")
+    return ua, ub, idx
 
 
 def fig6_table(run) -> dict:
@@ -264,12 +269,7 @@ def phase_grid(run) -> dict:
     """
     r = _load(run)
     ly, lz = np.asarray(r["lr_Y"], np.float64), np.asarray(r["lr_Z"], np.float64)
-    ys, zs = np.unique(ly), np.unique(lz)
-    idx = np.full((len(ys), len(zs)), -1)
-    for p in range(len(ly)):
-        idx[np.searchsorted(ys, ly[p]), np.searchsorted(zs, lz[p])] = p
-    if (idx < 0).any():
-        raise ValueError(f"{r.path}: the learning rates are not a full eta_Y x eta_Z product grid")
+    ys, zs, idx = _grid_index(ly, lz, r.path, "eta_Y x eta_Z")
     snap = snap_time(r).astype(np.float64)
     snap = np.where(_ok(r), snap, np.nan)
     last = np.asarray(r.coords["record"])[-1]
