@@ -13,6 +13,9 @@ Contents
 - C6  `misaligned_exponent`, `recurrence_norm`, `aligned_log_norm`
 - C7  `random_walk_c2x_limit`, `gaussian_walk_c2x_mean`, `orthogonal_walk`
 - C10 `prefix_uniform_reference`, `multiplicative_mask_reference`
+- additions for the checks: `softmax_zeta_slope_bound` (C1), `orthogonal_walk_norm`,
+  `orthogonal_walk_cosines` (C7), `aligned_log_norm_rel_error_bound` (C6), `max_multiplicity_pmf`,
+  `argmax_head_reference`, `prefix_uniform_reference_visible` (C10)
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ __all__ = [
     "orthogonal_walk",
     "prefix_uniform_reference",
     "multiplicative_mask_reference",
+    "softmax_zeta_slope_bound",
+    "orthogonal_walk_norm",
+    "orthogonal_walk_cosines",
+    "aligned_log_norm_rel_error_bound",
+    "max_multiplicity_pmf",
+    "argmax_head_reference",
+    "prefix_uniform_reference_visible",
 ]
 
 
@@ -190,24 +200,25 @@ def misaligned_exponent(kappa, eta0):
 
 
 def recurrence_norm(kind: str, T: int, rho0: float = 1.0, kappa: float = 1.0, eta0: float = 1.0,
-                    step: float = 1.0):
+                    step: float = 1.0, log: bool = False):
     """C6 synthetic norm recurrences (spec §1.6, §5 C6), t = 1..T, rho_1 = rho0, eta_t = eta0/sqrt t.
 
     kind "misaligned": rho_{t+1}^2 = rho_t^2 (1 + kappa^2 eta_t^2)  -> t^{kappa^2 eta0^2 / 2};
     kind "constant":   rho_{t+1}^2 = rho_t^2 + step^2               -> rho^2 = rho0^2 + step^2 (t-1);
     kind "aligned":    rho_{t+1}   = rho_t (1 + kappa eta_t)          -> log rho ~ 2 kappa eta0 sqrt t.
-    Returns (t_R, rho_R)."""
+    Returns (t_R, rho_R), or (t_R, log rho_R) with ``log=True`` (the aligned norm overflows float64)."""
     t = np.arange(1, T + 1, dtype=np.float64)
     eta = eta0 / np.sqrt(t[:-1])
     if kind == "misaligned":
         logr = 0.5 * np.concatenate([[0.0], np.cumsum(np.log1p(kappa**2 * eta**2))])
     elif kind == "constant":
-        return t, np.sqrt(rho0**2 + step**2 * (t - 1.0))
+        r = np.sqrt(rho0**2 + step**2 * (t - 1.0))
+        return t, (np.log(r) if log else r)
     elif kind == "aligned":
         logr = np.concatenate([[0.0], np.cumsum(np.log1p(kappa * eta))])
     else:
         raise ValueError(kind)
-    return t, rho0 * np.exp(logr)
+    return t, (np.log(rho0) + logr if log else rho0 * np.exp(logr))
 
 
 def aligned_log_norm(t, kappa, eta0):
@@ -285,3 +296,77 @@ def multiplicative_mask_reference(n: int) -> dict:
     unique max: query i < n-1 saturates uniformly on its n-1-i masked future keys (score 0), the last
     query on its argmax: mean m = (n - 1)/2 + 1/n (41.012 at n = 83), split = (n - 2)/n."""
     return {"mean_m": (n - 1) / 2.0 + 1.0 / n, "split": (n - 2) / n}
+
+
+# ----------------------------------------------------------------------------- additions (checks)
+
+
+def softmax_zeta_slope_bound(s, c) -> np.ndarray:
+    """C1 (ours): bound on |d log TV / dc + gap| for TV(c) = TV(softmax(c s), zeta(s)).
+
+    With g_j = max s - s_j, S(c) = sum_{j not in M} e^{-c g_j} and TV = S / (|M| + S):
+    d log TV / dc = -E_w[g] + TV E_w[g], w_j = e^{-c g_j} / S, so
+    |slope + gap| <= D(c) + TV_bound(c) (gap + D(c)), D(c) = sum_{j not in M} (g_j - gap) e^{-c (g_j - gap)}.
+    D is decreasing in c, so the value at c1 also bounds any secant slope over [c1, c2]."""
+    s = np.asarray(s, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    _, gap = softmax_zeta_gap(s)
+    g = s.max() - s
+    g = g[g > 0]
+    D = np.sum((g - gap)[None, :] * np.exp(-np.multiply.outer(np.atleast_1d(c), g - gap)), axis=1)
+    D = D.reshape(c.shape)
+    return D + softmax_zeta_tv_bound(s, c) * (gap + D)
+
+
+def orthogonal_walk_norm(t, rho0: float = 1.0, step: float = 1.0):
+    """C7 setting: ||theta_t|| = sqrt(rho0^2 + step^2 t) exactly for constant misaligned steps."""
+    return np.sqrt(rho0**2 + step**2 * np.asarray(t, dtype=np.float64))
+
+
+def orthogonal_walk_cosines(t, rho0: float = 1.0, step: float = 1.0, d: int | None = None) -> dict:
+    """C7 (ours): for the orthogonal walk, cos(theta_t, theta_{t+1}) = ||theta_t|| / ||theta_{t+1}||
+    exactly (the step is orthogonal), and for isotropic steps in high dimension
+    cos(theta_t, theta_2t) ~ ||theta_t|| / ||theta_2t|| (later steps are nearly orthogonal to theta_t;
+    the correction is O(1/d)) -> 1/sqrt 2. Returns {"next": ..., "2x": ..., "tol_2x_model": 1/d}."""
+    t = np.asarray(t, dtype=np.float64)
+    n = orthogonal_walk_norm
+    out = {"next": n(t, rho0, step) / n(t + 1, rho0, step), "2x": n(t, rho0, step) / n(2 * t, rho0, step)}
+    if d is not None:
+        out["tol_2x_model"] = 1.0 / d
+    return out
+
+
+def aligned_log_norm_rel_error_bound(T, kappa, eta0):
+    """C6 (ours): rigorous relative bound |log rho_T - 2 a sqrt T| / (2 a sqrt T), a = kappa eta0, for
+    the aligned recurrence log rho_T = sum_{t=1}^{T-1} log(1 + a / sqrt t) (rho_1 = 1).
+    Proof: 0 <= x - log(1 + x) <= x^2 / 2 gives a sum a^2 (ln T + 1) / 2 at most, and
+    2 sqrt T - 2 <= sum_{t=1}^{T-1} t^{-1/2} <= 2 sqrt T - 1, so the error is <= 2a + a^2 (ln T + 1) / 2."""
+    a = kappa * eta0
+    return (2.0 * a + 0.5 * a**2 * (math.log(T) + 1.0)) / (2.0 * a * math.sqrt(T))
+
+
+def max_multiplicity_pmf(V: int, n: int) -> dict[int, float]:
+    """Exact law of the multiplicity m of the maximum of n i.i.d. uniform tokens on {0..V-1}:
+    P(m = j) = sum_k C(n, j) k^(n-j) / V^n over max values k (the other n - j tokens are < k)."""
+    return {j: sum(math.comb(n, j) * k ** (n - j) for k in range(V)) / V**n for j in range(1, n + 1)}
+
+
+def argmax_head_reference(V: int, T: int, min_visible: int = 4) -> dict:
+    """C10 (ours): support-size statistics of the ideal saturated argmax head on the running-max task
+    (tokens uniform on {0..V-1}, no positions, so copies of the max tie structurally): query i sees
+    n_i = i + 1 keys and m_i = multiplicity of the prefix max. Averaged over the queries with
+    n_i >= min_visible (spec §4(d)): mean m, split = P(m > 1), mean r = E[m / n]."""
+    ns = range(max(min_visible, 1), T + 1)
+    pm = [max_multiplicity_pmf(V, n) for n in ns]
+    mean_m = np.mean([sum(j * p for j, p in d.items()) for d in pm])
+    split = np.mean([1.0 - d[1] for d in pm])
+    mean_r = np.mean([sum(j / n * p for j, p in d.items()) for n, d in zip(ns, pm)])
+    return {"mean_m": float(mean_m), "split": float(split), "mean_r": float(mean_r)}
+
+
+def prefix_uniform_reference_visible(T: int, min_visible: int = 4) -> dict:
+    """C10: `prefix_uniform_reference` restricted to the queries with n_i >= min_visible (the
+    classifier skips shorter prefixes): m_i = n_i = i + 1, so mean m = (T + min_visible) / 2,
+    split = 1, mean r = 1."""
+    ns = np.arange(max(min_visible, 1), T + 1)
+    return {"mean_m": float(ns.mean()), "split": float(np.mean(ns > 1)), "mean_r": 1.0}
