@@ -56,6 +56,33 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class CooccurrenceDataConfig:
+    """Word co-occurrence data (Yang et al. 2024, spec §2). The training and test sets are drawn once
+    from ``seed`` (a static choice: every seed of a sweep trains on the same data, seeds vary the init)."""
+
+    n: int = 60  # training samples, a multiple of 6 (exact 1/2, 1/6, 1/6, 1/6 proportions)
+    L: int = 5  # tokens per sentence
+    d: int | None = None  # vocabulary; None -> smallest with distinct random words in train (+ test)
+    repeat_random_words: bool = False  # the paper's experiment (random words i.i.d. on R, may repeat)
+    n_test: int = 60  # fresh test set (a multiple of 6)
+    test_unseen: bool = True  # test random words never occur in the training set
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CooccurrenceModelConfig:
+    """The co-occurrence transformer (spec §1): W_Q, W_K, W_V (m x d), W (m1 x m), readout a."""
+
+    m: int = 128
+    m1: int = 16
+    c0: float = 0.02  # sigma0 = c0 / sqrt(L m) (Condition 1 with the spec §3 constant)
+    sigma0: float | None = None  # explicit std of W_Q, W_K, W_V (overrides c0)
+    sigma1: float | None = None  # std of W; None -> 1/sqrt(m1)
+    a_init: str = "sign"  # sign (a_j = +-1, the theory) | uniform (U(+-1/sqrt(m1)), nn.Linear default)
+    train_a: bool = False  # the theory fixes a (learning rate 0 for group "a")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Dynamics: a discrete optax optimizer or gradient flow (diffrax).
 
@@ -92,13 +119,16 @@ class FlowConfig:
 class SweepConfig:
     """Seeds and the learning-rate grid, all vmapped in one program.
 
-    The grid is the product of ``lr.Y`` and ``lr.Z``; alternatively give ``lr.Z`` and
+    scan_snap: the grid is the product of ``lr.Y`` and ``lr.Z``; alternatively give ``lr.Z`` and
     ``lr.Y_over_Z`` (the ratio nu = eta_Y / eta_Z) as in the paper's Fig 6.
+    cooccurrence: ``lr.eta`` (one rate for W_Q, W_K, W_V, W; a gets it too if ``model.train_a``) or
+    ``lr.eta_tau`` = eta * sigma1^2 m E[sum a_j^2], the step in the natural clock tau (spec §3).
+    Omitted: the workload's default (see `LR_DEFAULTS`).
     """
 
     seeds: int = 8
     root_seed: int = 0
-    lr: dict = field(default_factory=lambda: {"Y": [1.0], "Z": [1.0]})
+    lr: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -107,20 +137,36 @@ class Config:
     workload: str = "scan_snap"
     x64: bool = False
     out_dir: str = "runs"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    data: Any = field(default_factory=DataConfig)  # the workload's data dataclass (`WORKLOAD_SECTIONS`)
+    model: Any = field(default_factory=ModelConfig)  # the workload's model dataclass
     train: TrainConfig = field(default_factory=TrainConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
+# Per workload: (data dataclass, model dataclass). `data` and `model` are validated by these.
+WORKLOAD_SECTIONS = {
+    "scan_snap": (DataConfig, ModelConfig),
+    "cooccurrence": (CooccurrenceDataConfig, CooccurrenceModelConfig),
+}
+# Accepted key sets of sweep.lr per workload, and the default grid.
+LR_KEYS = {"scan_snap": [("Y", "Z"), ("Z", "Y_over_Z")], "cooccurrence": [("eta",), ("eta_tau",)]}
+LR_DEFAULTS = {"scan_snap": {"Y": [1.0], "Z": [1.0]}, "cooccurrence": {"eta_tau": [0.02]}}
+# Model fields that are dynamic (arrays in the sweep, never recompiling): blanked by sweep.static_part.
+DYNAMIC_MODEL_FIELDS = {
+    "scan_snap": ("init", "init_scale", "init_scale_Y", "init_scale_Z"),
+    "cooccurrence": ("c0", "sigma0", "sigma1", "train_a"),
+}
+
 _CHOICES = {
-    "workload": ("scan_snap",),
-    "data.mode": ("sampled", "population"),
-    "model.init": ("zero", "uniform"),
+    "workload": tuple(WORKLOAD_SECTIONS),
     "train.method": ("sgd", "flow"),
     "train.optimizer": ("sgd", "sgd_momentum", "adam"),
     "flow.solver": ("tsit5", "dopri5", "kvaerno5", "euler"),
+}
+_WORKLOAD_CHOICES = {
+    "scan_snap": {"data.mode": ("sampled", "population"), "model.init": ("zero", "uniform")},
+    "cooccurrence": {"model.a_init": ("sign", "uniform")},
 }
 
 
@@ -236,8 +282,18 @@ def config_from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = ()) -> 
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(raw, key, value)
+    workload = raw.get("workload", Config.workload)
+    if not isinstance(workload, str) or workload not in WORKLOAD_SECTIONS:
+        raise ConfigError(f"workload: expected one of {list(WORKLOAD_SECTIONS)}, got {workload!r}")
+    sections = {k: raw.pop(k) for k in ("data", "model") if k in raw}
     cfg = _build(Config, raw, "")
-    cfg = dataclasses.replace(cfg, sweep=_normalise_sweep(cfg.sweep))
+    data_cls, model_cls = WORKLOAD_SECTIONS[workload]
+    cfg = dataclasses.replace(
+        cfg,
+        data=_build(data_cls, sections.get("data"), "data"),
+        model=_build(model_cls, sections.get("model"), "model"),
+    )
+    cfg = dataclasses.replace(cfg, sweep=_normalise_sweep(cfg.sweep, workload))
     validate(cfg)
     return cfg
 
@@ -290,14 +346,15 @@ def _lr_list(value: Any, path: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _normalise_sweep(sweep: SweepConfig) -> SweepConfig:
-    """Canonicalise ``sweep.lr`` to a hashable ``{'Y': (...), 'Z': (...)}`` or ratio form."""
-    lr = sweep.lr
-    allowed = [{"Y", "Z"}, {"Z", "Y_over_Z"}]
-    if set(lr) not in allowed:
-        raise ConfigError(
-            f"sweep.lr: expected keys {{Y, Z}} or {{Z, Y_over_Z}}, got {sorted(map(str, lr))}"
-        )
+def _normalise_sweep(sweep: SweepConfig, workload: str = "scan_snap") -> SweepConfig:
+    """Canonicalise ``sweep.lr`` to a hashable mapping of tuples (keys: `LR_KEYS` of the workload)."""
+    lr = LR_DEFAULTS[workload] if sweep.lr is None else sweep.lr
+    if not isinstance(lr, dict):
+        raise ConfigError(f"sweep.lr: expected a mapping, got {type(lr).__name__}")
+    allowed = LR_KEYS[workload]
+    if set(lr) not in [set(a) for a in allowed]:
+        want = " or ".join("{" + ", ".join(a) + "}" for a in allowed)
+        raise ConfigError(f"sweep.lr: expected keys {want}, got {sorted(map(str, lr))}")
     norm = {k: _lr_list(v, f"sweep.lr.{k}") for k, v in lr.items()}
     return dataclasses.replace(sweep, lr=_FrozenDict(sorted(norm.items())))
 
@@ -310,7 +367,7 @@ class _FrozenDict(dict):
 
 
 def lr_grid(sweep: SweepConfig) -> dict[str, tuple[float, ...]]:
-    """Flatten the learning-rate grid to per-group tuples of equal length (one per point)."""
+    """Flatten the scan_snap learning-rate grid to per-group tuples of equal length (one per point)."""
     lr = sweep.lr
     zs = lr["Z"]
     if "Y" in lr:
@@ -320,35 +377,25 @@ def lr_grid(sweep: SweepConfig) -> dict[str, tuple[float, ...]]:
     return {"Y": tuple(p[0] for p in pairs), "Z": tuple(p[1] for p in pairs)}
 
 
+def _need(ok: bool, path: str, what: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{path}: expected {what}, got {got!r}")
+
+
 def validate(cfg: Config) -> None:
     """Value checks beyond types; raise `ConfigError` on the first problem."""
-
-    def need(ok: bool, path: str, what: str, got: Any) -> None:
-        if not ok:
-            raise ConfigError(f"{path}: expected {what}, got {got!r}")
-
-    for path, choices in _CHOICES.items():
+    need = _need
+    choices_all = {**_CHOICES, **_WORKLOAD_CHOICES[cfg.workload]}
+    for path, choices in choices_all.items():
         section, _, name = path.rpartition(".")
         obj = getattr(cfg, section) if section else cfg
         value = getattr(obj, name)
         need(value in choices, path, f"one of {list(choices)}", value)
 
-    d = cfg.data
-    need(d.num_last >= 1, "data.num_last", "an integer >= 1", d.num_last)
-    need(d.num_next_per_last >= 1, "data.num_next_per_last", "an integer >= 1", d.num_next_per_last)
-    need(d.num_common >= 0, "data.num_common", "an integer >= 0", d.num_common)
-    need(d.num_common_per_last >= 0, "data.num_common_per_last", "an integer >= 0", d.num_common_per_last)
-    need(d.num_unique >= 1, "data.num_unique", "at least one distinct token per class (>= 1)", d.num_unique)
-    need(d.common_weight > 0, "data.common_weight", "a positive weight", d.common_weight)
-    need(0 < d.unique_min <= d.unique_max, "data.unique_min", "0 < unique_min <= unique_max", d.unique_min)
-    need(d.seq_len >= 2, "data.seq_len", "T >= 2 (at least one contextual token plus the query)", d.seq_len)
-    need(d.batch_size >= 1, "data.batch_size", "an integer >= 1", d.batch_size)
-
-    need(d.num_padding >= 0, "data.num_padding", "an integer >= 0", d.num_padding)
-    for name in ("init_scale", "init_scale_Y", "init_scale_Z"):
-        s = getattr(cfg.model, name)
-        if s is not None:
-            need(math.isfinite(s) and s >= 0, f"model.{name}", "a finite number >= 0", s)
+    if cfg.workload == "scan_snap":
+        _validate_scan_snap(cfg)
+    else:
+        _validate_cooccurrence(cfg)
 
     t = cfg.train
     need(t.steps >= 1, "train.steps", "an integer >= 1", t.steps)
@@ -381,11 +428,73 @@ def validate(cfg: Config) -> None:
         need(fl.dt0 > 0, "flow.dt0", "a positive number", fl.dt0)
     if t.method == "flow":
         need(fl.solver != "euler" or fl.dt0 is not None, "flow.dt0", "a step size for the euler solver", None)
-        need(d.mode == "population", "data.mode", "population for train.method=flow (the flow is deterministic)", d.mode)
+        if cfg.workload == "scan_snap":
+            need(cfg.data.mode == "population", "data.mode",
+                 "population for train.method=flow (the flow is deterministic)", cfg.data.mode)
 
     s = cfg.sweep
     need(s.seeds >= 1, "sweep.seeds", "an integer >= 1", s.seeds)
     need(s.root_seed >= 0, "sweep.root_seed", "an integer >= 0", s.root_seed)
+
+
+def _validate_scan_snap(cfg: Config) -> None:
+    need = _need
+    d = cfg.data
+    need(d.num_last >= 1, "data.num_last", "an integer >= 1", d.num_last)
+    need(d.num_next_per_last >= 1, "data.num_next_per_last", "an integer >= 1", d.num_next_per_last)
+    need(d.num_common >= 0, "data.num_common", "an integer >= 0", d.num_common)
+    need(d.num_common_per_last >= 0, "data.num_common_per_last", "an integer >= 0", d.num_common_per_last)
+    need(d.num_unique >= 1, "data.num_unique", "at least one distinct token per class (>= 1)", d.num_unique)
+    need(d.common_weight > 0, "data.common_weight", "a positive weight", d.common_weight)
+    need(0 < d.unique_min <= d.unique_max, "data.unique_min", "0 < unique_min <= unique_max", d.unique_min)
+    need(d.seq_len >= 2, "data.seq_len", "T >= 2 (at least one contextual token plus the query)", d.seq_len)
+    need(d.batch_size >= 1, "data.batch_size", "an integer >= 1", d.batch_size)
+
+    need(d.num_padding >= 0, "data.num_padding", "an integer >= 0", d.num_padding)
+    for name in ("init_scale", "init_scale_Y", "init_scale_Z"):
+        s = getattr(cfg.model, name)
+        if s is not None:
+            need(math.isfinite(s) and s >= 0, f"model.{name}", "a finite number >= 0", s)
+
+
+def cooccurrence_random_slots(n: int, L: int) -> int:
+    """n (L - 7/3) random-word slots of a co-occurrence data set (spec §2; see scanflow.data.cooccurrence)."""
+    return (n * (6 * L - 14)) // 6
+
+
+def cooccurrence_vocab(data: CooccurrenceDataConfig) -> int:
+    """data.d, or the smallest d with distinct training random words (Assumption 2.3(ii)) plus, for an
+    unseen test set, room for distinct test words (extra tokens never occur in training, so they do not
+    change the training dynamics)."""
+    if data.d is not None:
+        return data.d
+    n_words = data.n + (data.n_test if data.test_unseen else 0)
+    return 3 + cooccurrence_random_slots(n_words, data.L)
+
+
+def _validate_cooccurrence(cfg: Config) -> None:
+    need = _need
+    d = cfg.data
+    need(d.n >= 6 and d.n % 6 == 0, "data.n", "a positive multiple of 6 (exact proportions, Assumption 2.3(i))", d.n)
+    need(d.n_test >= 6 and d.n_test % 6 == 0, "data.n_test", "a positive multiple of 6", d.n_test)
+    need(d.L >= 3, "data.L", "an integer >= 3 (a type-1 sentence holds mu1, mu2, mu3)", d.L)
+    need(d.seed >= 0, "data.seed", "an integer >= 0", d.seed)
+    if d.d is not None:
+        slots = cooccurrence_random_slots(d.n, d.L)
+        if d.repeat_random_words:
+            need(d.d >= 4 + (1 if d.test_unseen else 0), "data.d",
+                 "at least one random word (d >= 4; d >= 5 for an unseen test set)", d.d)
+        else:
+            low = 3 + slots + (1 if d.test_unseen else 0)
+            need(d.d >= low, "data.d", f"d >= 3 + n(L - 7/3){' + 1 (unseen test words)' if d.test_unseen else ''}"
+                 f" = {low} for distinct random words (or data.repeat_random_words: true)", d.d)
+    m = cfg.model
+    need(m.m >= 1, "model.m", "an integer >= 1", m.m)
+    need(m.m1 >= 1, "model.m1", "an integer >= 1", m.m1)
+    for name in ("c0", "sigma0", "sigma1"):
+        v = getattr(m, name)
+        if v is not None:
+            need(math.isfinite(v) and v >= 0, f"model.{name}", "a finite number >= 0", v)
 
 
 def to_dict(cfg: Config) -> dict:

@@ -88,6 +88,19 @@ def T1_time(ts_T, margins_TxN) -> float:
     return float(np.asarray(ts_T)[i]) if i >= 0 else float("nan")
 
 
+def T1_interp(ts_T, margins_TxN) -> float:
+    """T1 refined by linear interpolation of min_i y_i F_i between the last record with a misclassified
+    sample and `T1_index` (the min margin is continuous in t). NaN if never; ts[0] if correct at once."""
+    i = T1_index(margins_TxN)
+    if i < 0:
+        return float("nan")
+    ts = np.asarray(ts_T, np.float64)
+    if i == 0:
+        return float(ts[0])
+    lo, hi = np.asarray(margins_TxN, np.float64)[[i - 1, i]].min(axis=-1)
+    return float(ts[i - 1] + (ts[i] - ts[i - 1]) * (-lo) / (hi - lo))
+
+
 def metrics(params: dict, data: Dataset) -> dict:
     """All per-record scalars/small arrays (for `SaveAt(fn=...)`)."""
     return {
@@ -101,5 +114,5 @@ def metrics(params: dict, data: Dataset) -> dict:
     }
 
 
-__all__ = ["FIRST_RANDOM", "G_random_NxL", "G_random_stats", "G_targets_3", "R_of_masses", "T1_index", "T1_time",
+__all__ = ["FIRST_RANDOM", "G_random_NxL", "G_random_stats", "G_targets_3", "R_of_masses", "T1_index", "T1_interp", "T1_time",
            "g_N", "group_masses_4", "metrics", "per_type_loss_4", "score_corr_3x3", "value_gram_3x3"]

@@ -16,4 +16,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, prefix: str
         from scanflow.plots import scan_snap
 
         return scan_snap.plot_all(r, out, prefix)
+    if workload == "cooccurrence":
+        from scanflow.plots import cooccurrence
+
+        return cooccurrence.plot_all(r, out, prefix)
     raise ValueError(f"no plots for workload {workload!r}")

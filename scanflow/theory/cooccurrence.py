@@ -135,6 +135,48 @@ def integrate_reduced(red0: dict, data: Dataset, m: int, t_grid, a2=None, lrs: d
         return {k: np.asarray(v, np.float64) for k, v in ys.items()}, {"num_steps": int(steps)}
 
 
+# ------------------------------------------------------------- §1 gradient-flow equations (App. B)
+
+
+def param_flow_formulas(params: dict, data: Dataset) -> dict:
+    """The §1 (App. B) gradient-flow equations, unit rates, fixed a (d a/dt = 0), w_i = g_i y_i / n:
+
+        dw_j/dt  = sum_i w_i a_j V_i sum_l p_l               (V_i = W_V X_i)
+        dW_V/dt  = sum_i w_i u (X_i sum_l p_l)^T             (u = W^T a)
+        dW_K/dt  = (1/sqrt m) sum_i w_i sum_l q_l (X_i dr_l)^T      (q_l = W_Q x_l)
+        dW_Q/dt  = (1/sqrt m) sum_i w_i sum_l K_i dr_l x_l^T        (K_i = W_K X_i)
+
+    with dr_l = p_l o (r - (r . p_l) 1), r = X_i^T W_V^T u. Written from the spec, independently of autodiff."""
+    from scanflow.models.cooccurrence import attention_NxLxL, outputs_N, u_m
+
+    X = data.X_NxLxd  # [i, position, token]
+    P = attention_NxLxL(params, data)  # [i, query l, key h]
+    F = outputs_N(params, data)
+    w_N = jax.nn.sigmoid(-data.y_N * F) * data.y_N / F.shape[0]
+    a, u = params["a"], u_m(params)
+    WV, WK, WQ = params["W_V"], params["W_K"], params["W_Q"]
+    m = WQ.shape[0]
+    c_NxL = P.sum(axis=1)  # sum_l p_l, per key position
+    Xp_Nxd = jnp.einsum("nh,nhd->nd", c_NxL, X)  # X_i sum_l p_l
+    r_NxL = X @ (WV.T @ u)
+    rbar_NxL = jnp.einsum("nlh,nh->nl", P, r_NxL)
+    dr_NxLxL = P * (r_NxL[:, None, :] - rbar_NxL[:, :, None])
+    q_NxLxm = jnp.einsum("nld,md->nlm", X, WQ)
+    k_NxLxm = jnp.einsum("nhd,md->nhm", X, WK)
+    return {
+        "W": jnp.outer(a, WV @ (w_N @ Xp_Nxd)),
+        "W_V": jnp.outer(u, w_N @ Xp_Nxd),
+        "W_K": jnp.einsum("n,nlm,nlh,nhd->md", w_N, q_NxLxm, dr_NxLxL, X) / jnp.sqrt(m),
+        "W_Q": jnp.einsum("n,nhm,nlh,nld->md", w_N, k_NxLxm, dr_NxLxL, X) / jnp.sqrt(m),
+        "a": jnp.zeros_like(a),
+    }
+
+
+def reduced_outputs_N(red: dict, data: Dataset, m) -> jax.Array:
+    """F_i = beta . z_i computed from the reduced variables alone (spec §4)."""
+    return _reduced_pieces(red, data, m)[2]
+
+
 # --------------------------------------------------------------------- exact identities E1-E3 (§4)
 
 
@@ -244,6 +286,6 @@ S2_OVER_S3_BOX = (0.5, 2.0)  # Def. F.1 Phase-2 box
 
 __all__ = ["REDUCED_KEYS", "R_HEURISTIC", "R_STAR_INTERVAL", "R_T1_INTERVAL", "S2_OVER_S3_BOX", "balance_bound",
            "conserved_quantities", "e1_rate", "e2_rate_d", "e3_rate_dxd", "gdot0_random", "gdot0_target",
-           "gram_init_radius", "integrate_reduced", "output_init_bound", "phase1_score_change_scale",
+           "gram_init_radius", "integrate_reduced", "output_init_bound", "param_flow_formulas", "reduced_outputs_N", "phase1_score_change_scale",
            "phase2_loss", "reduced_field", "score_change_scale", "sign_count_interval", "t_from_tau", "tau",
            "to_reduced"]

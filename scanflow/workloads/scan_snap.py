@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.config import Config
+from scanflow.config import Config, lr_grid
 from scanflow.data import scan_snap as data
 from scanflow.measure.attention import distinct_entropy_K, group_means_K, query_logits_KxM
 from scanflow.models import yz
 from scanflow.workloads.base import Problem
+
+
+def hyperparams(cfg: Config, M: int) -> dict:
+    """Host arrays of the dynamic hyperparameters, one entry per grid point (leading axis P)."""
+    grid = lr_grid(cfg.sweep)
+    P = len(grid["Z"])
+    dt = np.float64 if cfg.x64 else np.float32
+    return {
+        "lr": {g: np.asarray(v, dt) for g, v in grid.items()},
+        "init_scale": {g: np.full((P,), init_scale(cfg, g, M), dt) for g in ("Y", "Z")},
+    }
+
+
+def init_scale(cfg: Config, group: str, M: int) -> float:
+    """Half-width of the uniform init of a group: model.init_scale_<group> if set, else 0 for
+    ``init: zero``, else model.init_scale (default 1/sqrt(M), PyTorch's nn.Linear)."""
+    m = cfg.model
+    explicit = getattr(m, f"init_scale_{group}")
+    if explicit is not None:
+        return explicit
+    if m.init == "zero":
+        return 0.0
+    return m.init_scale if m.init_scale is not None else 1.0 / math.sqrt(M)
+
+
+def point_arrays(cfg: Config, hp: dict, record_steps) -> tuple[dict, dict]:
+    """No extra arrays beyond lr_* / init_scale_*."""
+    return {}, {}
 
 
 def build(cfg: Config) -> Problem:
