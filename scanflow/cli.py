@@ -1,5 +1,7 @@
 """Command line: ``scanflow run CONFIG [dotted.key=value ...]`` and ``scanflow plot RUN_DIR``.
 
+``scanflow run RUN_DIR.partial`` resumes an interrupted run (Ctrl-C or a kill) from its last chunk.
+
 Bad input (unknown key, wrong type, impossible value, bad argument) prints one line naming the
 field and what was expected, exits with status 2, and leaves no run directory behind.
 """
@@ -21,16 +23,29 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="scanflow", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a sweep config and write a run directory")
-    r.add_argument("config", help="YAML config, e.g. configs/scan_snap_small.yaml")
+    r.add_argument("config", help="YAML config, e.g. configs/scan_snap_small.yaml, or an unfinished run "
+                                  "directory RUN_DIR.partial to resume")
     r.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. train.steps=200")
     r.add_argument("--out", default=None, help="parent directory of the run directory (default: config out_dir)")
     r.add_argument("--no-plot", action="store_true", help="do not draw figures after the run")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="shard the runs over the first N devices (default: all devices)")
+    r.add_argument("--runs-per-block", type=int, default=None, metavar="B",
+                   help="vmap B runs at a time (default: ceil(runs/8)); results do not depend on --devices "
+                        "at a fixed B")
+    r.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
+                   help="checkpoint the carried state after a chunk at most this often (default 60; 0: every chunk)")
+    r.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() first (one process per host)")
     v = sub.add_parser("verify", help="run a paper's numerical checks and write a report")
     v.add_argument("paper", nargs="?", default="all", help="scan-snap (default: all papers)")
     v.add_argument("--quick", action="store_true", help="fewer seeds, steps and grid points (what the tests run)")
     v.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
     v.add_argument("--out", default=None, help="report directory (default: reports/PAPER-YYYYmmdd-HHMMSS)")
+    v.add_argument("--data", default=None, metavar="PATH",
+                   help="real-text corpus: a directory with train.txt + valid.txt (or test.txt + valid.txt), or one "
+                        "text file, e.g. ../shared/data/wikitext-2")
     pl = sub.add_parser("plot", help="re-draw the figures of a run directory")
     pl.add_argument("run_dir")
     pl.add_argument("--out", default=None, help="write figures here instead of RUN_DIR/figures")
@@ -51,22 +66,47 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError) as e:
         print(f"scanflow: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("scanflow: interrupted; nothing was written (results appear only when a run completes)", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        run_dir = getattr(e, "run_dir", None)
+        if run_dir is not None and run_dir.exists():
+            print(f"scanflow: interrupted; finished chunks are kept in {run_dir}; resume with: "
+                  f"scanflow run {run_dir}", file=sys.stderr)
+        else:
+            print("scanflow: interrupted before a run directory was started; nothing was written", file=sys.stderr)
         return 130
 
 
 def _run(args) -> int:
     from scanflow.config import load_config
 
-    cfg = load_config(args.config, args.overrides)  # validate before touching JAX
-    if cfg.x64:
-        import jax
+    from pathlib import Path
 
+    from scanflow.results import is_unfinished
+
+    resume = Path(args.config) if is_unfinished(args.config) else None
+    if resume is not None and (args.overrides or args.out):
+        raise ConfigError(f"{args.config}: an unfinished run resumes with its own config; expected no overrides or --out")
+    for flag, v in (("--devices", args.devices), ("--runs-per-block", args.runs_per_block)):
+        if v is not None and v < 1:
+            raise ConfigError(f"{flag}: expected an integer >= 1, got {v}")
+    if not args.checkpoint_every >= 0:
+        raise ConfigError(f"--checkpoint-every: expected a number of seconds >= 0, got {args.checkpoint_every}")
+    cfg = load_config(resume / "config.yaml" if resume else args.config, args.overrides)  # validate before JAX
+    import jax
+
+    if args.distributed:
+        jax.distributed.initialize()  # before anything touches a device
+    if cfg.x64:
         jax.config.update("jax_enable_x64", True)
+    if args.devices is not None and args.devices > jax.device_count():
+        raise ConfigError(f"--devices: expected at most {jax.device_count()} (devices available), got {args.devices}")
     from scanflow.run import execute
 
-    path = execute(cfg, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot)
+    path = execute(cfg, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot, resume=resume,
+                   n_devices=args.devices, runs_per_block=args.runs_per_block,
+                   checkpoint_every_s=args.checkpoint_every)
+    if jax.process_index() != 0:
+        return 0
     _summary(path)
     return 0
 
@@ -86,12 +126,14 @@ def _summary(path) -> None:
     for p in range(loss.shape[0]):
         ok = ~r["diverged"][p]
         med = float(np.median(loss[p][ok])) if ok.any() else float("nan")
-        print(f"  point {p}: lr_Y={r['lr_Y'][p]:g} lr_Z={r['lr_Z'][p]:g}  final loss (median over seeds) {med:.3g}")
+        lrs = " ".join(f"{k}={r[k][p]:g}" for k in r.arrays if k.startswith("lr_"))  # the workload's lr groups
+        print(f"  point {p}: {lrs}  final loss (median over seeds) {med:.3g}")
     bad = r.manifest["diverged_runs"]
     if bad:
         print(f"  WARNING: {len(bad)} run(s) diverged (NaN/inf), flagged in arrays['diverged']:")
         for b in bad:
-            print(f"    point {b['point']} (lr_Y={b['lr_Y']:g}, lr_Z={b['lr_Z']:g}) seed {b['seed']} at step {b['step']}")
+            lrs = ", ".join(f"{k}={v:g}" for k, v in b.items() if k.startswith("lr_"))
+            print(f"    point {b['point']} ({lrs}) seed {b['seed']} at step {b['step']}")
     if "solver_status" in r.arrays:
         from scanflow.dynamics.flow import STATUS_NAMES
 
@@ -118,6 +160,7 @@ def _verify(args) -> int:
             raise ConfigError(f"verify: unknown paper {args.paper!r}; expected one of {papers()} or all")
     if args.only and len(names) != 1:
         raise ConfigError("--only: name one paper, e.g. scanflow verify scan-snap --only S1")
+    names = _real_text_data(names, args)
     import jax
 
     jax.config.update("jax_enable_x64", True)  # exact identities are checked in float64
@@ -146,6 +189,29 @@ def _verify(args) -> int:
         print(f"  {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; report {out / 'report.md'}")
         code = max(code, exit_code(outcomes))
     return code
+
+
+def _real_text_data(names: list[str], args) -> list[str]:
+    """Hand --data to the real-text checks. Without --data, ``verify real-text`` is an error and
+    ``verify all`` skips real-text (it needs a corpus this package does not ship)."""
+    if "real-text" not in names:
+        if args.data is not None:
+            raise ConfigError("--data: only the real-text checks take a corpus")
+        return names
+    if args.data is None:
+        if len(names) == 1:
+            raise ConfigError("--data: real-text needs a corpus, e.g. --data ../shared/data/wikitext-2 "
+                              "(a directory with train.txt + valid.txt or test.txt + valid.txt, or one text file)")
+        print("verify real-text: skipped (needs --data PATH)")
+        return [n for n in names if n != "real-text"]
+    from scanflow.checks.real_text import set_data
+    from scanflow.data.corpus import CorpusError
+
+    try:
+        set_data(args.data)
+    except CorpusError as e:
+        raise ConfigError(str(e)) from None
+    return names
 
 
 def _plot(args) -> int:

@@ -9,7 +9,9 @@ Layout of a run directory::
       figures/         plots (views of arrays.npz; `scanflow plot RUN_DIR` re-draws them)
 
 A directory is written under a temporary name and renamed into place, so a reader never sees a
-half-written run and a failed run leaves nothing behind. `load_run` reads it back in one call.
+half-written run. `load_run` reads it back in one call. A sweep in progress (`scanflow.run.execute`)
+lives in ``RUN_DIR.partial/`` (config, streamed records, checkpoints) until it is complete; an
+interrupted one stays there and is resumed by ``scanflow run RUN_DIR.partial``.
 """
 
 from __future__ import annotations
@@ -88,13 +90,13 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-def new_run_dir(out_dir: str | Path, name: str) -> Path:
-    """A fresh, not-yet-existing path ``OUT/NAME-YYYYmmdd-HHMMSS[-k]``."""
+def new_run_dir(out_dir: str | Path, name: str, stamp: str | None = None) -> Path:
+    """A fresh path ``OUT/NAME-YYYYmmdd-HHMMSS[-k]`` (neither it nor its ``.partial`` exists)."""
     out = Path(out_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
     path = out / f"{name}-{stamp}"
     k = 1
-    while path.exists():
+    while path.exists() or unfinished_dir(path).exists():
         path = out / f"{name}-{stamp}-{k}"
         k += 1
     return path
@@ -112,6 +114,20 @@ def write_run(
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"run directory {path} already exists")
+    _check_arrays(arrays, dims)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        _write_results(tmp, arrays, dims, coords, manifest)
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _check_arrays(arrays: dict, dims: dict) -> None:
     missing = [k for k in arrays if k not in dims]
     if missing:
         raise ValueError(f"arrays without axis names: {missing}")
@@ -120,26 +136,76 @@ def write_run(
             raise ValueError(f"{k}: expected a numeric array, got dtype {np.asarray(a).dtype}")
         if np.ndim(a) != len(dims[k]):
             raise ValueError(f"{k}: {np.ndim(a)}-d array but axes {dims[k]}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        full = dict(manifest)
-        full["dims"] = {k: list(v) for k, v in dims.items()}
-        full["coords"] = {k: np.asarray(v).tolist() for k, v in coords.items()}
-        (tmp / "manifest.json").write_text(json.dumps(full, indent=2, default=_json_default))
-        with open(tmp / "arrays.npz", "wb") as f:
-            np.savez(f, **arrays)
-        os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+
+def _write_results(path: Path, arrays: dict, dims: dict, coords: dict, manifest: dict) -> None:
+    full = dict(manifest)
+    full["dims"] = {k: list(v) for k, v in dims.items()}
+    full["coords"] = {k: np.asarray(v).tolist() for k, v in coords.items()}
+    (path / "manifest.json").write_text(json.dumps(full, indent=2, default=_json_default))
+    with open(path / "arrays.npz", "wb") as f:
+        np.savez(f, **arrays)
+
+
+# ----------------------------------------------------------------------------- unfinished runs
+#
+# A run in progress lives in RUN_DIR.partial/ (config.yaml, records/, checkpoint-p*.npz; see
+# `scanflow.store`). `finish_run` writes the results into it, drops the records and checkpoints
+# and renames it to RUN_DIR: a directory without the suffix is always complete.
+
+UNFINISHED_SUFFIX = ".partial"
+
+
+def is_unfinished(path: str | Path) -> bool:
+    path = Path(path)
+    return path.name.endswith(UNFINISHED_SUFFIX) and (path / "config.yaml").is_file()
+
+
+def unfinished_dir(final: Path) -> Path:
+    return final.with_name(final.name + UNFINISHED_SUFFIX)
+
+
+def final_dir(unfinished: Path) -> Path:
+    return unfinished.with_name(unfinished.name[: -len(UNFINISHED_SUFFIX)])
+
+
+def start_run(final: str | Path, config: dict) -> Path:
+    """Create RUN_DIR.partial with the resolved config; return it."""
+    work = unfinished_dir(Path(final))
+    if Path(final).exists() or work.exists():
+        raise FileExistsError(f"run directory {final} already exists")
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.mkdir()
+    atomic_write_bytes(work / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+    return work
+
+
+def finish_run(work: str | Path, arrays: dict, dims: dict, coords: dict, manifest: dict) -> Path:
+    """Write the results into an unfinished run directory and rename it into place; return RUN_DIR."""
+    work, final = Path(work), final_dir(Path(work))
+    if final.exists():
+        raise FileExistsError(f"run directory {final} already exists")
+    if arrays is not None:  # None: the results are already in `work` (a kill hit the clean-up below)
+        _check_arrays(arrays, dims)
+        tmp = Path(tempfile.mkdtemp(prefix=".results.tmp-", dir=work))
+        try:
+            _write_results(tmp, arrays, dims, coords, manifest)
+            for f in ("arrays.npz", "manifest.json"):
+                os.replace(tmp / f, work / f)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(work / "records", ignore_errors=True)
+    for f in [*work.glob("checkpoint-p*.npz"), *work.glob(".*.tmp")]:  # .tmp: left by a kill mid-write
+        f.unlink()
+    os.rename(work, final)
+    return final
 
 
 def load_run(path: str | Path) -> RunResults:
     """Load a run directory written by `write_run`."""
     path = Path(path)
+    if is_unfinished(path):
+        raise FileNotFoundError(f"{path}: unfinished run directory (resume it with `scanflow run {path}`)")
     for f in ("config.yaml", "manifest.json", "arrays.npz"):
         if not (path / f).is_file():
             raise FileNotFoundError(f"{path}: not a scanflow run directory (missing {f})")

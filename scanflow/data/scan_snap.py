@@ -166,13 +166,19 @@ jax.tree_util.register_dataclass(Sequences, data_fields=["context_BxT1", "query_
 jax.tree_util.register_dataclass(Batch, data_fields=["counts_BxM", "query_B", "label_B"], meta_fields=[])
 
 
-def _draw(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int):
-    """Class ~ Uniform[K]; T-1 support indices i.i.d. ~ P(.|n) by inverse CDF (one uniform each)."""
+def _uniforms(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int):
+    """Class ~ Uniform[K] and one uniform per contextual token, with the cdf of each sequence's class."""
     k_cls, k_tok = jax.random.split(key)
-    support_KxS, cdf_KxS = spec.support_cdf
     cls_B = jax.random.randint(k_cls, (batch_size,), 0, spec.K)
     u_BxT1 = jax.random.uniform(k_tok, (batch_size, seq_len - 1), jnp.float32)
-    cdf_BxS = jnp.asarray(cdf_KxS, jnp.float32)[cls_B]
+    cdf_BxS = jnp.asarray(spec.support_cdf[1], jnp.float32)[cls_B]
+    return cls_B, u_BxT1, cdf_BxS
+
+
+def _draw(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int):
+    """Class ~ Uniform[K]; T-1 support indices i.i.d. ~ P(.|n) by inverse CDF (one uniform each)."""
+    support_KxS = spec.support_cdf[0]
+    cls_B, u_BxT1, cdf_BxS = _uniforms(key, spec, batch_size, seq_len)
     j_BxT1 = jnp.sum(u_BxT1[:, :, None] >= cdf_BxS[:, None, :], axis=-1)
     return cls_B, jnp.minimum(j_BxT1, support_KxS.shape[1] - 1), jnp.asarray(support_KxS)[cls_B]
 
@@ -186,10 +192,16 @@ def sample_sequences(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: 
 
 
 def sample_batch(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int, dtype=jnp.float32) -> Batch:
-    """The same draw as `sample_sequences` (same key -> same sequences), returned as token counts."""
-    cls_B, j_BxT1, support_BxS = _draw(key, spec, batch_size, seq_len)
-    S = support_BxS.shape[1]
-    counts_BxS = jnp.sum(j_BxT1[:, :, None] == jnp.arange(S)[None, None, :], axis=1).astype(dtype)
+    """The same draw as `sample_sequences` (same key -> same sequences), returned as token counts.
+
+    Counts come from one comparison pass: with the cdf sorted, j_t <= s iff u_t < cdf_s, so
+    #{t: u_t < cdf_s} - #{t: u_t < cdf_(s-1)} is the count of support slot s -- the same integers
+    as counting the drawn indices, without materialising them.
+    """
+    cls_B, u_BxT1, cdf_BxS = _uniforms(key, spec, batch_size, seq_len)
+    below_BxS = jnp.sum(u_BxT1[:, None, :] < cdf_BxS[:, :, None], axis=-1)
+    counts_BxS = jnp.diff(below_BxS, axis=1, prepend=0).astype(dtype)
+    support_BxS = jnp.asarray(spec.support_cdf[0])[cls_B]
     onehot_BxSxM = support_BxS[:, :, None] == jnp.arange(spec.M)[None, None, :]
     counts_BxM = jnp.einsum("bs,bsm->bm", counts_BxS, onehot_BxSxM.astype(dtype))
     return Batch(counts_BxM, jnp.asarray(spec.query_K)[cls_B], jnp.asarray(spec.target_K)[cls_B])
