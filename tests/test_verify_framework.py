@@ -28,7 +28,7 @@ def toy_paper(tmp_path):
         plt.close(fig)
         return res(True, fig="a.png")
 
-    check(paper, "B", "breaks", "T")(lambda ctx: res(False))
+    check(paper, "B", "breaks ||u||", "T")(lambda ctx: res(False))
     check(paper, "C", "unsupported", "T", expected="fail", why_fail="paper assumes X")(lambda ctx: res(False))
     check(paper, "D", "unsupported but holds", "T", expected="fail", why_fail="Y")(lambda ctx: res(True))
     check(paper, "E", "crashes", "T")(lambda ctx: 1 / 0)
@@ -46,6 +46,9 @@ def test_verdicts_exit_code_and_report(toy_paper, tmp_path):
     md = (out / "report.md").read_text()
     assert "| A | **PASS** |" in md and "| C | **XFAIL** |" in md and "paper assumes X" in md
     assert "ZeroDivisionError" in md
+    row_B = next(line for line in md.splitlines() if line.startswith("| B |"))
+    assert "breaks \\|\\|u\\|\\|" in row_B  # a pipe inside a cell is escaped ...
+    assert row_B.replace("\\|", "").count("|") == 9  # ... so the row keeps its 8 columns
     assert (out / "figures" / "a.png").is_file() and "(figures/a.png)" in md
     v = json.loads((out / "verdicts.json").read_text())
     assert [x["verdict"] for x in v] == ["PASS", "FAIL", "XFAIL", "XPASS", "ERROR"]

@@ -106,7 +106,12 @@ def load_paper(paper: str) -> dict[str, Check]:
     return REGISTRY[paper]
 
 
-PAPER_MODULES = {"scan-snap": "scanflow.checks.scan_snap"}
+PAPER_MODULES = {
+    "scan-snap": "scanflow.checks.scan_snap",
+    "cooccurrence": "scanflow.checks.cooccurrence",
+    "norm-growth": "scanflow.checks.norm_growth",
+    "real-text": "scanflow.checks.real_text",
+}
 
 
 def papers() -> list[str]:
@@ -173,6 +178,11 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def _row(*cells: str) -> str:
+    """One markdown table row; a '|' inside a cell (e.g. a norm ||u||) is escaped so the table keeps its columns."""
+    return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+
 def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, header: str = "") -> Path:
     """Write report.md, verdicts.json and figures/ into `out`, atomically (temp dir + rename)."""
     out = Path(out)
@@ -200,11 +210,11 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
             r = o.result
             fig = f"[{r.figure}](figures/{r.figure})" if r and r.figure else ""
             if r is None:
-                lines.append(f"| {o.check.name} | ERROR | {o.check.claim} | {o.check.mode} | | | | |")
+                lines.append(_row(o.check.name, "ERROR", o.check.claim, o.check.mode, "", "", "", ""))
                 continue
             lines.append(
-                f"| {o.check.name} | **{o.verdict}** | {o.check.claim} | {o.check.mode} | {_kv(r.predicted)} | "
-                f"{_kv(r.measured)} | {r.tolerance} | {fig} |"
+                _row(o.check.name, f"**{o.verdict}**", o.check.claim, o.check.mode, _kv(r.predicted),
+                     _kv(r.measured), r.tolerance, fig)
             )
         lines += ["", "## Details", ""]
         for o in outcomes:
