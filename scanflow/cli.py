@@ -174,13 +174,15 @@ def _verify(args) -> int:
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as figs:
             try:
-                outcomes = run_checks(name, Context(quick=args.quick, fig_dir=Path(figs)), only=args.only or None)
+                ctx = Context(quick=args.quick, fig_dir=Path(figs), data=Path(args.data) if args.data else None)
+                outcomes = run_checks(name, ctx, only=args.only or None)
             except KeyError as e:
                 raise ConfigError(str(e).strip("'\"")) from None
             header = (
                 f"Paper: {name}. Mode: {'quick' if args.quick else 'full'}. Wall time: "
-                f"{time.perf_counter() - t0:.0f} s. Modes: P = population (T -> inf, exact), C = code-faithful "
-                "(sampled, finite T), T = theory only."
+                f"{time.perf_counter() - t0:.0f} s. Modes: P = exact/population setting (no sampling noise: "
+                "T -> inf, or full-batch in the theory regime), C = code-faithful or the paper's own setting (sampled, "
+                "finite T, or the paper's figure settings), T = theory only (or small exact identities)."
             )
             write_report(out, f"scanflow verify {name}", outcomes, Path(figs), header)
         counts = {}
@@ -204,11 +206,10 @@ def _real_text_data(names: list[str], args) -> list[str]:
                               "(a directory with train.txt + valid.txt or test.txt + valid.txt, or one text file)")
         print("verify real-text: skipped (needs --data PATH)")
         return [n for n in names if n != "real-text"]
-    from scanflow.checks.real_text import set_data
-    from scanflow.data.corpus import CorpusError
+    from scanflow.data.corpus import CorpusError, resolve_splits
 
     try:
-        set_data(args.data)
+        resolve_splits(args.data)  # one line on a bad path, before any check runs
     except CorpusError as e:
         raise ConfigError(str(e)) from None
     return names

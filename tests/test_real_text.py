@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scanflow.checks.real_text import set_data
 from scanflow.dynamics.real_text import TrainSpec, _sgd_step, chunk_records, train_sweep
 from scanflow.measure.real_text import (
     change_per_window,
@@ -123,8 +122,8 @@ def test_a_run_is_the_same_alone_and_in_the_vmapped_sweep(corpus_dir):
 
 
 def test_quick_verify_on_a_written_text(corpus_dir, tmp_path):
-    set_data(corpus_dir)
-    outcomes = run_checks("real-text", Context(quick=True, fig_dir=tmp_path), only=["RT1", "RT2", "RT3"], log=None)
+    outcomes = run_checks("real-text", Context(quick=True, fig_dir=tmp_path, data=corpus_dir), only=["RT1", "RT2", "RT3"],
+                          log=None)
     r = {o.check.name: o.result for o in outcomes}
     assert all(v is not None for v in r.values()), [o.error for o in outcomes]
     # The text forces attention onto the previous position; a larger eta gets there faster within 300 steps
@@ -165,8 +164,8 @@ def test_checks_are_registered_for_both_models():
 
 @pytest.mark.slow
 def test_quick_verify_analysed_variant_and_figures_script(corpus_dir, tmp_path):
-    set_data(corpus_dir)
-    outcomes = run_checks("real-text", Context(quick=True, fig_dir=tmp_path), only=["RT1-analysed", "RT3-analysed"],
+    outcomes = run_checks("real-text", Context(quick=True, fig_dir=tmp_path, data=corpus_dir),
+                          only=["RT1-analysed", "RT3-analysed"],
                           log=None)
     assert all(o.result is not None and o.result.passed for o in outcomes), [o.error for o in outcomes]
     import importlib.util

@@ -16,10 +16,12 @@ import numpy as np
 
 @dataclass
 class Context:
-    """What a check may use: quick mode (fewer seeds, steps and grid points) and where figures go."""
+    """What a check may use: quick mode (fewer seeds, steps and grid points), where figures go, and
+    an input data path for checks that need one (the real-text corpus, ``verify --data``)."""
 
     quick: bool
     fig_dir: Path
+    data: Path | None = None
 
     def seeds(self, full: int, quick: int = 2) -> int:
         return quick if self.quick else full

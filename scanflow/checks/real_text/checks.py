@@ -26,23 +26,17 @@ from scanflow.plots.common import save
 from scanflow.verify import Context, Result, check
 from scanflow.workloads.real_text import FULL, QUICK, RealTextSettings, replace, run_experiment
 
-_DATA: dict[str, Path | None] = {"path": None}
 P_TREND = 0.01  # RT1 significance level (one-sided)
 FREEZE_DROP = 10.0  # RT2: the change per 100 steps must fall this many times from its peak
 WINDOW = 100  # steps per change window (the issue's "per 100 steps")
 
 
-def set_data(path: str | Path | None) -> None:
-    """The corpus the checks train on (a directory or a text file; see `resolve_splits`)."""
-    if path is not None:
-        resolve_splits(path)  # fail now, with one line, on a bad path
-    _DATA["path"] = None if path is None else Path(path)  # the sweep cache is keyed on the path
-
-
-def current_data() -> Path:
-    if _DATA["path"] is None:
+def corpus_path(ctx: Context) -> Path:
+    """The corpus the checks train on: ``ctx.data``, a directory or a text file (see `resolve_splits`)."""
+    if ctx.data is None:
         raise CorpusError("--data: real-text needs a corpus, e.g. --data ../shared/data/wikitext-2")
-    return _DATA["path"]
+    resolve_splits(ctx.data)  # fail with one line on a bad path
+    return Path(ctx.data)  # the sweep cache is keyed on the path
 
 
 def settings_for(ctx: Context, variant: str) -> RealTextSettings:
@@ -66,7 +60,7 @@ def _experiment(data: Path, settings: RealTextSettings) -> dict:
 
 def experiment(ctx: Context, variant: str) -> tuple[dict, RealTextSettings]:
     s = settings_for(ctx, variant)
-    return _experiment(current_data(), s), s
+    return _experiment(corpus_path(ctx), s), s
 
 
 def freeze_analysis(out: dict, settings: RealTextSettings) -> dict:
@@ -104,7 +98,7 @@ def _rt1(ctx: Context, variant: str) -> Result:
     means = H.mean(1)
     fig = views.entropy_vs_lr([(variant, H, out["entropy_init"][..., 0])], out["lr"],
                               ref=uniform_causal_entropy(s.bptt),
-                              title=f"{variant} model; train {Path(str(current_data())).name}, eval split")
+                              title=f"{variant} model; train {corpus_path(ctx).name}, eval split")
     return Result(
         predicted={"trend": "entropy decreasing in eta", "one-sided p <": P_TREND},
         measured={
