@@ -101,6 +101,9 @@ def _run(args) -> int:
     if args.devices is not None and args.devices > jax.device_count():
         raise ConfigError(f"--devices: expected at most {jax.device_count()} (devices available), got {args.devices}")
     from scanflow.run import execute
+    from scanflow.sweep import check_devices
+
+    check_devices(cfg, args.devices or jax.device_count())  # before the run directory exists
 
     path = execute(cfg, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot, resume=resume,
                    n_devices=args.devices, runs_per_block=args.runs_per_block,

@@ -32,7 +32,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as PS
 
 from scanflow import sharding
-from scanflow.config import DYNAMIC_MODEL_FIELDS, Config
+from scanflow.config import DYNAMIC_MODEL_FIELDS, Config, ConfigError
 from scanflow.dynamics import discrete, flow
 from scanflow.results import atomic_write_bytes
 from scanflow.store import RecordStore
@@ -215,6 +215,19 @@ def unrolled_threefry():
 _THREEFRY_LOCK = threading.Lock()
 
 
+IMPLICIT_SOLVERS = ("kvaerno5",)
+
+
+def check_devices(cfg: Config, n_devices: int) -> None:
+    """Implicit solvers need one device: their lineax solves reject shard_map's per-device avals
+    ("pytree does not match out_structure"), so say so in one line instead of crashing."""
+    if n_devices > 1 and cfg.train.method == "flow" and cfg.flow.solver in IMPLICIT_SOLVERS:
+        raise ConfigError(
+            f"flow.solver: {cfg.flow.solver} (implicit) runs on one device only, got {n_devices} devices; "
+            "pass --devices 1 or use an explicit solver (tsit5, dopri5, euler)"
+        )
+
+
 def _over_devices(body, mesh, in_specs):
     """shard_map over the "runs" axis; on a one-device mesh the body itself (no manual axes, so
     diffrax's implicit solvers, whose lineax solves compare avals, also work there)."""
@@ -315,6 +328,7 @@ def run_sweep(
     rpc = records_per_chunk(cfg)
     n_chunks = cfg.train.steps // cfg.train.record_every // rpc
     mesh = sharding.make_mesh(n_devices)
+    check_devices(cfg, mesh.size)
     P, S = jax.tree.leaves(hp)[0].shape[0], cfg.sweep.seeds
     block = _block_of_run(work_dir, runs_per_block or default_block(P * S))
     layout = sharding.run_layout(P, S, mesh.size, block)

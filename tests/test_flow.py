@@ -89,3 +89,14 @@ def test_flow_reports_max_steps_instead_of_raising():
     cfg = config_from_dict(POP, ["train.method=flow", "flow.max_steps=3", "flow.rtol=1e-10", "flow.atol=1e-12", *SMALL])
     out = sweep.run_sweep(cfg)
     assert (out.arrays["solver_status"] == flow.STATUS_MAX_STEPS).all()
+
+
+def test_implicit_solver_on_several_devices_is_a_one_line_error():
+    """kvaerno5 under shard_map fails inside lineax; the sweep refuses it up front (no devices needed)."""
+    from scanflow.config import ConfigError
+
+    cfg = config_from_dict(POP, ["train.method=flow", "flow.solver=kvaerno5"])
+    sweep.check_devices(cfg, 1)  # one device: fine
+    sweep.check_devices(config_from_dict(POP, ["train.method=flow"]), 8)  # explicit solver: fine
+    with pytest.raises(ConfigError, match=r"^flow\.solver: kvaerno5 \(implicit\) runs on one device only"):
+        sweep.check_devices(cfg, 8)
