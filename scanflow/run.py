@@ -102,6 +102,18 @@ def _shared_stamp() -> str | None:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(t))
 
 
+def run_to_figures(cfg: Config, runs_dir: str | Path, fig_dir: str | Path) -> Path:
+    """Run `cfg` into a run directory under `runs_dir`, then draw its figures into `fig_dir` with the
+    config name as prefix (what the `sims/` scripts do); print what was written; return the run dir."""
+    from scanflow.plots import plot_run
+
+    run_dir = execute(cfg, out_dir=runs_dir, progress=True, plot=False)
+    for f in plot_run(run_dir, out_dir=fig_dir, prefix=f"{cfg.name}_"):
+        print(f"figure {f}")
+    print(f"run directory {run_dir}")
+    return run_dir
+
+
 def diverged_runs(arrays: dict) -> list[dict]:
     """[{point, seed, lr_<group>..., step}] for every run whose loss became NaN or inf (one lr_ entry per
     learning-rate group of the workload, e.g. lr_Y and lr_Z for scan_snap)."""

@@ -31,13 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"scan_snap_fig4: error: {e}", file=sys.stderr)
         return 2
-    from scanflow.plots import plot_run
-    from scanflow.run import execute
+    from scanflow.run import run_to_figures
 
-    run_dir = execute(cfg, out_dir=args.runs, progress=True, plot=False)
-    for f in plot_run(run_dir, out_dir=args.figures, prefix=f"{cfg.name}_"):
-        print(f"figure {f}")
-    print(f"run directory {run_dir}")
+    run_to_figures(cfg, args.runs, args.figures)
     return 0
 
 

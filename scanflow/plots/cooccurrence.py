@@ -121,7 +121,7 @@ def plot_all(r, out: Path, prefix: str = "") -> list[Path]:
              out / f"{prefix}fig1.png"),
         save(balancing(tau, r["S"][0, 0], T1, f"{name}: point 0, seed 0"), out / f"{prefix}balancing.png"),
         save(inverse_loss([(f"seed {s}", r["t"][0], r["loss"][0, s], T1_time(r["t"][0], r["margins"][0, s]))
-                           for s in range(r["loss"].shape[1])], f"{name}: 1/L against t (linear in Phase 2)"),
+                           for s in range(r["loss"].shape[1])], f"{name}: 1/L against t (dots: T1; Thm F.8 predicts linear in Phase 2)"),
              out / f"{prefix}inverse_loss.png"),
     ]
     return paths
