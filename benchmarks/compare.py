@@ -4,7 +4,7 @@
     python benchmarks/compare.py --quick          # fewer reference runs, smaller flow/memory parts
     python benchmarks/compare.py --only scanflow,naive
 
-The workload is the paper's Fig-6 sweep (`scanflow.checks.scan_snap.sweep_checks.FIG6`): M in
+The workload is the paper's Fig-6 sweep (`scanflow.papers.scan_snap.checks.sweep_checks.FIG6`): M in
 {33, 79, 125, 240} x 16 learning-rate points x 10 seeds = 640 runs of 100 SGD-momentum steps,
 T = 128, batch 128. Every contender runs in its own fresh process (cold start, compile included):
 
@@ -13,7 +13,7 @@ T = 128, batch 128. Every contender runs in its own fresh process (cold start, c
              mean wall time per run at each M (said so in the table).
 * naive:     a Python for-loop over a jitted scanflow step, one run at a time (same model, data and
              keys as scanflow); a subset per M, extrapolated (one compile per M is counted).
-* scanflow:  `scanflow.sweep.run_sweep`, the whole 640-run sweep, on 1 device and on 8 fake CPU
+* scanflow:  `scanflow.engine.sweep.run_sweep`, the whole 640-run sweep, on 1 device and on 8 fake CPU
              devices (``XLA_FLAGS=--xla_force_host_platform_device_count=8``).
 * flow:      population-mode gradient flow (Tsit5, rtol 1e-6) to t = 1e4.
 * memory:    peak RSS of a 1e4-run population-mode sweep.
@@ -41,8 +41,8 @@ ENTROPY_CELLS = ((1.0, 2.0), (3.0, 10.0))  # (eta_Z, eta_Y/eta_Z) at M = 33
 
 
 def fig6_cfg(L: int, *extra: str):
-    from scanflow.checks.scan_snap.sweep_checks import FIG6
-    from scanflow.config import config_from_dict
+    from scanflow.papers.scan_snap.checks.sweep_checks import FIG6
+    from scanflow.engine.config import config_from_dict
 
     return config_from_dict(FIG6, [f"data.num_last={L}", f"name=bench_fig6_L{L}", *extra])
 
@@ -61,7 +61,7 @@ def child_scanflow(args) -> dict:
     import jax
     import numpy as np
 
-    from scanflow.sweep import run_sweep
+    from scanflow.engine.sweep import run_sweep
 
     t0 = time.perf_counter()
     out = {"devices": jax.device_count(), "per_M": {}, "entropy": {}}
@@ -85,21 +85,21 @@ def child_naive(args) -> dict:
     import numpy as np
     import optax
 
-    from scanflow.dynamics import discrete
-    from scanflow.dynamics.optim import make_optimizer
-    from scanflow.sweep import hyperparams, program, run_key, static_part
+    from scanflow.engine import discrete
+    from scanflow.engine.optim import make_optimizer
+    from scanflow.engine.sweep import hyperparams, program, run_key, static_part
 
     per_M = {}
     for L in NUM_LAST:
         cfg = fig6_cfg(L)
         problem = program(static_part(cfg)).problem
-        hp = hyperparams(cfg, problem.info["M"])
+        hp = hyperparams(cfg, problem.info)
         tc = cfg.train
 
         @jax.jit
         def step(params, opt_state, k_data, i, lr):
             tx = make_optimizer(tc, lr)
-            loss, g = jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i))
+            loss, g = jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i), i)
             upd, opt_state = tx.update(g, opt_state, params)
             return optax.apply_updates(params, upd), opt_state, loss
 
@@ -125,8 +125,8 @@ def child_naive(args) -> dict:
 
 
 def child_flow(args) -> dict:
-    from scanflow.config import config_from_dict
-    from scanflow.sweep import run_sweep
+    from scanflow.engine.config import config_from_dict
+    from scanflow.engine.sweep import run_sweep
 
     cfg = config_from_dict(
         {"name": "bench_flow", "x64": True,
@@ -147,8 +147,8 @@ def child_population(args) -> dict:
     import jax
     import numpy as np
 
-    from scanflow.config import config_from_dict
-    from scanflow.sweep import run_sweep
+    from scanflow.engine.config import config_from_dict
+    from scanflow.engine.sweep import run_sweep
 
     n_y = 100
     seeds = max(1, args.runs // n_y)

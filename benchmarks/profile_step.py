@@ -2,9 +2,9 @@
 
     python benchmarks/profile_step.py [--runs 160] [--num-last 10]
 
-Times, per step of all runs: drawing the batch (`scanflow.data.scan_snap` sampler), the dense
-value-and-grad of the Y/Z loss (`scanflow.models.yz.loss`), the one-pass sampler that gives identical
-counts (since merged into `scanflow.data.scan_snap.sample_batch`), and a support-gathered alternative that
+Times, per step of all runs: drawing the batch (`scanflow.papers.scan_snap.data` sampler), the dense
+value-and-grad of the Y/Z loss (`scanflow.papers.scan_snap.model.loss`), the one-pass sampler that gives identical
+counts (since merged into `scanflow.papers.scan_snap.data.sample_batch`), and a support-gathered alternative that
 touches only each sequence's ~20 support tokens (gather Y's support rows, scatter-add their
 gradient). The alternative is checked against the dense path first (same loss and gradients to
 float32 rounding). Also times the metrics taken at each record. Not a test: timings depend on the
@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.data import scan_snap as data
-from scanflow.models import yz
+from scanflow.papers.scan_snap import data
+from scanflow.papers.scan_snap import model as yz
 
 
 def _time(f, *args, n: int = 5) -> float:

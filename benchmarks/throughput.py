@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
 
-    from scanflow.config import config_from_dict
-    from scanflow.sweep import run_sweep
+    from scanflow.engine.config import config_from_dict
+    from scanflow.engine.sweep import run_sweep
 
     cfg = config_from_dict(FIG6_LARGEST, [f"train.steps={args.steps}", f"sweep.seeds={args.seeds}", *args.overrides])
     t0 = time.perf_counter()

@@ -11,12 +11,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scanflow.config import ConfigError
+from scanflow.engine.config import ConfigError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + message
         self.exit(2, f"scanflow: error: {message}\n")
+
+
+def _paper_names() -> list[str]:
+    from scanflow.engine.registry import paper_names
+
+    return paper_names()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() first (one process per host)")
     v = sub.add_parser("verify", help="run a paper's numerical checks and write a report")
-    v.add_argument("paper", nargs="?", default="all", help="scan-snap (default: all papers)")
+    v.add_argument("paper", nargs="?", default="all",
+                   help=f"one of {', '.join(_paper_names())}, built-in or installed (default: all)")
     v.add_argument("--quick", action="store_true", help="fewer seeds, steps and grid points (what the tests run)")
     v.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
     v.add_argument("--out", default=None, help="report directory (default: reports/PAPER-YYYYmmdd-HHMMSS)")
@@ -77,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from scanflow.config import load_config
+    from scanflow.engine.config import load_config
 
     from pathlib import Path
 
-    from scanflow.results import is_unfinished
+    from scanflow.engine.results import is_unfinished
 
     resume = Path(args.config) if is_unfinished(args.config) else None
     if resume is not None and (args.overrides or args.out):
@@ -96,12 +103,10 @@ def _run(args) -> int:
 
     if args.distributed:
         jax.distributed.initialize()  # before anything touches a device
-    if cfg.x64:
-        jax.config.update("jax_enable_x64", True)
     if args.devices is not None and args.devices > jax.device_count():
         raise ConfigError(f"--devices: expected at most {jax.device_count()} (devices available), got {args.devices}")
-    from scanflow.run import execute
-    from scanflow.sweep import check_devices
+    from scanflow.engine.run import execute
+    from scanflow.engine.sweep import check_devices
 
     check_devices(cfg, args.devices or jax.device_count())  # before the run directory exists
 
@@ -117,7 +122,7 @@ def _run(args) -> int:
 def _summary(path) -> None:
     import numpy as np
 
-    from scanflow.results import load_run
+    from scanflow.engine.results import load_run
 
     r = load_run(path)
     t = r.manifest["timings"]
@@ -125,12 +130,13 @@ def _summary(path) -> None:
     print(f"wrote {path}")
     print(f"  {n_runs} runs ({r.manifest['n_points']} points x {r.manifest['n_seeds']} seeds), "
           f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s")
-    loss = r["loss"][..., -1]
+    loss_name = "loss" if "loss" in r.arrays else "train_loss"  # the workload's loss metric, if it records one
+    loss = r[loss_name][..., -1]
     for p in range(loss.shape[0]):
         ok = ~r["diverged"][p]
         med = float(np.median(loss[p][ok])) if ok.any() else float("nan")
         lrs = " ".join(f"{k}={r[k][p]:g}" for k in r.arrays if k.startswith("lr_"))  # the workload's lr groups
-        print(f"  point {p}: {lrs}  final loss (median over seeds) {med:.3g}")
+        print(f"  point {p}: {lrs}  final {loss_name} (median over seeds) {med:.3g}")
     bad = r.manifest["diverged_runs"]
     if bad:
         print(f"  WARNING: {len(bad)} run(s) diverged (NaN/inf), flagged in arrays['diverged']:")
@@ -138,7 +144,7 @@ def _summary(path) -> None:
             lrs = ", ".join(f"{k}={v:g}" for k, v in b.items() if k.startswith("lr_"))
             print(f"    point {b['point']} ({lrs}) seed {b['seed']} at step {b['step']}")
     if "solver_status" in r.arrays:
-        from scanflow.dynamics.flow import STATUS_NAMES
+        from scanflow.engine.flow import STATUS_NAMES
 
         st = r["solver_status"]
         print(f"  solver: {int((st == 0).sum())}/{st.size} successful; steps {int(r['solver_steps'].min())}"
@@ -163,7 +169,7 @@ def _verify(args) -> int:
             raise ConfigError(f"verify: unknown paper {args.paper!r}; expected one of {papers()} or all")
     if args.only and len(names) != 1:
         raise ConfigError("--only: name one paper, e.g. scanflow verify scan-snap --only S1")
-    names = _real_text_data(names, args)
+    names = _paper_data(names, args)
     import jax
 
     jax.config.update("jax_enable_x64", True)  # exact identities are checked in float64
@@ -196,32 +202,37 @@ def _verify(args) -> int:
     return code
 
 
-def _real_text_data(names: list[str], args) -> list[str]:
-    """Hand --data to the real-text checks. Without --data, ``verify real-text`` is an error and
-    ``verify all`` skips real-text (it needs a corpus this package does not ship)."""
-    if "real-text" not in names:
+def _paper_data(names: list[str], args) -> list[str]:
+    """Hand --data to the papers that take input data. A paper's check module declares it with
+    ``DATA_REQUIRED`` (the message when --data is missing) and ``check_data(path)`` (raises on a bad
+    path, before any check runs). Without --data, ``verify NAME`` of such a paper is an error and
+    ``verify all`` skips it."""
+    from scanflow.engine.registry import load_paper_module
+
+    needing = {n: load_paper_module(n) for n in names}
+    needing = {n: m for n, m in needing.items() if getattr(m, "DATA_REQUIRED", None)}
+    if not needing:
         if args.data is not None:
-            raise ConfigError("--data: only the real-text checks take a corpus")
+            raise ConfigError(f"--data: none of {names} takes input data")
         return names
     if args.data is None:
         if len(names) == 1:
-            raise ConfigError("--data: real-text needs a corpus, e.g. --data ../shared/data/wikitext-2 "
-                              "(a directory with train.txt + valid.txt or test.txt + valid.txt, or one text file)")
-        print("verify real-text: skipped (needs --data PATH)")
-        return [n for n in names if n != "real-text"]
-    from scanflow.data.corpus import CorpusError, resolve_splits
-
-    try:
-        resolve_splits(args.data)  # one line on a bad path, before any check runs
-    except CorpusError as e:
-        raise ConfigError(str(e)) from None
+            raise ConfigError(f"--data: {needing[names[0]].DATA_REQUIRED}")
+        for n in needing:
+            print(f"verify {n}: skipped (needs --data PATH)")
+        return [n for n in names if n not in needing]
+    for n, mod in needing.items():
+        try:
+            mod.check_data(args.data)  # one line on a bad path, before any check runs
+        except ValueError as e:
+            raise ConfigError(f"--data: {e}") from None
     return names
 
 
 def _plot(args) -> int:
     from pathlib import Path
 
-    from scanflow.plots import plot_run
+    from scanflow.engine.figures import plot_run
 
     for f in plot_run(Path(args.run_dir), out_dir=args.out):
         print(f"figure {f}")

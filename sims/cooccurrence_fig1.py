@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*", help="dotted.key=value, applied to every config")
     args = ap.parse_args(argv)
 
-    from scanflow.config import ConfigError, load_config
+    from scanflow.engine.config import ConfigError, load_config
 
     try:
         cfgs = [load_config(c, args.overrides) for c in (args.config or DEFAULT)]
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(c.workload != "cooccurrence" for c in cfgs):
         print("cooccurrence_fig1: error: --config: expected a cooccurrence config (workload: cooccurrence)", file=sys.stderr)
         return 2
-    from scanflow.run import run_to_figures
+    from scanflow.engine.run import run_to_figures
 
     for cfg in cfgs:
         run_to_figures(cfg, args.runs, args.figures)

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
 
-    from scanflow.config import ConfigError, load_config
+    from scanflow.engine.config import ConfigError, load_config
 
     try:
         if len(args.ms) < 2 or min(args.ms) < 1:
@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import numpy as np
 
-    from scanflow.checks.cooccurrence.common import T1_tau_S, loglog_slope
-    from scanflow.plots import cooccurrence as figs
-    from scanflow.plots.common import save
-    from scanflow.sweep import run_sweep
+    from scanflow.papers.cooccurrence.checks.common import T1_tau_S, loglog_slope
+    from scanflow.papers.cooccurrence import plots as figs
+    from scanflow.engine.figures import save
+    from scanflow.engine.sweep import run_sweep
 
     T1, curves = [], []
     for m, cfg in zip(args.ms, cfgs):

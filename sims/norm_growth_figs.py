@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="figures/norm_growth", help="figure directory")
     args = ap.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
-    import scanflow.checks.norm_growth  # noqa: F401  registers the checks
+    import scanflow.papers.norm_growth.checks  # noqa: F401  registers the checks
     from scanflow.verify import REGISTRY, Context
 
     out = Path(args.out)

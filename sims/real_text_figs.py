@@ -1,10 +1,14 @@
 """Scan and Snap on real text: the Fig-7 and Fig-10 analogues on a word-level corpus (WikiText).
 
-    python sims/real_text_figs.py --data ../shared/data/wikitext-2 [--quick] [--figures figures] [key=value ...]
+    python sims/real_text_figs.py --data ../shared/data/wikitext-2 [--quick] [--figures figures] [--runs runs] \
+        [dotted.key=value ...]
+    python sims/real_text_figs.py --redraw REF_RUN ANALYSED_RUN THREE_LAYER_RUN [--figures figures]
 
-Trains (one vmapped program each) the eta x seed sweep of the reference model (sinusoidal PE,
-post-LN, FFN, 1 head, 1 layer) and of the analysed variant (no PE, no FFN, l2-normalised attention
-output), plus the 3-layer reference model at the largest eta, and draws:
+Runs three engine configs, each one vmapped program written to a run directory under ``--runs``:
+``configs/real_text.yaml`` (the reference model: sinusoidal PE, post-LN, FFN, 1 head, 1 layer; eta x
+seed), ``configs/real_text_analysed.yaml`` (no PE, no FFN, l2-normalised attention output) and the
+reference config with ``model.n_layers=3`` at the largest eta, one seed. Then it draws, from the run
+directories only (``--redraw`` draws from existing ones without training):
 
 * ``real_text_fig7_attention.png``: lowest-layer attention of one evaluation sequence at 4 iterations,
   for the 1-layer and 3-layer reference models and the analysed variant (largest eta, seed 0);
@@ -12,108 +16,106 @@ output), plus the 3-layer reference model at the largest eta, and draws:
 * ``real_text_attention_change.png``: attention change per 100 steps against the step, with the
   detected freeze steps.
 
-The arrays are saved to ``--arrays`` (npz). ``key=value`` overrides fields of the settings
-(`scanflow.workloads.real_text.RealTextSettings`), e.g. ``steps=300 seeds=2``. With a directory
-without train.txt (this machine's WikiText-2 copy) it trains on test.txt and evaluates on valid.txt.
+``dotted.key=value`` overrides apply to every config (`scanflow.engine.config.load_config`), e.g.
+``train.steps=300 sweep.seeds=2``; ``--data PATH`` is short for ``data.path=PATH``; ``--quick`` adds the
+small setting of ``scanflow verify real-text --quick`` (`scanflow.papers.real_text.config.QUICK`).
+With a directory without train.txt (this machine's WikiText-2 copy) it trains on test.txt and
+evaluates on valid.txt.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import io
 import sys
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {"reference": ROOT / "configs" / "real_text.yaml", "analysed": ROOT / "configs" / "real_text_analysed.yaml"}
 
 
-def parse_overrides(base, items: list[str]):
-    """key=value pairs -> a new settings object; one-line ValueError naming the bad field."""
-    fields = {f.name: f for f in dataclasses.fields(base)}
-    kw = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"{item}: expected key=value with key one of {sorted(fields)}")
-        value = yaml.safe_load(raw)
-        old = getattr(base, key)
-        if isinstance(old, tuple):
-            value = tuple(float(v) for v in (value if isinstance(value, list) else [value]))
-        elif isinstance(old, bool) or (old is not None and not isinstance(value, type(old))
-                                        and not (isinstance(old, float) and isinstance(value, int))):
-            raise ValueError(f"{key}: expected {type(old).__name__}, got {raw!r}")
-        kw[key] = value
-    return dataclasses.replace(base, **kw)
+def configs(data: str | None, quick: bool, overrides: list[str]) -> dict:
+    """The three configs (reference, analysed, reference_3layer); ConfigError on a bad override or corpus."""
+    from scanflow.engine.config import load_config
+    from scanflow.papers.real_text.config import QUICK, path_override
+
+    base = [*([path_override(data)] if data else []), *(QUICK if quick else ()), *overrides]
+    ref = load_config(CONFIGS["reference"], base)
+    ana = load_config(CONFIGS["analysed"], base)
+    l3 = load_config(CONFIGS["reference"], [*base, f"name={ref.name}_3layer", "model.n_layers=3",
+                                            f"sweep.lr.eta=[{ref.sweep.lr['eta'][-1]!r}]", "sweep.seeds=1"])
+    return {"reference": ref, "analysed": ana, "reference_3layer": l3}
+
+
+def draw(runs: dict, fig_dir: Path) -> list[Path]:
+    """The three figures from loaded runs {reference, analysed, reference_3layer} (views only)."""
+    import numpy as np
+
+    from scanflow.engine.figures import plt, save
+    from scanflow.papers.real_text import plots as views
+    from scanflow.papers.real_text.measure import freeze_analysis
+
+    ref, ana, l3 = runs["reference"], runs["analysed"], runs["reference_3layer"]
+    info = ref.manifest["workload_info"]
+    split = f"train {Path(info['train_path']).name}, eval {Path(info['valid_path']).name}"
+    steps = ref.coords["record"]
+    pick = [int(i) for i in np.linspace(0, len(steps) - 1, 4).round()]
+    l3_pick = [int(np.searchsorted(l3.coords["record"], steps[i])) for i in pick]
+    rows = [("1 layer", ref["attn"][-1, 0, pick, 0]), ("3 layers (layer 0)", l3["attn"][-1, 0, l3_pick, 0]),
+            ("analysed, 1 layer", ana["attn"][-1, 0, pick, 0])]
+    eta = ref["eta"]
+    paths = [save(views.attention_maps(rows, [int(steps[i]) for i in pick],
+                                       title=rf"lowest-layer attention, $\eta$={eta[-1]:g}, seed 0, one evaluation "
+                                             f"sequence ({split})"),
+                  fig_dir / "real_text_fig7_attention.png")]
+    curves = [(n, r["entropy"][:, :, -1, 0], r["entropy"][:, :, 0, 0]) for n, r in (("reference", ref),
+                                                                                    ("analysed", ana))]
+    n_seeds, n_steps = ref.manifest["n_seeds"], int(steps[-1])
+    paths.append(save(views.entropy_vs_lr(curves, eta, ref=info["uniform_entropy"],
+                                          title=f"{n_seeds} seeds, {n_steps} SGD steps ({split})"),
+                      fig_dir / "real_text_fig10_entropy.png"))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True)
+    for ax, (n, r) in zip(axes, (("reference", ref), ("analysed", ana))):
+        fa = freeze_analysis(r["attn"], r.coords["record"])
+        views.change_vs_step(fa["steps"], fa["change"], r["eta"], fa["freeze"], fa["eps"], title=f"{n} model", ax=ax)
+    paths.append(save(fig, fig_dir / "real_text_attention_change.png"))
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="corpus directory or text file")
+    ap.add_argument("--data", default=None, help="corpus directory or text file (short for data.path=PATH)")
     ap.add_argument("--quick", action="store_true", help="the small test-suite settings")
     ap.add_argument("--figures", default=str(ROOT / "figures"))
-    ap.add_argument("--arrays", default=str(ROOT / "runs" / "real_text_figs.npz"))
-    ap.add_argument("overrides", nargs="*")
+    ap.add_argument("--runs", default=str(ROOT / "runs"), help="parent directory of the run directories")
+    ap.add_argument("--redraw", nargs=3, metavar=("REF", "ANALYSED", "THREE_LAYER"), default=None,
+                    help="draw from these run directories instead of training")
+    ap.add_argument("overrides", nargs="*", help="dotted.key=value config overrides, e.g. train.steps=300")
     args = ap.parse_args(argv)
 
-    from scanflow.data.corpus import CorpusError, resolve_splits
-    from scanflow.workloads.real_text import FULL, QUICK
+    from scanflow.engine.config import ConfigError
+    from scanflow.engine.results import load_run
 
+    names = ("reference", "analysed", "reference_3layer")
     try:
-        base = parse_overrides(QUICK if args.quick else FULL, args.overrides)
-        train, valid = resolve_splits(args.data)
-    except (ValueError, CorpusError) as e:
+        if args.redraw:
+            runs = {n: load_run(p) for n, p in zip(names, args.redraw)}
+        else:
+            cfgs = configs(args.data, args.quick, args.overrides)
+    except (ConfigError, FileNotFoundError) as e:
         print(f"real_text_figs: error: {e}", file=sys.stderr)
         return 2
 
-    import numpy as np
+    if not args.redraw:
+        from scanflow.engine.run import execute
+        from scanflow.papers.real_text.workload import describe
 
-    from scanflow.checks.real_text.checks import freeze_analysis
-    from scanflow.measure.real_text import uniform_causal_entropy
-    from scanflow.plots import real_text as views
-    from scanflow.plots.common import plt, save
-    from scanflow.results import atomic_write_bytes
-    from scanflow.workloads.real_text import replace, run_experiment
-
-    runs, arrays = {}, {}
-    for name, s in (("reference", base), ("analysed", replace(base, variant="analysed")),
-                    ("reference_3layer", replace(base, n_layers=3, lrs=base.lrs[-1:], seeds=1))):
-        print(f"{name}: {s.describe()}")
-        out, corpus = run_experiment(s, args.data, log=print)
-        runs[name] = (out, s)
-        arrays.update({f"{name}/{k}": np.asarray(v) for k, v in out.items()})
-    print(f"trained on {train}, evaluated on {valid}; vocabulary {corpus.vocab.size}")
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(Path(args.arrays), buf.getvalue())
-
-    figs = Path(args.figures)
-    split = f"train {train.name}, eval {valid.name}"
-    ref, s_ref = runs["reference"]
-    ana, s_ana = runs["analysed"]
-    l3, _ = runs["reference_3layer"]
-    steps = ref["steps"]
-    pick = [int(i) for i in np.linspace(0, len(steps) - 1, 4).round()]
-    rows = [("1 layer", ref["attn"][-1, 0, pick, 0]), ("3 layers (layer 0)", l3["attn"][0, 0, pick, 0]),
-            ("analysed, 1 layer", ana["attn"][-1, 0, pick, 0])]
-    paths = [save(views.attention_maps(rows, [int(steps[i]) for i in pick],
-                                       title=rf"lowest-layer attention, $\eta$={ref['lr'][-1]:g}, seed 0, one "
-                                             f"evaluation sequence ({split})"),
-                  figs / "real_text_fig7_attention.png")]
-    curves = [(n, o["entropy_final"][..., 0], o["entropy_init"][..., 0]) for n, o in (("reference", ref),
-                                                                                      ("analysed", ana))]
-    paths.append(save(views.entropy_vs_lr(curves, ref["lr"], ref=uniform_causal_entropy(s_ref.bptt),
-                                          title=f"{s_ref.seeds} seeds, {s_ref.steps} SGD steps ({split})"),
-                      figs / "real_text_fig10_entropy.png"))
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True)
-    for ax, (n, o, s) in zip(axes, (("reference", ref, s_ref), ("analysed", ana, s_ana))):
-        fa = freeze_analysis(o, s)
-        views.change_vs_step(fa["steps"], fa["change"], o["lr"], fa["freeze"], fa["eps"], title=f"{n} model",
-                             ax=ax)
-    paths.append(save(fig, figs / "real_text_attention_change.png"))
-    for p in paths:
+        runs = {}
+        for name in names:
+            print(f"{name}: {describe(cfgs[name])}")
+            run_dir = execute(cfgs[name], out_dir=args.runs, progress=True, plot=False)
+            print(f"run directory {run_dir}")
+            runs[name] = load_run(run_dir)
+    for p in draw(runs, Path(args.figures)):
         print(f"figure {p}")
     return 0
 

@@ -24,14 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
 
-    from scanflow.config import ConfigError, load_config
+    from scanflow.engine.config import ConfigError, load_config
 
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as e:
         print(f"scan_snap_fig4: error: {e}", file=sys.stderr)
         return 2
-    from scanflow.run import run_to_figures
+    from scanflow.engine.run import run_to_figures
 
     run_to_figures(cfg, args.runs, args.figures)
     return 0

@@ -5,7 +5,7 @@
 
 For each vocabulary size (num_last = L in {1, 3, 5, 10}: K = 2L classes, M = 33, 79, 125, 240) the
 whole grid eta_Z in {0.5, 1, 2, 3} x eta_Y/eta_Z in {1, 2, 5, 10} x seeds is ONE vmapped program
-(`scanflow.run.execute`), written as a run directory. The figures are then drawn from the saved
+(`scanflow.engine.run.execute`), written as a run directory. The figures are then drawn from the saved
 run directories only:
 
 * figures/scan_snap_fig6_entropy.png: final distinct-token entropy vs eta_Y/eta_Z, one line per eta_Z;
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. data.batch_size=64")
     args = ap.parse_args(argv)
 
-    from scanflow.config import ConfigError, load_config
+    from scanflow.engine.config import ConfigError, load_config
 
     extra = []
     if args.seeds is not None:
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scan_snap_fig6: error: {e}", file=sys.stderr)
         return 2
 
-    from scanflow.plots import scan_snap_sweeps as sw
-    from scanflow.results import load_run
-    from scanflow.run import execute
+    from scanflow.papers.scan_snap import plots_sweeps as sw
+    from scanflow.engine.results import load_run
+    from scanflow.engine.run import execute
 
     run_dirs, lines = [], []
     t_all = time.perf_counter()

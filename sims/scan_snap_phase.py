@@ -61,18 +61,18 @@ def gamma_peak_time_local(K: int, M: int, eta_Y) -> np.ndarray:
 
 
 def predictor(K: int, M: int):
-    """eta_Y -> predicted snap time: `scanflow.theory.scan_snap.gamma_peak_time` when it exists
+    """eta_Y -> predicted snap time: `scanflow.papers.scan_snap.theory.gamma_peak_time` when it exists
     (and agrees with the local formula), otherwise the local function above."""
     local = lambda y: gamma_peak_time_local(K, M, y)
     try:
-        from scanflow.theory.scan_snap import gamma_peak_time  # written concurrently by another developer
+        from scanflow.papers.scan_snap.theory import gamma_peak_time  # written concurrently by another developer
     except Exception:
         return local, "local numpy"
     try:
         probe = float(np.asarray(gamma_peak_time(K=K, M=M, eta_Y=1.0)))
         if abs(probe / float(local(1.0)) - 1) < 1e-6:
             return (lambda y: np.asarray(gamma_peak_time(K=K, M=M, eta_Y=np.asarray(y, np.float64)), np.float64),
-                    "scanflow.theory.scan_snap.gamma_peak_time")
+                    "scanflow.papers.scan_snap.theory.gamma_peak_time")
     except Exception:
         pass
     return local, "local numpy"
@@ -96,10 +96,10 @@ def B_local(t, K: int, M: int, eta_Y, eta_Z, C0: float) -> np.ndarray:
 
 
 def B_predictor(K: int, M: int, t_end: float, C0: float):
-    """(eta_Y, eta_Z) -> B(t_end): `scanflow.theory.scan_snap.B` when present and consistent, else local."""
+    """(eta_Y, eta_Z) -> B(t_end): `scanflow.papers.scan_snap.theory.B` when present and consistent, else local."""
     local = lambda y, z: B_local(t_end, K, M, y, z, C0)
     try:
-        from scanflow.theory.scan_snap import B as theory_B
+        from scanflow.papers.scan_snap.theory import B as theory_B
 
         if abs(float(theory_B(t_end, K, M, 1.0, 0.1, C0)) / float(local(1.0, 0.1)) - 1) < 1e-6:
             return lambda y, z: np.asarray(theory_B(t_end, K, M, np.asarray(y, np.float64),
@@ -151,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    from scanflow.config import config_from_dict
-    from scanflow.plots import scan_snap_sweeps as sw
-    from scanflow.results import load_run
-    from scanflow.run import execute
+    from scanflow.engine.config import config_from_dict
+    from scanflow.papers.scan_snap import plots_sweeps as sw
+    from scanflow.engine.results import load_run
+    from scanflow.engine.run import execute
 
     cfg = config_from_dict(config_dict(args.grid, args.seeds, args.steps, args.classes, args.init_scale))
     t0 = time.perf_counter()

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fig3(out: Path) -> Path:
-    from scanflow.plots.common import plt, save
-    from scanflow.theory import scan_snap as th
+    from scanflow.engine.figures import plt, save
+    from scanflow.papers.scan_snap import theory as th
 
     K, M, eZ, C0 = 10, 1000, 0.5, 1.0
     t = np.linspace(0.0, 700.0, 1401)
@@ -46,8 +46,8 @@ def fig3(out: Path) -> Path:
 
 
 def fig8(out: Path) -> Path:
-    from scanflow.plots.common import plt, save
-    from scanflow.theory import scan_snap as th
+    from scanflow.engine.figures import plt, save
+    from scanflow.papers.scan_snap import theory as th
 
     panels = ((50, (0.1, 0.2, 0.5, 1.0, 2.0), 80), (1000, (0.2, 0.5, 1.0, 2.0, 4.0), 70))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -67,8 +67,8 @@ def fig8(out: Path) -> Path:
 
 
 def fig9(out: Path) -> Path:
-    from scanflow.plots.common import plt, save
-    from scanflow.theory import scan_snap as th
+    from scanflow.engine.figures import plt, save
+    from scanflow.papers.scan_snap import theory as th
 
     panels = (
         (r"$\nu$=10, M=100", 100, [(0.5, 5.0), (1.0, 10.0), (2.0, 20.0), (4.0, 40.0), (8.0, 80.0)], 5.0),

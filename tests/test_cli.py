@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanflow.results import load_run
+from scanflow.engine.results import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "scan_snap_small.yaml"
@@ -34,7 +34,10 @@ BAD = [
     (["sweep.lr.Z=[]"], ["sweep.lr.Z", "non-empty"]),
     (["sweep.lr.W=[1]"], ["sweep.lr", "Y, Z"]),
     (["train.record_every=3"], ["train.record_every", "divisor", "100"]),
-    (["train.optimizer=rmsprop"], ["train.optimizer", "sgd_momentum", "adam"]),
+    (["train.optimizer=rmsprp"], ["train.optimizer", "sgd_momentum", "adam", "optax"]),  # a typo: no such optax optimizer
+    (["train.optimizer=l2_loss"], ["train.optimizer", "learning rate"]),  # an optax function, not an optimizer
+    (["train.optimizer=adamw", "train.optimizer_args={bogus: 1}"], ["train.optimizer_args", "adamw"]),
+    (["train.clip_norm=0"], ["train.clip_norm", "positive"]),
     (["train.method=flow"], ["data.mode", "population"]),
     (["data.mode=exact"], ["data.mode", "sampled"]),
     (["train.momentum=1.5"], ["train.momentum", "[0, 1)"]),

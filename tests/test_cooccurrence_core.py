@@ -1,6 +1,6 @@
 """Foundation of the word co-occurrence workload (spec: ../shared/papers/cooccurrence.md).
 
-Data proportions and validation; the parameter gradient flow (scanflow.dynamics.flow) against the
+Data proportions and validation; the parameter gradient flow (scanflow.engine.flow) against the
 exact reduced ODE of spec §4; the two conserved quantities; the §4 identities E1-E3 and the
 reduced vector field (with per-group rates) at a point; measurements with hand-computed values;
 T1 detection. Runs in float64 (x64 is enabled by conftest.py).
@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scanflow.config import FlowConfig
-from scanflow.data import cooccurrence as dat
-from scanflow.dynamics.flow import init_flow_state, solve_chunk, vector_field
-from scanflow.measure import cooccurrence as meas
-from scanflow.models import cooccurrence as mdl
-from scanflow.theory import cooccurrence as th
+from scanflow.engine.config import FlowConfig
+from scanflow.papers.cooccurrence import data as dat
+from scanflow.engine.flow import init_flow_state, solve_chunk, vector_field
+from scanflow.papers.cooccurrence import measure as meas
+from scanflow.papers.cooccurrence import model as mdl
+from scanflow.papers.cooccurrence import theory as th
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -143,7 +143,7 @@ def test_parameter_flow_matches_reduced_ode_and_conserves(small):
         return {"red": th.to_reduced(p), "cons": th.conserved_quantities(p), "maxabs": jnp.stack(
             [jnp.abs(p[g]).max() for g in ("W", "W_V", "W_K", "W_Q")]), "loss": mdl.loss(p, data)}
 
-    st, recs = jax.jit(lambda s: solve_chunk(loss_fn, rec, cfg, s, mdl.learning_rates(1.0), 1.0, ts.size))(
+    st, recs = jax.jit(lambda s: solve_chunk(loss_fn, lambda t, p: rec(p), cfg, s, mdl.learning_rates(1.0), 1.0, ts.size))(
         init_flow_state(params, jnp.float64))
     assert int(st.status) == 0
     red0 = th.to_reduced(params)

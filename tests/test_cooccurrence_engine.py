@@ -8,14 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scanflow import sweep
-from scanflow.config import ConfigError, config_from_dict, load_config
-from scanflow.results import load_run
+from scanflow.engine import sweep
+from scanflow.engine.config import ConfigError, config_from_dict, load_config
+from scanflow.engine.results import load_run
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 TR_YAML = ROOT / "configs" / "cooccurrence_tr.yaml"
 # The quick-verify TR program at m = 64 (GD, lr tau' = 0.02, tau <= 24, 2 seeds): the same static config as
-# scanflow.checks.cooccurrence.common.tr_config(64, 2, 24.0, "sgd"), so one compiled program serves both files.
+# scanflow.papers.cooccurrence.checks.common.tr_config(64, 2, 24.0, "sgd"), so one compiled program serves both files.
 TR64 = ["model.m=64", "train.method=sgd", "train.steps=1200", "train.record_every=10", "sweep.seeds=2",
         "sweep.lr.eta_tau=[0.02]"]
 STEPS = np.arange(0, 1201, 10)
@@ -47,7 +47,7 @@ def test_cooccurrence_config_errors_are_one_line(overrides, words):
 
 def test_config_sections_and_defaults_per_workload():
     co = load_config(TR_YAML)
-    assert type(co.data).__name__ == "CooccurrenceDataConfig" and co.model.m == 128
+    assert type(co.data).__module__ == "scanflow.papers.cooccurrence.config" and co.model.m == 128
     assert dict(co.sweep.lr) == {"eta_tau": (0.02,)}
     assert dict(config_from_dict({"workload": "cooccurrence"}).sweep.lr) == {"eta_tau": (0.02,)}
     ss = config_from_dict({})  # scan_snap stays the default workload with its own sections and lr grid
@@ -61,7 +61,7 @@ def test_config_sections_and_defaults_per_workload():
 
 def test_fig_config_is_the_papers_setting():
     """configs/cooccurrence_fig.yaml: d = 64 < 3 + n(L - 7/3), so random words repeat; uniform fixed readout."""
-    from scanflow.workloads.cooccurrence import datasets, expected_a2, tau_per_t
+    from scanflow.papers.cooccurrence.workload import datasets, expected_a2, tau_per_t
 
     cfg = load_config(ROOT / "configs" / "cooccurrence_fig.yaml")
     train, test = datasets(cfg)
@@ -77,8 +77,8 @@ def test_fig_config_is_the_papers_setting():
 
 @pytest.fixture(scope="module")
 def tr64_run(tmp_path_factory):
-    from scanflow.checks.cooccurrence.common import tr_config
-    from scanflow.run import execute
+    from scanflow.papers.cooccurrence.checks.common import tr_config
+    from scanflow.engine.run import execute
 
     jax.config.update("jax_enable_x64", True)
     cfg = load_config(TR_YAML, TR64)
@@ -87,7 +87,7 @@ def tr64_run(tmp_path_factory):
 
 
 def test_cli_run_writes_clocks_arrays_and_figures(tr64_run):
-    from scanflow.workloads.cooccurrence import tau_per_t
+    from scanflow.papers.cooccurrence.workload import tau_per_t
 
     cfg, path = tr64_run
     r = load_run(path)
@@ -106,9 +106,9 @@ def test_cli_run_writes_clocks_arrays_and_figures(tr64_run):
 def test_engine_gd_equals_hand_loop_and_no_recompile(tr64_run):
     """Record k of the engine equals k * 10 hand-written GD steps on the model's loss (fixed a), from
     the engine's own init; new rates / init scales reuse the compiled program."""
-    from scanflow.dynamics import discrete
-    from scanflow.models import cooccurrence as mdl
-    from scanflow.workloads.cooccurrence import datasets
+    from scanflow.engine import discrete
+    from scanflow.papers.cooccurrence import model as mdl
+    from scanflow.papers.cooccurrence.workload import datasets
 
     cfg, path = tr64_run
     r = load_run(path)

@@ -4,7 +4,7 @@ m = 64..512, 5 seeds, tau <= 60; FIG for 30,000 epochs), behind the `slow` marke
 
 import pytest
 
-import scanflow.checks.cooccurrence  # noqa: F401  registers every check
+import scanflow.papers.cooccurrence.checks  # noqa: F401  registers every check
 from scanflow.verify import REGISTRY, Context
 
 FINDINGS = {"14", "15-long"}  # expected to pass by the paper, fail numerically (see tests/test_cooccurrence_verify.py)

@@ -6,7 +6,7 @@ the same m = 64 program."""
 
 import pytest
 
-import scanflow.checks.cooccurrence  # noqa: F401  registers the checks
+import scanflow.papers.cooccurrence.checks  # noqa: F401  registers the checks
 from scanflow.verify import REGISTRY, Context
 
 CHECKS = list(REGISTRY["cooccurrence"])

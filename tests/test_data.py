@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from scanflow.data.scan_snap import ClassSpec, official_layout, sample_batch, sample_sequences, to_counts
-from scanflow.measure.attention import distinct_entropy_K
-from scanflow.models.yz import attention_KxM
+from scanflow.papers.scan_snap.data import ClassSpec, official_layout, sample_batch, sample_sequences, to_counts
+from scanflow.papers.scan_snap.measure import distinct_entropy_K
+from scanflow.papers.scan_snap.model import attention_KxM
 
 
 def test_syn_small_layout_matches_spec():

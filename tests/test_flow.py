@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scanflow import sweep
-from scanflow.config import config_from_dict
-from scanflow.dynamics import flow
-from scanflow.models import yz
-from scanflow.data.scan_snap import official_layout
+from scanflow.engine import sweep
+from scanflow.engine.config import config_from_dict
+from scanflow.engine import flow
+from scanflow.papers.scan_snap import model as yz
+from scanflow.papers.scan_snap.data import official_layout
 
 POP = {
     "name": "flowtest",
@@ -37,12 +37,12 @@ def test_euler_reproduces_gd():
 
 
 def _flow_params(params0, lrs, t1, spec, rtol=1e-10, atol=1e-12):
-    from scanflow.config import FlowConfig
+    from scanflow.engine.config import FlowConfig
 
     loss = lambda p: yz.population_loss(p, spec)
     state = flow.init_flow_state(params0, jnp.float64)
     cfg = FlowConfig(solver="tsit5", rtol=rtol, atol=atol, max_steps=100_000)
-    new, _ = flow.solve_chunk(loss, lambda p: {"loss": loss(p)}, cfg, state, lrs, t1, 1)
+    new, _ = flow.solve_chunk(loss, lambda t, p: {"loss": loss(p)}, cfg, state, lrs, t1, 1)
     assert int(new.status) == flow.STATUS_OK
     return new.params
 
@@ -93,7 +93,7 @@ def test_flow_reports_max_steps_instead_of_raising():
 
 def test_implicit_solver_on_several_devices_is_a_one_line_error():
     """kvaerno5 under shard_map fails inside lineax; the sweep refuses it up front (no devices needed)."""
-    from scanflow.config import ConfigError
+    from scanflow.engine.config import ConfigError
 
     cfg = config_from_dict(POP, ["train.method=flow", "flow.solver=kvaerno5"])
     sweep.check_devices(cfg, 1)  # one device: fine

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.data.scan_snap import official_layout, sample_batch, sample_sequences, to_counts
-from scanflow.models import yz
-from scanflow.models.standard import StandardAttention, orthonormal_embedding, to_yz
+from scanflow.papers.scan_snap.data import official_layout, sample_batch, sample_sequences, to_counts
+from scanflow.papers.scan_snap import model as yz
+from scanflow.papers.scan_snap.standard_model import StandardAttention, orthonormal_embedding, to_yz
 
 
 def test_standard_forward_equals_yz_with_orthonormal_U():

@@ -1,30 +1,40 @@
-"""Norm-growth checks (issue 5): quick verdicts, the LM trainer, the toy tasks and the mask artefact on the
-causal model.
+"""Norm-growth checks (issue 5): quick verdicts, the ``norm_growth`` workload on the engine, the toy tasks and
+the mask artefact on the causal model.
 
-Default tests: the theory checks C1-C7 and NG-cooccurrence in --quick form (no transformer training),
-the trainer's record exactness on a tiny model, the toy-task samplers and the multiplicative-mask
-regression on `scanflow.models.causal`. The checks that train the causal transformer (C8, C8-postLN,
-C9, C10) and NG-scan-snap compile larger programs (about 25 s each on 2 CPU cores) and run under
+Default tests: the theory checks C1-C7 and NG-cooccurrence in --quick form (NG-cooccurrence trains the
+co-occurrence model through the engine, 2000 GD steps), the workload's records on a tiny model (step size,
+alignment and gradient alignment against the recorded parameters, no recompile on new dynamic values), a
+``scanflow run configs/norm_growth_running_max.yaml`` with tiny overrides, config errors, the toy-task samplers
+and the multiplicative-mask regression on `scanflow.models.causal`. The checks that train the causal transformer
+(C8, C8-postLN, C9, C10) and NG-scan-snap compile larger programs (about 25 s each on 2 CPU cores) and run under
 ``-m slow``.
 """
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-import scanflow.checks.norm_growth  # noqa: F401  registers the checks
-from scanflow.checks.norm_growth.transformer_checks import artefact_params
-from scanflow.data.toy_tasks import ToyTask
-from scanflow.dynamics import lm
+import scanflow.papers.norm_growth.checks  # noqa: F401  registers the checks
+from scanflow.engine import sweep as sweep_mod
+from scanflow.engine.config import ConfigError, config_from_dict, load_config
+from scanflow.engine.results import load_run
+from scanflow.papers.norm_growth import workload as wl
+from scanflow.papers.norm_growth.checks import transformer_checks as tc
+from scanflow.papers.norm_growth.checks.transformer_checks import artefact_params
+from scanflow.papers.norm_growth.data import ToyTask
+from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
 from scanflow.models import causal
-from scanflow.theory import norm_growth as th
+from scanflow.papers.norm_growth import theory as th
 from scanflow.verify import REGISTRY, Context
 
+ROOT = Path(__file__).resolve().parents[1]
 FAST = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "NG-cooccurrence"]
 SLOW = ["C8", "C8-postLN", "C9", "C10", "NG-scan-snap"]
 # Known findings in --quick form (expected to pass by the paper, fail numerically); pinned so that a change is noticed
@@ -58,51 +68,119 @@ def test_every_registered_check_is_tested():
     assert set(REGISTRY["norm-growth"]) == set(FAST) | set(SLOW)
 
 
-# ----------------------------------------------------------------------------- trainer
+# ----------------------------------------------------------------------------- the workload on the engine
+
+TINY = {
+    "name": "tiny", "workload": "norm_growth", "x64": True,
+    "data": {"task": "majority", "seq_len": 5, "vocab": 2, "batch": 4, "eval_batch": 8},
+    "model": {"d_model": 4, "norm": "post", "pos": "learned", "bias": True, "residual": True},
+    "train": {"method": "sgd", "optimizer": "sgd", "steps": 6, "record_every": 1},
+    "sweep": {"seeds": 2, "root_seed": 3, "lr": {"eta": [0.3, 0.1]}},
+}
 
 
-def test_lm_train_records_match_a_plain_loop():
-    """Nested-scan records equal a Python loop of the same optax steps (float64 rounding only), and the
-    step norm / alignment are those of the recorded step."""
-    rng = np.random.default_rng(0)
-    X = jnp.asarray(rng.standard_normal((16, 3)))
-    y = jnp.asarray(rng.standard_normal(16))
+@pytest.fixture(scope="module")
+def tiny_run():
+    cfg = config_from_dict(TINY)
+    return cfg, sweep_mod.run_sweep(cfg)
 
-    def loss_fn(p, batch):
-        return jnp.mean((batch["x"] @ p["w"]["a"] + p["b"] - batch["y"]) ** 2)
 
-    def data_fn(i):
-        k = jnp.mod(i, 4)
-        return {"x": jax.lax.dynamic_slice_in_dim(X, 4 * k, 4), "y": jax.lax.dynamic_slice_in_dim(y, 4 * k, 4)}
+def test_workload_records_match_recorded_params(tiny_run):
+    """At record_every = 1: step_norm = ||theta_t - theta_{t-1}||, alignment = cos(delta_t, theta_{t-1}) from the
+    recorded parameters; plain SGD's update is -eta grad, so grad_alignment = alignment; norms and group norms
+    are those of the recorded parameters; record 0 is the init of the engine's key fold_in(fold_in(root, seed), 0)."""
+    cfg, out = tiny_run
+    a = out.arrays
+    P, S, R = a["norm"].shape
+    assert (P, S, R) == (2, 2, 7) and a["params"].shape[:3] == (2, 2, 7)
+    th_ = a["params"]
+    d = np.diff(th_, axis=2)
+    np.testing.assert_allclose(a["step_norm"][:, :, 1:], np.linalg.norm(d, axis=-1), rtol=1e-10)
+    cos = np.sum(d * th_[:, :, :-1], -1) / (np.linalg.norm(d, axis=-1) * np.linalg.norm(th_[:, :, :-1], axis=-1))
+    np.testing.assert_allclose(a["alignment"][:, :, 1:], cos, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(a["grad_alignment"][:, :, 1:], cos, rtol=1e-8, atol=1e-12)
+    assert np.all(np.abs(a["alignment"][:, :, 1:]) <= 1) and np.all(a["step_norm"][:, :, 0] == 0)
+    assert np.isnan(a["alignment"][:, :, 0]).all()
+    np.testing.assert_allclose(a["norm"], np.linalg.norm(th_, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(np.sum(a["group_norm"] ** 2, -1), a["norm"] ** 2, rtol=1e-12)
+    assert list(out.coords["group"]) == ["attn", "decoder", "embed", "norm"]
+    # the learning rate is the grid point's: a bigger eta takes a bigger first step from the same init
+    np.testing.assert_array_equal(th_[0, :, 0], th_[1, :, 0])
+    assert np.all(a["step_norm"][0, :, 1] > a["step_norm"][1, :, 1])
+    # record 0 is the init; `unflatten` rebuilds the tree from the flat record
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(3), 1), 0)
+    p0 = causal.init(key, wl.spec_of(cfg), 1.0, jnp.float64)
+    tree = wl.unflatten(cfg, th_[0, 1, 0])
+    for x, y in zip(jax.tree.leaves(p0), jax.tree.leaves(tree)):
+        np.testing.assert_array_equal(np.asarray(x), y)
+    # direction cosines from records: C_final of the last record is 1
+    assert abs(ng.cosine_to_final_R(th_[0, 0])[-1] - 1) < 1e-14
 
-    p0 = {"w": {"a": jnp.ones(3)}, "b": jnp.asarray(0.5)}
-    steps, every, lr = 12, 3, 0.1
-    pT, rec = jax.jit(lambda p: lm.train(None, p, data_fn, lr, steps, every, "sgd", loss_fn=loss_fn))(p0)
-    assert rec["norm"].shape == (steps // every + 1,)
-    assert np.isnan(rec["alignment"][0]) and rec["step_norm"][0] == 0.0
-    tx = optax.sgd(lr)
-    p, s = p0, tx.init(p0)
-    flat = lambda q: jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(q)])  # noqa: E731
-    for i in range(steps):
-        loss, g = jax.value_and_grad(loss_fn)(p, data_fn(i))
-        u, s = tx.update(g, s, p)
-        p_new = optax.apply_updates(p, u)
-        if (i + 1) % every == 0:
-            j = (i + 1) // every
-            d = flat(p_new) - flat(p)
-            np.testing.assert_allclose(rec["loss"][j], loss, rtol=1e-13)
-            np.testing.assert_allclose(rec["norm"][j], jnp.linalg.norm(flat(p_new)), rtol=1e-13)
-            np.testing.assert_allclose(rec["step_norm"][j], jnp.linalg.norm(d), rtol=1e-12)
-            np.testing.assert_allclose(rec["alignment"][j], d @ flat(p) / (jnp.linalg.norm(d) * jnp.linalg.norm(flat(p))),
-                                       rtol=1e-10)
-            np.testing.assert_allclose(rec["group_norm"]["w"][j], jnp.linalg.norm(p_new["w"]["a"]), rtol=1e-13)
-            np.testing.assert_allclose(flat(jax.tree_util.tree_map(lambda a: a[j], rec["params"])), flat(p_new), rtol=1e-13)
-        p = p_new
-    np.testing.assert_allclose(flat(pT), flat(p), rtol=1e-13)
-    with pytest.raises(ValueError, match="record_every"):
-        lm.train(None, p0, data_fn, lr, 10, 3, "sgd", loss_fn=loss_fn)
-    with pytest.raises(ValueError, match="optimizer"):
-        lm.train(None, p0, data_fn, lr, 12, 3, "rmsprop", loss_fn=loss_fn)
+
+def test_workload_dynamic_fields_do_not_recompile(tiny_run):
+    """init_scale, qk_scale and eta are arrays of one program; qk_scale = 0 keeps W_Q, W_K (and biases) at
+    exactly 0 (the structural mean head of C10); init_scale scales the init."""
+    cfg, out = tiny_run
+    n_chunk = sweep_mod.TRACE_COUNT["chunk"]
+    cfg2 = config_from_dict(TINY, ["model.qk_scale=0.0", "model.init_scale=0.5", "sweep.lr.eta=[0.2, 0.05]"])
+    out2 = sweep_mod.run_sweep(cfg2)
+    assert sweep_mod.TRACE_COUNT["chunk"] == n_chunk
+    tree = wl.unflatten(cfg2, out2.arrays["params"])
+    qk = [tree["attn"]["layer_0"][k] for k in ("q", "k")]
+    assert all(float(np.max(np.abs(x))) == 0.0 for x in jax.tree.leaves(qk))
+    v = tree["attn"]["layer_0"]["v"]["w"]
+    assert float(np.max(np.abs(v[0, 0] - v[0, 1]))) > 0  # seeds differ
+    v1 = wl.unflatten(cfg, out.arrays["params"])["attn"]["layer_0"]["v"]["w"]
+    np.testing.assert_allclose(v[:, :, 0], 0.5 * v1[:, :, 0], rtol=1e-14)
+
+
+def test_yaml_configs_are_the_checks_settings():
+    """configs/norm_growth_*.yaml are the full-mode settings of C8, C8-postLN and C10 (b)."""
+    pairs = {"norm_growth_running_max.yaml": ("homogeneous", False), "norm_growth_postln.yaml": ("post-LN", False),
+             "norm_growth_majority.yaml": ("count", True)}
+    for name, (setting, zero_qk) in pairs.items():
+        y = load_config(ROOT / "configs" / name)
+        c = tc.config(setting, quick=False, zero_qk=zero_qk)
+        assert (y.workload, y.x64, y.data, y.model, y.train, y.sweep) == (c.workload, c.x64, c.data, c.model,
+                                                                          c.train, c.sweep), name
+
+
+@pytest.mark.parametrize("override, field", [
+    ("data.task=copy", "data.task"), ("data.vocab=1", "data.vocab"), ("data.batch=0", "data.batch"),
+    ("model.n_heads=3", "model.n_heads"), ("model.norm=mid", "model.norm"), ("model.qk_scale=-1", "model.qk_scale"),
+    ("model.init_scale=0", "model.init_scale"), ("model.d_ff=-1", "model.d_ff"), ("model.residual=2", "model.residual"),
+    ("train.method=flow", "train.method"), ("sweep.lr={Y: [1]}", "sweep.lr"), ("model.heads=2", "model.heads"),
+])
+def test_config_errors_name_the_field(override, field):
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        config_from_dict(TINY, [override])
+    with pytest.raises(ConfigError, match="^data.vocab: expected 2 for the majority task"):
+        config_from_dict(TINY, ["data.vocab=3"])
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "scanflow.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_cli_run_norm_growth_config(tmp_path):
+    """``scanflow run configs/norm_growth_running_max.yaml`` with tiny overrides writes a run directory with its
+    records and figures; a bad field exits 2 with one line and writes nothing."""
+    cfg = str(ROOT / "configs" / "norm_growth_running_max.yaml")
+    tiny = ["train.steps=4", "train.record_every=2", "sweep.seeds=1", "data.batch=4", "data.eval_batch=8",
+            "model.d_model=4"]
+    r = _cli("run", cfg, *tiny, "--out", "tmp", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (run_dir,) = (tmp_path / "tmp").iterdir()
+    run = load_run(run_dir)
+    assert run["params"].shape == (1, 1, 3, run.manifest["workload_info"]["n_params"])
+    assert run.dims["group_norm"] == ("point", "seed", "record", "group")
+    assert {p.name for p in (run_dir / "figures").glob("*.png")} == {"norm.png", "cosines.png", "training.png"}
+    bad = _cli("run", cfg, "model.n_heads=3", "--out", "bad", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0
+    assert bad.stderr.startswith("scanflow: error: model.n_heads: expected a divisor of model.d_model=16, got 3")
+    assert not (tmp_path / "bad").exists()
 
 
 # ----------------------------------------------------------------------------- toy tasks
@@ -184,22 +262,3 @@ def test_sims_norm_growth_figs_smoke(tmp_path):
     for name in ("C8_homogeneous_norm.png", "C8_homogeneous_cosines.png", "C9_scale_curves.png",
                  "C10_support_hist.png", "NG_scan_snap.png", "NG_cooccurrence.png"):
         assert (tmp_path / name).is_file(), name
-
-
-@pytest.mark.slow
-def test_train_seeds_vmapped_and_no_recompile_on_new_hyperparameters():
-    """lr, init_scale and qk_scale are arguments of one program (no recompile); seeds differ; qk_scale = 0
-    keeps W_Q, W_K at exactly 0 under Adam (the structural mean head of C10)."""
-    task = ToyTask("majority", seq_len=6)
-    spec = causal.CausalSpec(vocab=2, d_model=8, pos="none", max_len=6)
-    kw = dict(spec=spec, task=task, steps=8, record_every=4, batch=4)
-    key = jax.random.PRNGKey(0)
-    f64 = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
-    p2, r2 = lm.train_seeds(key, f64(1e-2), f64(1.0), f64(0.0), n_seeds=2, **kw)
-    n0 = lm.train_seeds._cache_size()
-    lm.train_seeds(key, f64(3e-2), f64(0.5), f64(1.0), n_seeds=2, **kw)
-    assert lm.train_seeds._cache_size() == n0
-    assert r2["loss"].shape == (2, 3)
-    qk = [p2["attn"]["layer_0"][k] for k in ("q", "k")]
-    assert all(float(jnp.max(jnp.abs(x))) == 0.0 for x in jax.tree_util.tree_leaves(qk))
-    assert float(jnp.max(jnp.abs(p2["attn"]["layer_0"]["v"]["w"][0] - p2["attn"]["layer_0"]["v"]["w"][1]))) > 0

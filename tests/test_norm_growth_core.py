@@ -15,7 +15,7 @@ import pytest
 
 from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
-from scanflow.theory import norm_growth as th
+from scanflow.papers.norm_growth import theory as th
 
 EPS = np.finfo(np.float64).eps
 Z = 4.0  # two-sided z for sampling tolerances (false-failure probability 6e-5)
@@ -356,3 +356,29 @@ def test_svm_max_margin_solver():
     assert np.all(np.abs(margins[alpha > 0] - 1) < 1e-10)  # complementary slackness
     np.testing.assert_allclose(w, (alpha * y) @ X, rtol=1e-12)  # stationarity
     assert th.logistic_gd_lr_bound(X) == pytest.approx(8.0 / np.linalg.norm(X, 2) ** 2)
+
+
+# ----------------------------------------------------------------------------- the workload's parameter layout
+
+
+def test_workload_unflatten_inverts_ravel_and_groups():
+    """The recorded ``params`` axis is jax's leaf order: `unflatten` is the inverse of ravel_pytree for every
+    block (bias, residual, FFN, learned positions), with leading (record) axes kept."""
+    from jax.flatten_util import ravel_pytree
+
+    from scanflow.engine.config import config_from_dict
+    from scanflow.models import causal
+    from scanflow.papers.norm_growth import workload as wl
+
+    for over in ([], ["model.bias=false", "model.residual=false"], ["model.d_ff=8", "model.pos=learned",
+                                                                    "model.n_layers=2", "model.final_norm=true"]):
+        cfg = config_from_dict({"workload": "norm_growth", "x64": True, "data": {"seq_len": 6, "vocab": 5}}, over)
+        p = causal.init(jax.random.PRNGKey(1), wl.spec_of(cfg), 1.0, jnp.float64)
+        flat = np.asarray(ravel_pytree(p)[0])
+        back = wl.unflatten(cfg, np.stack([flat, 2 * flat]))
+        for x, y in zip(jax.tree.leaves(p), jax.tree.leaves(back)):
+            np.testing.assert_array_equal(y[0], np.asarray(x))
+            np.testing.assert_array_equal(y[1], 2 * np.asarray(x))
+        assert wl.groups_of(cfg) == sorted(p)
+        with pytest.raises(ValueError, match="params"):
+            wl.unflatten(cfg, flat[:-1])

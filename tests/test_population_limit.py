@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.data.scan_snap import official_layout, sample_batch
-from scanflow.models import yz
+from scanflow.papers.scan_snap.data import official_layout, sample_batch
+from scanflow.papers.scan_snap import model as yz
 
 TS = (16, 128, 1024, 8192)
 

@@ -1,22 +1,38 @@
-"""Scan and Snap on real text (issue 7): measurements, the trainer, and the quick form of
-``scanflow verify real-text`` on a text the test writes itself (CI has no corpus)."""
+"""Scan and Snap on real text (issue 7) as an engine workload: measurements, the workload (chunk
+order, clip + SGD, one program for eta x seed), ``scanflow run configs/real_text.yaml`` and the quick
+form of ``scanflow verify real-text``, on a text the test writes itself (CI has no corpus)."""
 
+import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from scanflow.dynamics.real_text import TrainSpec, _sgd_step, chunk_records, train_sweep
-from scanflow.measure.real_text import (
+from scanflow.engine.config import ConfigError, TrainConfig, load_config
+from scanflow.engine.results import load_run
+from scanflow.models import causal
+from scanflow.papers.real_text.config import QUICK, path_override
+from scanflow.papers.real_text.measure import (
     change_per_window,
+    freeze_analysis,
     freeze_step,
     jonckheere_decreasing,
     mean_attention_entropy,
     uniform_causal_entropy,
 )
-from scanflow.models.causal import CausalSpec
 from scanflow.verify import REGISTRY, Context, run_checks
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "real_text.yaml"
+# a tiny model on the written text: compiles in a few seconds
+TINY = ("data.vocab_cap=50", "data.batch=4", "data.bptt=8", "data.eval_batch=2", "data.max_valid_tokens=400",
+        "data.probe=2", "model.d_model=8", "model.d_ff=8", "train.steps=20", "train.record_every=10",
+        "sweep.seeds=2", "sweep.lr.eta=[1,5]")
 
 
 def write_skip_bigram_text(path: Path, n_lines: int, seed: int, n_words: int = 60, line_len: int = 20) -> None:
@@ -39,6 +55,10 @@ def corpus_dir(tmp_path_factory):
     write_skip_bigram_text(d / "test.txt", 1000, seed=0)  # no train.txt: trains on test.txt, as on WikiText-2 here
     write_skip_bigram_text(d / "valid.txt", 200, seed=1)
     return d
+
+
+def tiny(corpus_dir, *overrides):
+    return load_config(CONFIG, [path_override(corpus_dir), *TINY, *overrides])
 
 
 # ------------------------------------------------------------------------------------------ measurements
@@ -68,6 +88,12 @@ def test_change_per_window_and_freeze_step():
     assert np.isnan(freeze_step(np.array([0.3, 0.01, 0.2]), steps[:3], eps=0.1))  # moves again at the end
     with pytest.raises(ValueError, match="lag"):
         change_per_window(a, lag=5)
+    # the same maps as a run's (point, seed, record, probe, query, key) array recorded every 100 steps
+    fa = freeze_analysis(np.moveaxis(a, 0, 1)[None], np.arange(5) * 100, window=100, drop=10.0)
+    np.testing.assert_allclose(fa["change"][0, 0], ch, atol=1e-15)
+    assert fa["peak"][0, 0] == 0.25 and fa["freeze"][0, 0] == 300 and fa["peak_step"][0, 0] == 100
+    with pytest.raises(ValueError, match="record_every"):
+        freeze_analysis(np.moveaxis(a, 0, 1)[None], np.arange(5) * 30, window=100)
 
 
 def test_jonckheere_trend_test_detects_order_and_not_its_absence():
@@ -82,43 +108,195 @@ def test_jonckheere_trend_test_detects_order_and_not_its_absence():
     assert jonckheere_decreasing(y)["p"] > down["p"]
 
 
-# ---------------------------------------------------------------------------------------------- trainer
+# ------------------------------------------------------------------------------------------------ configs
 
 
-def test_sgd_step_is_clipped_sgd_with_group_rates():
-    spec = TrainSpec(CausalSpec(vocab=5, d_model=4, d_ff=4), steps=1, record_every=1, clip=0.5, ffn_lr_mult=2.0)
+def test_configs_hold_the_full_settings(corpus_dir):
+    ref = load_config(CONFIG, [path_override(corpus_dir)])
+    d, m, t, s = ref.data, ref.model, ref.train, ref.sweep
+    assert (ref.workload, d.vocab_cap, d.batch, d.bptt, d.eval_batch, d.max_valid_tokens, d.probe) == (
+        "real_text", 2000, 20, 35, 10, 60_000, 4)
+    assert (m.variant, m.d_model, m.d_ff, m.n_layers, m.n_heads, m.ffn_lr_mult) == ("reference", 64, 64, 1, 1, 1.0)
+    assert (t.method, t.optimizer, t.clip_norm, t.steps, t.record_every) == ("sgd", "sgd", 0.5, 1500, 50)
+    assert (s.seeds, tuple(s.lr["eta"])) == (3, (1.0, 2.0, 3.0, 4.0, 5.0))
+    ana = load_config(ROOT / "configs" / "real_text_analysed.yaml", [path_override(corpus_dir)])
+    assert ana.model.variant == "analysed"
+    assert dataclasses.replace(ana, name=ref.name, model=ref.model) == ref  # trained exactly the same way
+    q = load_config(CONFIG, [path_override(corpus_dir), *QUICK])  # the quick setting is a valid override set
+    assert (q.train.steps, q.model.d_model, q.data.vocab_cap) == (300, 32, 200)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ([], ["data.path", "corpus path"]),  # required
+    (["data.path=/nonexistent/corpus"], ["data.path", "/nonexistent/corpus", "neither a text file nor a directory"]),
+    (["model.variant=big"], ["model.variant", "reference", "analysed"]),
+    (["data.probe=20"], ["data.probe", "data.eval_batch"]),
+    (["model.n_heads=3"], ["model.n_heads", "divisor"]),
+    (["data.bptt=0"], ["data.bptt", ">= 1"]),
+    (["model.ffn_lr_mult=-1"], ["model.ffn_lr_mult"]),
+    (["data.vocab_cap=2"], ["data.vocab_cap", ">= 3"]),
+    (["train.method=flow"], ["train.method", "sgd"]),
+    (["sweep.lr.Y=[1]"], ["sweep.lr", "eta"]),
+])
+def test_bad_config_is_one_line_naming_the_field(corpus_dir, overrides, words):
+    base = [] if overrides == [] or overrides[0].startswith("data.path") else [path_override(corpus_dir)]
+    with pytest.raises(ConfigError) as e:
+        load_config(CONFIG, [*base, *overrides])
+    msg = str(e.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_a_corpus_too_small_for_the_batching_fails_at_config_time(corpus_dir):
+    with pytest.raises(ConfigError) as e:
+        tiny(corpus_dir, "data.batch=100000")
+    assert "\n" not in str(e.value) and "batch" in str(e.value) and "tokens" in str(e.value)
+
+
+# ----------------------------------------------------------------------------------------------- workload
+
+
+def test_loss_of_step_i_uses_chunk_i_mod_C(corpus_dir):
+    from scanflow.papers.real_text.workload import WORKLOAD, corpus_of, model_spec
+
+    cfg = tiny(corpus_dir)
+    problem = WORKLOAD.build(cfg)
+    corpus = corpus_of(cfg.data)
+    spec = model_spec(cfg, corpus.vocab.size)
+    C = corpus.train_x.shape[0]
+    assert C == problem.info["train_chunks"] and C > 3
+    params = jax.jit(problem.init)(jax.random.PRNGKey(0), {})
+    assert jax.tree.leaves(params)[0].dtype == jnp.float32  # x64: false in the config
+    loss = jax.jit(problem.loss)
+
+    ref = jax.jit(lambda p, x, y: causal.loss(p, {"x": x, "y": y}, spec))
+
+    def chunk_loss(c):
+        return ref(params, jnp.asarray(corpus.train_x[c]), jnp.asarray(corpus.train_y[c]))
+
+    for i in (0, 1, C - 1, C, C + 1, 3 * C + 2):
+        got = loss(params, jax.random.PRNGKey(i), jnp.asarray(i, jnp.int32))
+        np.testing.assert_allclose(got, chunk_loss(i % C), rtol=1e-6, err_msg=f"step {i}")
+    # the chunks differ, so the test would see another chunk (or a key-drawn batch): the key does not matter
+    assert abs(float(chunk_loss(0)) - float(chunk_loss(1))) > 1e-3
+    assert float(loss(params, jax.random.PRNGKey(7), jnp.asarray(C, jnp.int32))) == float(
+        loss(params, jax.random.PRNGKey(8), jnp.asarray(0, jnp.int32)))
+
+
+def test_clip_then_sgd_is_the_reference_step_by_hand():
+    """Global-norm clip over all groups, then p - eta_g * g; eta_ffn = ffn_lr_mult * eta (the old _sgd_step)."""
+    from scanflow.engine.optim import make_optimizer
+    from scanflow.papers.real_text.workload import hyperparams
+
+    cfg = type("Cfg", (), {"x64": True, "sweep": type("S", (), {"lr": {"eta": (2.0,)}})(),
+                           "model": type("M", (), {"ffn_lr_mult": 2.0})()})()
+    hp = hyperparams(cfg, {"groups": ["attn", "ffn"]})
+    assert {g: float(v[0]) for g, v in hp["lr"].items()} == {"attn": 2.0, "ffn": 4.0}
+    tx = make_optimizer(TrainConfig(optimizer="sgd", clip_norm=0.5), {g: v[0] for g, v in hp["lr"].items()})
     p = {"attn": jnp.ones((3,)), "ffn": jnp.ones((2,))}
     g = {"attn": jnp.array([3.0, 0.0, 0.0]), "ffn": jnp.array([0.0, 4.0])}  # global norm 5 -> scaled by 0.1
-    new = _sgd_step(p, g, jnp.asarray(2.0), spec)
+    updates, _ = tx.update(g, tx.init(p), p)
+    new = optax.apply_updates(p, updates)
     np.testing.assert_allclose(new["attn"], [1 - 2.0 * 0.3, 1, 1], rtol=1e-15)
     np.testing.assert_allclose(new["ffn"], [1, 1 - 2.0 * 2.0 * 0.4], rtol=1e-15)
 
 
-def test_chunk_records_divides():
-    assert chunk_records(30, 10) == 10 and chunk_records(12, 10) == 6 and chunk_records(7, 10) == 7
+def test_the_configured_optimizer_on_a_tiny_model_is_clipped_sgd(corpus_dir):
+    """The engine's optimizer of the config (train.optimizer sgd, clip_norm 0.5, the workload's group
+    rates) on a real gradient of a tiny model, against the update written out by hand."""
+    from scanflow.engine.optim import make_optimizer
+    from scanflow.papers.real_text.workload import WORKLOAD
+
+    cfg = tiny(corpus_dir, "model.ffn_lr_mult=2.0", "sweep.lr.eta=[3]")
+    problem = WORKLOAD.build(cfg)
+    hp = jax.tree.map(lambda a: jnp.asarray(a[0]), WORKLOAD.hyperparams(cfg, problem.info))
+    p0 = jax.jit(problem.init)(jax.random.PRNGKey(3), hp)
+    g = jax.jit(jax.grad(problem.loss))(p0, jax.random.PRNGKey(0), jnp.asarray(0, jnp.int32))
+
+    @jax.jit
+    def step(p, g, lr):
+        tx = make_optimizer(cfg.train, lr)
+        updates, _ = tx.update(g, tx.init(p), p)
+        return optax.apply_updates(p, updates)
+
+    new = step(p0, g, hp["lr"])
+    norm = float(np.sqrt(sum(float(jnp.sum(x.astype(jnp.float64) ** 2)) for x in jax.tree.leaves(g))))
+    assert norm > 0.5  # the clip is active
+    scale = 0.5 / norm
+    assert set(p0) == {"embed", "attn", "ffn", "norm", "decoder"}
+    for group in p0:
+        eta = 3.0 * (2.0 if group == "ffn" else 1.0)
+        want = jax.tree.map(lambda p, d: np.asarray(p, np.float64) - eta * scale * np.asarray(d, np.float64),
+                            p0[group], g[group])
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a, np.float64), b, rtol=2e-6, atol=2e-7),
+                     new[group], want)
 
 
-@pytest.mark.slow  # two more sweep programs to compile (~40 s on 2 idle cores)
-def test_a_run_is_the_same_alone_and_in_the_vmapped_sweep(corpus_dir):
-    """Seed s at eta is the same run whether it trains alone or with other (eta, seed) pairs."""
-    from scanflow.workloads.real_text import QUICK, corpus_for, replace
+def test_eta_x_seed_is_one_program_and_eta_does_not_recompile(corpus_dir):
+    from scanflow.engine import sweep
 
-    s = replace(QUICK, d_model=8, d_ff=8, steps=20, record_every=10)
-    c = corpus_for(s, corpus_dir)
-    spec = s.train_spec(c.vocab.size)
-    probe = c.valid_x[0, :2]
-    both = train_sweep(spec, [1.0, 5.0], c.train_x, c.train_y, c.valid_x[:4], c.valid_y[:4], probe)
-    alone = train_sweep(replace(s, seeds=1).train_spec(c.vocab.size), [5.0], c.train_x, c.train_y, c.valid_x[:4],
-                        c.valid_y[:4], probe)
-    assert both["attn"].shape == (2, 3, 3, 2, 16, 16)
+    cfg = tiny(corpus_dir, "train.steps=30")  # a static config no other test compiles
+    before = dict(sweep.TRACE_COUNT)
+    out = sweep.run_sweep(cfg)
+    assert sweep.TRACE_COUNT["chunk"] == before["chunk"] + 1 and out.timings["compile_s"] > 0  # 4 runs, 1 program
+    assert out.arrays["attn"].shape == (2, 2, 4, 2, 8, 8)  # point, seed, record, probe, query, key
+    assert out.dims["entropy"] == ("point", "seed", "record", "layer")
+    np.testing.assert_array_equal(out.arrays["eta"], [1.0, 5.0])
+    np.testing.assert_array_equal(out.arrays["lr_ffn"], [1.0, 5.0])
+    assert out.arrays["finite"].all() and not out.arrays["diverged"].any()
+    # seeds differ in their init; etas share it (the same maps at record 0)
+    np.testing.assert_array_equal(out.arrays["attn"][0, :, 0], out.arrays["attn"][1, :, 0])
+    assert not np.allclose(out.arrays["attn"][0, 0, 0], out.arrays["attn"][0, 1, 0], atol=1e-4)
+    before = dict(sweep.TRACE_COUNT)
+    other = sweep.run_sweep(tiny(corpus_dir, "train.steps=30", "sweep.lr.eta=[2,3]", "model.ffn_lr_mult=2"))
+    assert sweep.TRACE_COUNT == before and other.timings["compile_s"] == 0.0  # new rates: the same program
+    np.testing.assert_array_equal(other.arrays["lr_ffn"], [4.0, 6.0])
+
+
+@pytest.mark.slow  # two more programs to compile
+def test_a_run_is_the_same_alone_and_in_the_sweep(corpus_dir):
+    from scanflow.engine.sweep import run_sweep
+
+    both = run_sweep(tiny(corpus_dir))
+    alone = run_sweep(tiny(corpus_dir, "sweep.lr.eta=[5]", "sweep.seeds=1"))
     # float32 over 20 steps; batching may reorder reductions: 1e-5 relative, far below the seed spread
-    np.testing.assert_allclose(alone["attn"][0, 0], both["attn"][1, 0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(alone["entropy_final"][0, 0], both["entropy_final"][1, 0], rtol=1e-5)
-    assert not np.allclose(both["attn"][1, 0, -1], both["attn"][1, 1, -1], atol=1e-3)  # seeds differ
-    assert both["finite"].all()
+    np.testing.assert_allclose(alone.arrays["attn"][0, 0], both.arrays["attn"][1, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(alone.arrays["entropy"][0, 0], both.arrays["entropy"][1, 0], rtol=1e-5)
 
 
-# ---------------------------------------------------------------------------------------------- checks
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "scanflow.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_scanflow_run_writes_a_run_directory(corpus_dir, tmp_path):
+    out = tmp_path / "runs"
+    p = _cli("run", "configs/real_text.yaml", f"data.path={corpus_dir}", *TINY, "--out", out, "--quiet")
+    assert p.returncode == 0, p.stderr
+    (run_dir,) = out.iterdir()
+    r = load_run(run_dir)
+    assert r.config["workload"] == "real_text" and r.config["data"]["path"] == str(corpus_dir)
+    assert r["attn"].shape == (2, 2, 3, 2, 8, 8) and r["entropy"].shape == (2, 2, 3, 1)
+    assert r["loss"].shape == r["train_loss"].shape == (2, 2, 3)
+    assert r.manifest["workload_info"]["train_path"].endswith("test.txt")
+    assert r.manifest["n_points"] == 2 and r.manifest["n_seeds"] == 2
+    assert sorted(f.name for f in (run_dir / "figures").iterdir()) == ["attention_maps.png", "entropy_vs_lr.png"]
+    assert "lr_ffn=5" in p.stdout
+
+
+def test_scanflow_run_with_a_bad_corpus_path_is_one_line(tmp_path, capsys):
+    from scanflow.cli import main
+
+    out = tmp_path / "runs"
+    for path in (tmp_path / "missing", tmp_path):  # no such path; a directory without the split files
+        assert main(["run", str(CONFIG), f"data.path={path}", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("scanflow: error: data.path:") and str(path) in err
+    assert main(["run", str(CONFIG), "--out", str(out)]) == 2  # no data.path at all
+    assert "data.path" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------- checks
 
 
 def test_quick_verify_on_a_written_text(corpus_dir, tmp_path):
@@ -157,7 +335,7 @@ def test_cli_verify_real_text(corpus_dir, tmp_path, capsys):
 
 
 def test_checks_are_registered_for_both_models():
-    import scanflow.checks.real_text  # noqa: F401
+    import scanflow.papers.real_text.checks  # noqa: F401
 
     assert list(REGISTRY["real-text"]) == ["RT1", "RT2", "RT3", "RT1-analysed", "RT2-analysed", "RT3-analysed"]
 
@@ -170,13 +348,16 @@ def test_quick_verify_analysed_variant_and_figures_script(corpus_dir, tmp_path):
     assert all(o.result is not None and o.result.passed for o in outcomes), [o.error for o in outcomes]
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("rtf", Path(__file__).resolve().parents[1] / "sims" /
-                                                  "real_text_figs.py")
+    spec = importlib.util.spec_from_file_location("rtf", ROOT / "sims" / "real_text_figs.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    figs = tmp_path / "figs"
-    assert mod.main(["--data", str(corpus_dir), "--quick", "--figures", str(figs), "--arrays",
-                     str(tmp_path / "a.npz")]) == 0
-    assert sorted(p.name for p in figs.iterdir()) == ["real_text_attention_change.png", "real_text_fig10_entropy.png",
-                                                      "real_text_fig7_attention.png"]
-    assert mod.main(["--data", str(corpus_dir), "--quick", "stepz=3"]) == 2
+    figs, runs = tmp_path / "figs", tmp_path / "runs"
+    assert mod.main(["--data", str(corpus_dir), "--quick", "--figures", str(figs), "--runs", str(runs)]) == 0
+    names = ["real_text_attention_change.png", "real_text_fig10_entropy.png", "real_text_fig7_attention.png"]
+    assert sorted(p.name for p in figs.iterdir()) == names
+    dirs = sorted(runs.iterdir())
+    assert [load_run(d).config["name"] for d in dirs] == ["real_text", "real_text_3layer", "real_text_analysed"]
+    redrawn = tmp_path / "redrawn"
+    assert mod.main(["--redraw", str(dirs[0]), str(dirs[2]), str(dirs[1]), "--figures", str(redrawn)]) == 0
+    assert sorted(p.name for p in redrawn.iterdir()) == names
+    assert mod.main(["--data", str(corpus_dir), "--quick", "train.stepz=3"]) == 2

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scanflow.results import load_run, new_run_dir, write_run
+from scanflow.engine.results import load_run, new_run_dir, write_run
 
 
 def _arrays():

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanflow.results import is_unfinished, load_run
+from scanflow.engine.results import is_unfinished, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "scan_snap_small.yaml")
@@ -102,7 +102,7 @@ def test_ctrl_c_leaves_a_resumable_directory(tmp_path, monkeypatch, capsys):
     directory to resume, and resuming it gives the uninterrupted arrays bit for bit (in-process:
     one compiled program serves all three runs)."""
     from scanflow import cli
-    from scanflow.store import RecordStore
+    from scanflow.engine.store import RecordStore
 
     args = [CONFIG, "train.steps=12", "train.record_every=2", "train.records_per_chunk=1", "sweep.seeds=2",
             "data.batch_size=8", "data.seq_len=16", "--quiet", "--no-plot"]

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scanflow.data.scan_snap import ClassSpec, _draw, official_layout, sample_batch
+from scanflow.papers.scan_snap.data import ClassSpec, _draw, official_layout, sample_batch
 
 
 def _index_counts_NxBxM(keys_N, spec, B, T):

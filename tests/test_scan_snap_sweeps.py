@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_recall_curve_exact_values():
-    from scanflow.measure.recall import recall_curve
+    from scanflow.papers.scan_snap.recall import recall_curve
 
     c = np.array([
         [0.10, 0.30, 0.05, 0.90, 0.00],  # class 0: distinct tokens 0, 1, 2 (token 3 is not its own)
@@ -37,7 +37,7 @@ def test_recall_curve_exact_values():
 
 
 def test_s11_trend_counting_on_synthetic_tables():
-    from scanflow.checks.scan_snap.sweep_checks import trend_fractions
+    from scanflow.papers.scan_snap.checks.sweep_checks import trend_fractions
 
     ratio = np.array([1.0, 2.0, 5.0, 10.0])
     good = np.array([[2.0, 1.95, 2.0, 2.05], [1.9, 1.85, 1.9, 1.95], [1.8, 1.75, 1.8, 1.85]])
@@ -56,8 +56,8 @@ def test_s11_trend_counting_on_synthetic_tables():
 
 def test_fig6_config_matches_the_s11_check():
     """configs/scan_snap_fig6.yaml and check S11 simulate the same Syn-Medium setting."""
-    from scanflow.checks.scan_snap.sweep_checks import FIG6
-    from scanflow.config import config_from_dict, load_config
+    from scanflow.papers.scan_snap.checks.sweep_checks import FIG6
+    from scanflow.engine.config import config_from_dict, load_config
 
     a = load_config(ROOT / "configs" / "scan_snap_fig6.yaml")
     b = config_from_dict(FIG6)
@@ -84,7 +84,7 @@ def test_fig6_script_smoke(tmp_path):
     assert all(f.stat().st_size > 10_000 for f in figs.iterdir())
     assert "whole sweep" in p.stdout and "M=33" in p.stdout
     (run_dir,) = list(runs.iterdir())
-    from scanflow.plots.scan_snap_sweeps import fig6_table
+    from scanflow.papers.scan_snap.plots_sweeps import fig6_table
 
     t = fig6_table(run_dir)
     assert t["mean"].shape == (4, 4) and np.isfinite(t["mean"]).all()
@@ -101,7 +101,7 @@ def test_phase_script_smoke(tmp_path):
     assert (figs / "scan_snap_phase.png").stat().st_size > 10_000
     assert "measured / predicted snap time" in p.stdout
     # eta_Y = 10 (predicted gamma peak 3.1 steps) is resolved by record_every = 1 in the theory regime
-    from scanflow.plots.scan_snap_sweeps import phase_grid
+    from scanflow.papers.scan_snap.plots_sweeps import phase_grid
 
     (run_dir,) = list((tmp_path / "runs").iterdir())
     g = phase_grid(run_dir)
@@ -113,7 +113,7 @@ def test_phase_script_smoke(tmp_path):
 
 
 def test_s11_quick(tmp_path):
-    import scanflow.checks.scan_snap.sweep_checks  # noqa: F401  registers S11
+    import scanflow.papers.scan_snap.checks.sweep_checks  # noqa: F401  registers S11
     from scanflow.verify import REGISTRY, Context
 
     res = REGISTRY["scan-snap"]["S11"].fn(Context(quick=True, fig_dir=tmp_path))

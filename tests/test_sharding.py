@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanflow import sharding, sweep
-from scanflow.config import config_from_dict
+from scanflow.engine import sharding
+from scanflow.engine import sweep
+from scanflow.engine.config import config_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -37,8 +38,8 @@ NAMES = ("loss", "train_loss", "attn", "norm_Y")
 CHILD = """
 import sys, numpy as np, jax
 jax.config.update("jax_enable_x64", True)
-from scanflow.config import config_from_dict
-from scanflow.sweep import run_sweep
+from scanflow.engine.config import config_from_dict
+from scanflow.engine.sweep import run_sweep
 assert jax.device_count() == 8, jax.devices()
 cfg = config_from_dict(TINY, [])
 out = {}

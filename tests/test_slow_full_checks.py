@@ -4,7 +4,7 @@ forms (tests/test_verify_scan_snap.py)."""
 
 import pytest
 
-import scanflow.checks.scan_snap  # noqa: F401  registers every check
+import scanflow.papers.scan_snap.checks  # noqa: F401  registers every check
 from scanflow.verify import REGISTRY, Context
 
 FINDINGS = {"S10-prop"}  # expected to pass by the paper, fails numerically (see the report)

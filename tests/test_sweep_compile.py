@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from scanflow.sweep import unrolled_threefry
+from scanflow.engine.sweep import unrolled_threefry
 
 
 def _draws(key):

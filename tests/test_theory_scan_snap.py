@@ -1,4 +1,4 @@
-"""Tests of the Scan and Snap theory functions (scanflow.theory.scan_snap) and of checks S2, S8, S9.
+"""Tests of the Scan and Snap theory functions (scanflow.papers.scan_snap.theory) and of checks S2, S8, S9.
 
 Reference numbers are the spec's [calib] / §4 / §6 values (shared/papers/scan_snap.md). Unless stated
 otherwise a printed value is matched to half a unit of its last printed digit: that is exactly the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scanflow.theory import scan_snap as th
+from scanflow.papers.scan_snap import theory as th
 
 
 def half_unit(printed: str) -> float:
@@ -212,7 +212,7 @@ def test_theorem3_helpers():
 
 @pytest.mark.parametrize("name", ["S2", "S8", "S9"])
 def test_theory_checks_quick(name, tmp_path):
-    import scanflow.checks.scan_snap.theory_checks  # noqa: F401  registers S2, S8, S9
+    import scanflow.papers.scan_snap.checks.theory_checks  # noqa: F401  registers S2, S8, S9
     from scanflow.verify import REGISTRY, Context
 
     c = REGISTRY["scan-snap"][name]

@@ -3,7 +3,7 @@ fails CI. (S2, S8, S9 run in tests/test_theory_scan_snap.py, S11 in tests/test_s
 
 import pytest
 
-import scanflow.checks.scan_snap.sim_checks  # noqa: F401  registers the checks
+import scanflow.papers.scan_snap.checks.sim_checks  # noqa: F401  registers the checks
 from scanflow.verify import REGISTRY, Context
 
 SIM_CHECKS = ["S1", "S3", "S4", "S5", "S6", "S7", "S7-overlap", "S10", "S10-prop", "S12", "S13"]

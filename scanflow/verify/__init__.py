@@ -3,11 +3,13 @@
 A check is a function decorated with `check(...)`: it receives a `Context` (quick mode, a figure
 directory, the seed count to use) and returns a `Result` holding the prediction (computed by a
 theory function, never typed in), the measurement, the tolerance with its justification and a
-pass/fail bit. `run_checks` runs a paper's checks and `write_report` writes report.md and
+pass/fail bit; the gate helpers of `scanflow.verify.compare` produce the bit and the
+tolerance text from the same numbers. `run_checks` runs a paper's checks and `write_report` writes report.md and
 verdicts.json. A check the paper itself does not support is declared ``expected="fail"`` with
 the reason; its failure is reported as XFAIL and does not fail the run.
 """
 
+from scanflow.verify.compare import Gate, all_of, at_least, at_most, between, close, within_se
 from scanflow.verify.framework import (
     REGISTRY,
     Check,
@@ -20,4 +22,7 @@ from scanflow.verify.framework import (
     write_report,
 )
 
-__all__ = ["REGISTRY", "Check", "Context", "Result", "check", "exit_code", "run_checks", "verdict", "write_report"]
+__all__ = [
+    "REGISTRY", "Check", "Context", "Gate", "Result", "all_of", "at_least", "at_most", "between", "check", "close",
+    "exit_code", "run_checks", "verdict", "within_se", "write_report",
+]

@@ -29,6 +29,15 @@ class Context:
     def pick(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
 
+    def save_figure(self, fig, name: str, dpi: int = 110) -> str:
+        """Save `fig` into the report's figure directory (atomically, then closed); return the file
+        name for `Result.figure`. The one figure-saving helper of every check."""
+        from scanflow.engine.figures import save
+
+        self.fig_dir.mkdir(parents=True, exist_ok=True)
+        save(fig, self.fig_dir / name, dpi=dpi, tight=True)
+        return name
+
 
 @dataclass
 class Result:
@@ -98,26 +107,22 @@ def exit_code(outcomes: list[Outcome]) -> int:
 
 
 def load_paper(paper: str) -> dict[str, Check]:
-    """Import the module that registers a paper's checks; return them in declaration order."""
-    import importlib
+    """Import the module that registers a paper's checks (built-in or installed through the
+    ``scanflow.papers`` entry points); return them in declaration order."""
+    from scanflow.engine.registry import load_paper_module
 
-    if paper in PAPER_MODULES:
-        importlib.import_module(PAPER_MODULES[paper])
     if paper not in REGISTRY:
-        raise KeyError(f"unknown paper {paper!r}; expected one of {papers()}")
+        load_paper_module(paper)  # KeyError naming the known papers if unknown
+    if paper not in REGISTRY:
+        raise KeyError(f"paper {paper!r}: its module registered no checks under that name")
     return REGISTRY[paper]
 
 
-PAPER_MODULES = {
-    "scan-snap": "scanflow.checks.scan_snap",
-    "cooccurrence": "scanflow.checks.cooccurrence",
-    "norm-growth": "scanflow.checks.norm_growth",
-    "real-text": "scanflow.checks.real_text",
-}
-
-
 def papers() -> list[str]:
-    return list(PAPER_MODULES)
+    """Every paper `scanflow verify` can run: built-in and installed."""
+    from scanflow.engine.registry import paper_names
+
+    return paper_names()
 
 
 def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=print) -> list[Outcome]:

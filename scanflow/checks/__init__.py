@@ -1,1 +1,0 @@
-"""Numerical checks of each paper, registered in `scanflow.verify.REGISTRY` on import."""

@@ -1,4 +1,0 @@
-"""Word co-occurrence checks 1-15 (Yang et al. 2024, spec §7). Importing this package registers them, in order."""
-
-from scanflow.checks.cooccurrence import exact_checks  # noqa: F401  1-3 (float64 identities, small setting)
-from scanflow.checks.cooccurrence import sim_checks  # noqa: F401  4-15 (TR m-sweep and FIG)

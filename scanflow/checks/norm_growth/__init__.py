@@ -1,6 +1,0 @@
-"""Norm-growth checks C1-C10 (Merrill et al. 2021; norm-growth spec §5) and the norm-growth lens
-applied to the other papers (NG-scan-snap, NG-cooccurrence). Importing registers them, in order."""
-
-from scanflow.checks.norm_growth import theory_checks  # noqa: F401  C1-C7 (no transformer)
-from scanflow.checks.norm_growth import transformer_checks  # noqa: F401  C8-C10 (causal transformer)
-from scanflow.checks.norm_growth import other_papers  # noqa: F401  NG-scan-snap, NG-cooccurrence

@@ -1,5 +1,0 @@
-"""Scan and Snap checks S1-S13 (spec §6). Importing this package registers them, in order."""
-
-from scanflow.checks.scan_snap import theory_checks  # noqa: F401  S2, S8, S9 (no simulation)
-from scanflow.checks.scan_snap import sim_checks  # noqa: F401  S1, S3-S7, S10, S12, S13
-from scanflow.checks.scan_snap import sweep_checks  # noqa: F401  S11 (Fig-6 sweep)

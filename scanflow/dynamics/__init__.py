@@ -1,1 +1,0 @@
-"""Dynamics for one seed at one hyperparameter point: discrete optax optimizers and gradient flow."""

@@ -1,0 +1,84 @@
+"""Discrete training for one seed at one hyperparameter point, recorded by a nested `lax.scan`.
+
+The outer scan runs over records, the inner scan over the `record_every` steps between them, so
+metrics are taken every k steps without a `cond` on the step index. A run is split into chunks
+(`run_chunk`) so that a Python loop can show progress and write between them; the carried
+`State` holds everything needed to continue, including the global step (which picks the data key).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from scanflow.engine.config import TrainConfig
+from scanflow.engine.optim import make_optimizer
+from scanflow.engine.workload import Problem, Recording
+
+
+class State(NamedTuple):
+    params: Any
+    opt_state: Any
+    step: jax.Array  # global step count (int32)
+    update: Any = None  # the last update delta_t (only when Problem.record_update)
+    grads: Any = None  # the last step's gradient (only when Problem.record_update)
+
+
+def data_key(run_key: jax.Array) -> jax.Array:
+    """The key stream of the data: step i uses fold_in(data_key, i)."""
+    return jax.random.fold_in(run_key, 1)
+
+
+def init_key(run_key: jax.Array) -> jax.Array:
+    return jax.random.fold_in(run_key, 0)
+
+
+def init_state(problem: Problem, cfg: TrainConfig, run_key: jax.Array, hp: dict) -> tuple[State, dict]:
+    """Parameters, optimizer state and the record at step 0."""
+    params = problem.init(init_key(run_key), hp)
+    opt_state = make_optimizer(cfg, hp["lr"]).init(params)
+    step0 = jnp.zeros((), jnp.int32)
+    update = jax.tree.map(jnp.zeros_like, params) if problem.record_update else None
+    rec = dict(problem.metrics(params, Recording(step0, update, opt_state, hp, update)))
+    rec["train_loss"] = problem.loss(params, jax.random.fold_in(data_key(run_key), 0), step0)
+    return State(params, opt_state, step0, update, update), rec
+
+
+def run_chunk(problem: Problem, cfg: TrainConfig, n_records: int, state: State, run_key: jax.Array, hp: dict):
+    """Advance `n_records * record_every` steps; return the new state and the records.
+
+    Record leaves have a leading axis of length n_records. `train_loss` is the mean training
+    objective over the steps since the previous record.
+    """
+    tx = make_optimizer(cfg, hp["lr"])
+    k_data = data_key(run_key)
+    every = cfg.record_every
+    keep_update = problem.record_update
+
+    def step(carry, i):
+        params, opt_state, _, _ = carry
+        loss, grads = jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i), i)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        new = optax.apply_updates(params, updates)
+        if not keep_update:
+            return (new, opt_state, None, None), loss
+        return (new, opt_state, jax.tree.map(lambda a, b: a - b, new, params), grads), loss
+
+    def record(carry, j):
+        params, opt_state, update, grads, start = carry
+        first = start + j * every
+        (params, opt_state, update, grads), losses = lax.scan(
+            step, (params, opt_state, update, grads), first + jnp.arange(every)
+        )
+        rec = dict(problem.metrics(params, Recording(first + every, update, opt_state, hp, grads)))
+        rec["train_loss"] = losses.mean()
+        return (params, opt_state, update, grads, start), rec
+
+    (params, opt_state, update, grads, _), recs = lax.scan(
+        record, (state.params, state.opt_state, state.update, state.grads, state.step), jnp.arange(n_records)
+    )
+    return State(params, opt_state, state.step + n_records * every, update, grads), recs

@@ -1,0 +1,115 @@
+"""Where a running sweep puts its records and its carried state, chunk by chunk.
+
+`RecordStore(None)` keeps everything in memory (`run_sweep` without a directory). With a
+directory (an unfinished run directory, see `scanflow.engine.run`) it streams to disk::
+
+    WORK/records/p000-c00000.npz   records of chunk k (k = 0: the record at step 0) of process 0,
+                                   with their global run indices in ``__rows__``
+    WORK/checkpoint-p000.npz       carried state after the last finished chunk (``__chunks__``)
+
+Every file is written atomically (temp file + rename), records before the checkpoint that counts
+them, so a kill at any instant leaves a state from which `latest_checkpoint` resumes exactly.
+Only the current chunk is held in memory; `gather` assembles one metric at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_savez(path: Path, arrays: dict) -> None:
+    """np.savez to a temp sibling, fsync, then rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RecordStore:
+    """Records and checkpoints of one sweep, in memory (`work=None`) or streamed to `work`."""
+
+    def __init__(self, work: str | Path | None, process: int = 0):
+        self.work = None if work is None else Path(work)
+        self.process = process
+        self._mem: dict[int, list[tuple[np.ndarray, dict]]] = {}
+        self._ckpt: tuple[int, np.ndarray, list] | None = None
+
+    # -- records
+    def put_records(self, k: int, rows: np.ndarray, recs: dict) -> None:
+        """Records of chunk k; leaves have leading axes (rows, records in this chunk, ...)."""
+        if self.work is None:
+            self._mem[k] = [(rows, recs)]
+            return
+        atomic_savez(self.work / "records" / f"p{self.process:03d}-c{k:05d}.npz", {"__rows__": rows, **recs})
+
+    def _chunk_parts(self, k: int):
+        if self.work is None:
+            yield from self._mem[k]
+            return
+        files = sorted((self.work / "records").glob(f"p*-c{k:05d}.npz"))
+        if not files:
+            raise FileNotFoundError(f"{self.work}: records of chunk {k} are missing")
+        for f in files:
+            with np.load(f) as z:
+                yield z["__rows__"], z
+
+    def gather(self, n_runs: int, n_chunks: int, per_chunk: int) -> dict[str, np.ndarray]:
+        """Every metric over the valid runs and all records: (n_runs, total records, ...).
+
+        Reads each chunk once and fills preallocated arrays (peak memory: the result + one chunk)."""
+        out: dict[str, np.ndarray] = {}
+        at = 0
+        for k in range(n_chunks + 1):
+            width = None
+            for rows, recs in self._chunk_parts(k):
+                keep = rows < n_runs
+                for name in recs:
+                    if name == "__rows__":
+                        continue
+                    a = np.asarray(recs[name])
+                    width = a.shape[1]
+                    if name not in out:
+                        out[name] = np.empty((n_runs, 1 + n_chunks * per_chunk, *a.shape[2:]), a.dtype)
+                    out[name][rows[keep], at : at + width] = a[keep]
+            at += width
+        return out
+
+    # -- checkpoints of the carried state
+    def put_checkpoint(self, chunks_done: int, rows: np.ndarray, leaves: list) -> None:
+        if self.work is None:
+            self._ckpt = (chunks_done, rows, leaves)
+            return
+        arrays = {"__chunks__": np.asarray(chunks_done), "__rows__": rows}
+        arrays.update({f"leaf{i:03d}": np.asarray(x) for i, x in enumerate(leaves)})
+        atomic_savez(self.work / f"checkpoint-p{self.process:03d}.npz", arrays)
+
+    def latest_checkpoint(self) -> tuple[int, np.ndarray, list] | None:
+        """(chunks done, global rows, state leaves) merged over every process's file, or None."""
+        if self.work is None:
+            return self._ckpt
+        files = sorted(self.work.glob("checkpoint-p*.npz"))
+        if not files:
+            return None
+        done, rows, parts = set(), [], []
+        for f in files:
+            with np.load(f) as z:
+                done.add(int(z["__chunks__"]))
+                rows.append(z["__rows__"])
+                parts.append([z[k] for k in sorted(k for k in z.files if re.fullmatch(r"leaf\d+", k))])
+        if len(done) != 1:
+            raise RuntimeError(f"{self.work}: processes checkpointed different chunks {sorted(done)}; cannot resume")
+        leaves = [np.concatenate(ls) for ls in zip(*parts)]
+        return done.pop(), np.concatenate(rows), leaves

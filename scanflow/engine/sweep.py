@@ -1,0 +1,474 @@
+"""One compiled program for a whole sweep: jit(shard_map(vmap(run))) over one run axis.
+
+* `static_part(cfg)` is the part of the config that picks the program (shapes, steps, optimizer,
+  solver); learning rates, the init scale and the root seed are *arguments*, so changing them never
+  recompiles.
+* Runs are flattened to one axis (point-major), padded to a multiple of the device count and
+  sharded over a one-axis mesh (`scanflow.engine.sharding`). Seeds share their keys across hyperparameter
+  points (common random numbers): seed s has the same init and the same data stream at every
+  learning-rate pair, and a run's numbers do not depend on the device count.
+* The host runs a Python loop over jitted chunks of records (progress bar, compile time measured
+  separately by ahead-of-time compilation). The carried state is donated between chunks; records
+  and a checkpoint of the state can stream to a work directory after each chunk (`scanflow.engine.store`),
+  from which an interrupted sweep resumes bit-identically.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import functools
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as PS
+
+from scanflow.engine import sharding
+from scanflow.engine import discrete, flow
+from scanflow.engine.config import Config, ConfigError
+from scanflow.engine.registry import get_workload
+from scanflow.engine.results import atomic_write_bytes
+from scanflow.engine.store import RecordStore
+from scanflow.engine.workload import Recording
+
+# Incremented each time a sweep program is *traced*; the no-recompile test reads it.
+TRACE_COUNT = {"init": 0, "chunk": 0}
+
+
+def static_part(cfg: Config) -> Config:
+    """The config with every dynamic value blanked: equal static parts share a compiled program.
+    The dynamic model fields of a workload are its `Workload.dynamic_model_fields`."""
+    dynamic = get_workload(cfg.workload).dynamic_model_fields
+    blank = {f.name: f.default for f in dataclasses.fields(cfg.model) if f.name in dynamic}
+    return dataclasses.replace(
+        cfg,
+        name="static",
+        out_dir="",
+        model=dataclasses.replace(cfg.model, **blank),
+        sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0),
+    )
+
+
+def dtype_of(cfg: Config):
+    return jnp.float64 if cfg.x64 else jnp.float32
+
+
+def hyperparams(cfg: Config, info: dict | None = None) -> dict:
+    """Host arrays of the dynamic hyperparameters, one entry per grid point (leading axis P):
+    ``{"lr": {group: (P,)}, "init_scale": {name: (P,)}}``, supplied by the workload (`info` is its
+    built problem's info; built here when omitted)."""
+    if info is None:
+        info = program(static_part(cfg)).problem.info
+    return get_workload(cfg.workload).hyperparams(cfg, info)
+
+
+def run_key(root_key: jax.Array, seed_index: jax.Array) -> jax.Array:
+    """One key per seed: fold_in(root, seed index), shared by every point (common random numbers)."""
+    return jax.random.fold_in(root_key, seed_index)
+
+
+@dataclass(frozen=True)
+class Program:
+    """The per-run functions of one static config, lifted over a run axis (not yet compiled).
+
+    `init_runs` / `chunk_runs` take per-run inputs ``{"hp": ..., "seed": ...}`` with a leading run
+    axis (see `scanflow.engine.sharding.run_inputs`); `init` / `chunk` take hp with a leading point axis P
+    and build the P * S runs themselves (convenience, one device).
+    """
+
+    init_runs: Callable  # (root_key, runs) -> (state, rec0)         leaves: (R, ...)
+    chunk_runs: Callable  # (state, root_key, runs, n_records) -> (state, recs)
+    problem: Any
+    n_seeds: int
+
+    def init(self, root, hp):
+        return self.init_runs(root, _runs_of(hp, self.n_seeds))
+
+    def chunk(self, state, root, hp, n_records):
+        return self.chunk_runs(state, root, _runs_of(hp, self.n_seeds), n_records)
+
+
+def run_index(n_points: int, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flattened run axis: run r is (point r // S, seed r % S)."""
+    r = np.arange(n_points * n_seeds)
+    return r // n_seeds, r % n_seeds
+
+
+def _runs_of(hp: dict, n_seeds: int) -> dict:
+    P = jax.tree.leaves(hp)[0].shape[0]
+    point_R, seed_R = run_index(P, n_seeds)
+    return {"hp": jax.tree.map(lambda a: a[point_R], hp), "seed": jnp.asarray(seed_R, jnp.int32)}
+
+
+def _vmap_runs(fn: Callable, state_in: bool) -> Callable:
+    """Lift fn(state?, run_key, hp_one) to (state?, root_key, runs) over one run axis.
+
+    Each run derives its key fold_in(root, seed) inside the program, so its random numbers do not
+    depend on the batch or on the sharding it runs in.
+    """
+
+    def lifted(*args):
+        state, root, runs = args if state_in else (None, *args)
+        keys_R = jax.vmap(run_key, in_axes=(None, 0))(root, runs["seed"])
+        if state_in:
+            return jax.vmap(fn)(state, keys_R, runs["hp"])
+        return jax.vmap(fn)(keys_R, runs["hp"])
+
+    return lifted
+
+
+@functools.lru_cache(maxsize=32)  # built Problems per static config (bounded)
+def program(static: Config) -> Program:
+    problem = get_workload(static.workload).build(static)
+    tc, dtype = static.train, dtype_of(static)
+    S = static.sweep.seeds
+
+    if tc.method == "sgd":
+
+        def init_one(key, hp):
+            return discrete.init_state(problem, tc, key, hp)
+
+        def chunk_one(state, key, hp, n_records):
+            return discrete.run_chunk(problem, tc, n_records, state, key, hp)
+
+    else:
+        if problem.flow_loss is None:
+            raise ConfigError(f"train.method: workload {static.workload} has no deterministic loss for gradient flow; "
+                              "expected sgd")
+
+        def metrics_at(hp):
+            return lambda t, p: {**problem.metrics(p, Recording(t, None, None, hp)), "train_loss": problem.flow_loss(p)}
+
+        def init_one(key, hp):
+            params = problem.init(discrete.init_key(key), hp)
+            state = flow.init_flow_state(params, dtype)
+            return state, metrics_at(hp)(state.t, params)
+
+        def chunk_one(state, key, hp, n_records):
+            del key
+            return flow.solve_chunk(
+                problem.flow_loss, metrics_at(hp), static.flow, state, hp["lr"], float(tc.record_every), n_records
+            )
+
+    def init_runs(root, runs):
+        TRACE_COUNT["init"] += 1
+        return _vmap_runs(init_one, state_in=False)(root, runs)
+
+    def chunk_runs(state, root, runs, n_records):
+        TRACE_COUNT["chunk"] += 1
+        one = functools.partial(_chunk_n, chunk_one, n_records)
+        return _vmap_runs(one, state_in=True)(state, root, runs)
+
+    return Program(init_runs, chunk_runs, problem, S)
+
+
+def _chunk_n(chunk_one, n_records, state, key, hp):
+    return chunk_one(state, key, hp, n_records)
+
+
+# AOT-compiled executables per (static config, shapes, mesh, block): at most COMPILED_CACHE_SIZE are kept,
+# least recently used dropped first (each holds device code, a few MB).
+COMPILED_CACHE_SIZE = 16
+_COMPILED: "collections.OrderedDict" = collections.OrderedDict()
+
+
+def _map_blocks(fn: Callable, tree, block: int):
+    """fn over consecutive blocks of `block` runs, one block after another (`lax.map`).
+
+    Every run is computed inside a vmap of exactly `block` runs whatever the device count, so
+    its bits do not depend on how the sweep is sharded (XLA's code, and so the rounding, can
+    change with the vmapped batch size).
+    """
+    n = jax.tree.leaves(tree)[0].shape[0] // block
+    split = jax.tree.map(lambda a: a.reshape(n, block, *a.shape[1:]), tree)
+    out = jax.lax.map(fn, split)
+    return jax.tree.map(lambda a: a.reshape(n * block, *a.shape[2:]), out)
+
+
+@contextlib.contextmanager
+def unrolled_threefry():
+    """Lower threefry2x32 with its 20 rounds unrolled on CPU too, while the sweep programs are lowered.
+
+    JAX lowers threefry on CPU as a rolled `fori_loop` of 5 iterations: every random-number call
+    site becomes a while loop of small kernels, and XLA:CPU compiles each kernel separately. The
+    unrolled form (JAX's default on other backends) is one fusion per call site and computes the
+    same integers, so the random streams do not change; it roughly halves the Fig-6 compile time
+    (benchmarks/RESULTS.md). Uses JAX internals; without them this is a no-op.
+    """
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as tf
+
+        prim, unrolled, rolled = tf.threefry2x32_p, tf._threefry2x32_lowering_rule, tf._threefry2x32_cpu_lowering_rule
+    except (ImportError, AttributeError):
+        yield
+        return
+    with _THREEFRY_LOCK:
+        mlir.register_lowering(prim, unrolled, platform="cpu")
+        try:
+            yield
+        finally:
+            mlir.register_lowering(prim, rolled, platform="cpu")
+
+
+_THREEFRY_LOCK = threading.Lock()
+
+
+IMPLICIT_SOLVERS = ("kvaerno5",)
+
+
+def check_devices(cfg: Config, n_devices: int) -> None:
+    """Implicit solvers need one device: their lineax solves reject shard_map's per-device avals
+    ("pytree does not match out_structure"), so say so in one line instead of crashing."""
+    if n_devices > 1 and cfg.train.method == "flow" and cfg.flow.solver in IMPLICIT_SOLVERS:
+        raise ConfigError(
+            f"flow.solver: {cfg.flow.solver} (implicit) runs on one device only, got {n_devices} devices; "
+            "pass --devices 1 or use an explicit solver (tsit5, dopri5, euler)"
+        )
+
+
+def _over_devices(body, mesh, in_specs):
+    """shard_map over the "runs" axis; on a one-device mesh the body itself (no manual axes, so
+    diffrax's implicit solvers, whose lineax solves compare avals, also work there)."""
+    if mesh.size == 1:
+        return body
+    return jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=PS(sharding.RUN_AXIS), check_vma=False)
+
+
+def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | None = None):
+    """AOT-compiled (init, chunk) for this static config, these run-input shapes and this mesh; cached.
+
+    The program is ``shard_map`` over the mesh's "runs" axis outermost, then `lax.map` over blocks
+    of `block` runs (default: all runs of a device), ``vmap`` inside. Returns (init_exe, chunk_exe, state_shape, program, compile_seconds) -- compile_seconds
+    is 0 on a cache hit.
+    """
+    mesh = sharding.make_mesh(1) if mesh is None else mesh
+    static = static_part(cfg)
+    prog = program(static)
+    shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), runs)
+    devices = tuple(d.id for d in mesh.devices.flat)
+    n_local = jax.tree.leaves(runs)[0].shape[0] // mesh.size
+    block = n_local if block is None else block
+    if n_local % block:
+        raise ValueError(f"block: expected a divisor of the {n_local} runs per device, got {block}")
+    cache_key = (static, n_records, str(shapes), jax.config.jax_enable_x64, devices, block)
+    if cache_key in _COMPILED:
+        _COMPILED.move_to_end(cache_key)
+        return (*_COMPILED[cache_key], prog, 0.0)
+    t0 = time.perf_counter()
+    rows, rep = PS(sharding.RUN_AXIS), PS()
+    wrap = jax.random.wrap_key_data
+
+    def init_fn(root_data, runs):
+        body = lambda r, x: _map_blocks(lambda xb: prog.init_runs(wrap(r), xb), x, block)
+        return _over_devices(body, mesh, (rep, rows))(root_data, runs)
+
+    def chunk_fn(state, root_data, runs):
+        body = lambda s, r, x: _map_blocks(lambda sx: prog.chunk_runs(sx[0], wrap(r), sx[1], n_records), (s, x), block)
+        return _over_devices(body, mesh, (rows, rep, rows))(state, root_data, runs)
+
+    key_data = jax.random.key_data(jax.random.PRNGKey(0))
+    sds = lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh)
+    root_sds = sds(key_data, sharding.replicated(mesh))
+    runs_sds = jax.tree.map(lambda a: sds(a, sharding.row_sharding(mesh)), runs)
+    with unrolled_threefry():
+        init_low = jax.jit(init_fn).lower(root_sds, runs_sds)
+        state_shape, _ = jax.eval_shape(init_fn, root_sds, runs_sds)
+        state_sds = jax.tree.map(lambda a: sds(a, sharding.row_sharding(mesh)), state_shape)
+        chunk_low = jax.jit(chunk_fn, donate_argnums=0).lower(state_sds, root_sds, runs_sds)
+    with ThreadPoolExecutor(2) as pool:  # XLA compiles the two programs concurrently
+        init_job, chunk_job = pool.submit(init_low.compile), pool.submit(chunk_low.compile)
+        init_exe, chunk_exe = init_job.result(), chunk_job.result()
+    _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
+    while len(_COMPILED) > COMPILED_CACHE_SIZE:
+        _COMPILED.popitem(last=False)
+    return init_exe, chunk_exe, state_shape, prog, time.perf_counter() - t0
+
+
+@dataclass
+class SweepOutput:
+    """Host arrays with named axes. dims[name] lists the axis names of arrays[name]."""
+
+    arrays: dict[str, np.ndarray]
+    dims: dict[str, tuple[str, ...]]
+    coords: dict[str, np.ndarray]
+    info: dict
+    timings: dict
+
+
+def records_per_chunk(cfg: Config) -> int:
+    """Explicit `train.records_per_chunk`, or the largest divisor of the record count giving >= 10 chunks."""
+    n_rec = cfg.train.steps // cfg.train.record_every
+    if cfg.train.records_per_chunk:
+        return cfg.train.records_per_chunk
+    target = max(1, n_rec // 10)
+    return max(d for d in range(1, target + 1) if n_rec % d == 0)
+
+
+def run_sweep(
+    cfg: Config,
+    progress: bool = False,
+    work_dir=None,
+    n_devices: int | None = None,
+    runs_per_block: int | None = None,
+    checkpoint_every_s: float = 60.0,
+) -> SweepOutput:
+    """Run every (point, seed) of the config in one compiled program; return labelled arrays.
+
+    The runs are sharded over `n_devices` devices (default: every device, of every process), in
+    vmapped blocks of `runs_per_block` runs (default `default_block(R)`). At a fixed block size the
+    results are bit-identical on any number >= 2 of devices; one device agrees to round-off only
+    (XLA skips SPMD partitioning there), and the block size itself may change the last bits.
+    With `work_dir`, records stream to it chunk by chunk and the carried state is checkpointed
+    after a chunk when `checkpoint_every_s` seconds have passed since the last one (and after the
+    last chunk); a `work_dir` holding a checkpoint is resumed from it (`scanflow.engine.store`).
+    """
+    with jax.enable_x64(bool(cfg.x64)):  # per run: the process's own setting is restored afterwards
+        return _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s)
+
+
+def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s) -> SweepOutput:
+    problem = program(static_part(cfg)).problem
+    hp = hyperparams(cfg, problem.info)
+    rpc = records_per_chunk(cfg)
+    n_chunks = cfg.train.steps // cfg.train.record_every // rpc
+    mesh = sharding.make_mesh(n_devices)
+    check_devices(cfg, mesh.size)
+    P, S = jax.tree.leaves(hp)[0].shape[0], cfg.sweep.seeds
+    block = _block_of_run(work_dir, runs_per_block or default_block(P * S))
+    layout = sharding.run_layout(P, S, mesh.size, block)
+    runs_host = sharding.run_inputs(hp, layout)
+    init_exe, chunk_exe, state_shape, prog, compile_s = compiled(cfg, runs_host, rpc, mesh, block)
+    store = RecordStore(work_dir, jax.process_index())
+
+    root = sharding.put(jax.random.key_data(jax.random.PRNGKey(cfg.sweep.root_seed)), sharding.replicated(mesh))
+    runs = sharding.put(runs_host, sharding.row_sharding(mesh))
+    t0 = time.perf_counter()
+    ckpt = store.latest_checkpoint()
+    if ckpt is None:
+        state, rec0 = init_exe(root, runs)
+        rows, rec0 = sharding.local_rows(rec0)
+        store.put_records(0, rows, jax.tree.map(lambda a: a[:, None], rec0))
+        done = 0
+    else:
+        done, rows_all, leaves = ckpt
+        state = _restore_state(state_shape, rows_all, leaves, layout, mesh)
+    saved = time.perf_counter()
+    bar = _progress(n_chunks, cfg.name, done) if progress else None
+    for k in range(done, n_chunks):
+        state, recs = chunk_exe(state, root, runs)
+        rows, recs = sharding.local_rows(recs)
+        store.put_records(k + 1, rows, recs)
+        last = k == n_chunks - 1
+        due = work_dir is not None and time.perf_counter() - saved >= checkpoint_every_s
+        if due or (last and (work_dir is not None or cfg.train.method == "flow")):  # flow: solver stats
+            rows, state_host = sharding.local_rows(state)
+            store.put_checkpoint(k + 1, rows, jax.tree.leaves(state_host))
+            saved = time.perf_counter()
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    sharding.barrier("scanflow-sweep-done")
+    if cfg.train.method == "flow":
+        _, rows_all, leaves = store.latest_checkpoint()
+        final_state = jax.tree.unflatten(jax.tree.structure(state_shape), [_by_row(x, rows_all, layout.n_runs) for x in leaves])
+    else:
+        jax.block_until_ready(state)
+    run_s = time.perf_counter() - t0
+
+    arrays, dims = {}, {}
+    for name, a in store.gather(layout.n_runs, n_chunks, rpc).items():
+        arrays[name] = a.reshape(P, S, *a.shape[1:])
+        dims[name] = ("point", "seed", "record", *problem.metric_dims[name])
+    every = cfg.train.record_every
+    coords = {
+        "point": np.arange(P),
+        "seed": np.arange(cfg.sweep.seeds),
+        "record": np.arange(0, cfg.train.steps + 1, every),
+        **problem.coords,
+    }
+    for g, v in hp["lr"].items():  # lr_<group> and init_scale_<name> of the workload, per point
+        arrays[f"lr_{g}"], dims[f"lr_{g}"] = np.asarray(v), ("point",)
+    for g, v in hp["init_scale"].items():
+        arrays[f"init_scale_{g}"], dims[f"init_scale_{g}"] = np.asarray(v), ("point",)
+    extra, extra_dims = get_workload(cfg.workload).point_arrays(cfg, hp, coords["record"])
+    arrays.update(extra)
+    dims.update(extra_dims)
+    _flag_divergence(arrays, dims, coords["record"])
+    if cfg.train.method == "flow":
+        arrays["solver_status"] = np.asarray(final_state.status).reshape(P, S)
+        arrays["solver_steps"] = np.asarray(final_state.num_steps).reshape(P, S)
+        arrays["solver_accepted_steps"] = np.asarray(final_state.num_accepted).reshape(P, S)
+        for k in ("solver_status", "solver_steps", "solver_accepted_steps"):
+            dims[k] = ("point", "seed")
+    timings = {"compile_s": compile_s, "run_s": run_s, "n_chunks": n_chunks, "records_per_chunk": rpc,
+               "devices": mesh.size, "runs_per_block": block, "resumed_at_chunk": done if ckpt is not None else None}
+    return SweepOutput(arrays, dims, coords, problem.info, timings)
+
+
+def _block_of_run(work_dir, block: int) -> int:
+    """A resumed sweep keeps the block size it started with (the bits depend on it)."""
+    if work_dir is None:
+        return block
+    f = Path(work_dir) / "layout.json"
+    if f.is_file():
+        return int(json.loads(f.read_text())["runs_per_block"])
+    if jax.process_index() == 0:
+        atomic_write_bytes(f, json.dumps({"runs_per_block": block}).encode())
+    return block
+
+
+def default_block(n_runs: int) -> int:
+    """ceil(R / 8) runs per block: 1, 2, 4 or 8 devices then need at most 7 padding runs, and all
+    give the same bits."""
+    return -(-n_runs // 8)
+
+
+def _by_row(a: np.ndarray, rows: np.ndarray, n_runs: int) -> np.ndarray:
+    """Rows of a host array put in run order, padding dropped."""
+    out = np.empty((n_runs, *a.shape[1:]), a.dtype)
+    keep = rows < n_runs
+    out[rows[keep]] = a[keep]
+    return out
+
+
+def _restore_state(state_shape, rows: np.ndarray, leaves: list, layout, mesh):
+    """A checkpointed state (any earlier device count) -> row-sharded arrays for this layout.
+
+    Valid runs get their own rows; padding rows (whose values are never used) copy run 0.
+    """
+    src = np.where(layout.valid_R, np.arange(layout.n_padded), 0)
+    full = [_by_row(x, rows, layout.n_runs)[src] for x in leaves]
+    tree = jax.tree.unflatten(jax.tree.structure(state_shape), full)
+    return sharding.put_rows(tree, np.arange(layout.n_padded), layout.n_padded, mesh)
+
+
+def _flag_divergence(arrays: dict, dims: dict, steps: np.ndarray) -> None:
+    """A run diverged if a parameter or a recorded loss became NaN/inf; keep the first such step
+    (-1 if none). Huge but finite parameters are not a divergence. Read by name: ``train_loss``
+    (always recorded), and the workload's ``loss`` and ``finite`` metrics when it records them."""
+    bad = ~np.isfinite(arrays["train_loss"])
+    if "loss" in arrays:
+        bad |= ~np.isfinite(arrays["loss"])
+    if "finite" in arrays:
+        bad |= ~arrays["finite"].astype(bool)
+    arrays["diverged"] = bad.any(axis=-1)
+    first = np.where(bad.any(-1), bad.argmax(-1), -1)
+    arrays["diverged_step"] = np.where(first >= 0, steps[np.maximum(first, 0)], -1)
+    dims["diverged"] = dims["diverged_step"] = ("point", "seed")
+
+
+def _progress(total: int, name: str, done: int = 0):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"{name}: chunks", unit="chunk", leave=True)

@@ -1,0 +1,4 @@
+"""Word co-occurrence checks 1-15 (Yang et al. 2024, spec §7). Importing this package registers them, in order."""
+
+from scanflow.papers.cooccurrence.checks import exact_checks  # noqa: F401  1-3 (float64 identities, small setting)
+from scanflow.papers.cooccurrence.checks import sim_checks  # noqa: F401  4-15 (TR m-sweep and FIG)

@@ -1,0 +1,101 @@
+"""Word co-occurrence's config sections (``data:``, ``model:``) and learning-rate grid.
+
+The size rules of the data set (n a multiple of 6, L >= 3, the vocabulary bound of Assumption
+2.3(ii)) live here once, in `check_sizes`; both `DataConfig` and `data.make_dataset` call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scanflow.engine.config import finite, need, need_choice
+
+
+def random_slots(n: int, L: int) -> int:
+    """n/2 (L-3) + n/3 (L-2) + n/6 (L-1) = n (L - 7/3) random-word slots (Assumption 2.3(ii))."""
+    return (n * (6 * L - 14)) // 6
+
+
+def min_vocab_distinct(n: int, L: int) -> int:
+    """Smallest d with all training random words distinct: 3 + n(L - 7/3) (spec §2, e.g. 163 for n=60, L=5)."""
+    return 3 + random_slots(n, L)
+
+
+def check_sizes(n, L, d, repeat_random_words: bool, prefix: str = "", name_n: str = "n", extra_words: int = 0) -> None:
+    """The data-set size rules (spec §2): raise `ConfigError` naming ``<prefix><field>``.
+
+    `extra_words` reserves vocabulary for an unseen test set (1 word at least)."""
+    need(isinstance(n, int) and n >= 6 and n % 6 == 0, f"{prefix}{name_n}",
+         "a positive multiple of 6 (exact 1/2, 1/6, 1/6, 1/6 proportions, Assumption 2.3(i))", n)
+    need(isinstance(L, int) and L >= 3, f"{prefix}L", "an integer >= 3 (a type-1 sentence holds mu1, mu2, mu3)", L)
+    if d is None:
+        return
+    if repeat_random_words:
+        need(d >= 4 + extra_words, f"{prefix}d",
+             f"at least one random word (d >= {4 + extra_words}{' with unseen test words' if extra_words else ''})", d)
+    else:
+        low = min_vocab_distinct(n, L) + extra_words
+        need(d >= low, f"{prefix}d", f"d >= 3 + n(L - 7/3){' + 1 (unseen test words)' if extra_words else ''} = {low} "
+             f"for distinct random words with n={n}, L={L} (or repeat_random_words: true)", d)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Word co-occurrence data (Yang et al. 2024, spec §2). The training and test sets are drawn once
+    from ``seed`` (a static choice: every seed of a sweep trains on the same data, seeds vary the init)."""
+
+    n: int = 60  # training samples, a multiple of 6 (exact 1/2, 1/6, 1/6, 1/6 proportions)
+    L: int = 5  # tokens per sentence
+    d: int | None = None  # vocabulary; None -> smallest with distinct random words in train (+ test)
+    repeat_random_words: bool = False  # the paper's experiment (random words i.i.d. on R, may repeat)
+    n_test: int = 60  # fresh test set (a multiple of 6)
+    test_unseen: bool = True  # test random words never occur in the training set
+    seed: int = 0
+
+    def __post_init__(self):
+        check_sizes(self.n, self.L, self.d, self.repeat_random_words, "data.", extra_words=int(self.test_unseen))
+        need(self.n_test >= 6 and self.n_test % 6 == 0, "data.n_test", "a positive multiple of 6", self.n_test)
+        need(self.seed >= 0, "data.seed", "an integer >= 0", self.seed)
+
+    @property
+    def vocab(self) -> int:
+        """d, or the smallest d with distinct training random words (Assumption 2.3(ii)) plus, for an
+        unseen test set, room for distinct test words (extra tokens never occur in training, so they do
+        not change the training dynamics)."""
+        if self.d is not None:
+            return self.d
+        n_words = self.n + (self.n_test if self.test_unseen else 0)
+        return 3 + random_slots(n_words, self.L)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The co-occurrence transformer (spec §1): W_Q, W_K, W_V (m x d), W (m1 x m), readout a."""
+
+    m: int = 128
+    m1: int = 16
+    c0: float = 0.02  # sigma0 = c0 / sqrt(L m) (Condition 1 with the spec §3 constant)
+    sigma0: float | None = None  # explicit std of W_Q, W_K, W_V (overrides c0)
+    sigma1: float | None = None  # std of W; None -> 1/sqrt(m1)
+    a_init: str = "sign"  # sign (a_j = +-1, the theory) | uniform (U(+-1/sqrt(m1)), nn.Linear default)
+    train_a: bool = False  # the theory fixes a (learning rate 0 for group "a")
+
+    def __post_init__(self):
+        need_choice(self.a_init, "model.a_init", ("sign", "uniform"))
+        need(self.m >= 1, "model.m", "an integer >= 1", self.m)
+        need(self.m1 >= 1, "model.m1", "an integer >= 1", self.m1)
+        need(finite(self.c0) and self.c0 >= 0, "model.c0", "a finite number >= 0", self.c0)
+        for name in ("sigma0", "sigma1"):
+            v = getattr(self, name)
+            if v is not None:
+                need(finite(v) and v >= 0, f"model.{name}", "a finite number >= 0", v)
+        if self.sigma1 is not None:
+            need(self.sigma1 > 0, "model.sigma1", "a positive std (sigma1 = 0 makes the clock tau and eta_tau "
+                 "undefined)", self.sigma1)
+
+
+# sweep.lr: one rate eta for W_Q, W_K, W_V, W (a gets it too if model.train_a), or eta_tau = eta *
+# sigma1^2 m E[sum a_j^2], the step in the natural clock tau (spec §3).
+LR_KEYS = (("eta",), ("eta_tau",))
+LR_DEFAULT = {"eta_tau": [0.02]}
+DYNAMIC_MODEL_FIELDS = ("c0", "sigma0", "sigma1", "train_a")

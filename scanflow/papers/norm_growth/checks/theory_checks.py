@@ -1,0 +1,525 @@
+"""Norm-growth checks C1-C7 (norm-growth spec §5): exact identities and small models, no training
+of a transformer. Every prediction comes from `scanflow.papers.norm_growth.theory`; every measurement from
+`scanflow.measure.norm_growth` / `scanflow.measure.saturation`. Float64 throughout (the CLI enables
+x64; the checks cast explicitly).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scanflow.papers.norm_growth.checks.common import fig_path, plt
+from scanflow.measure import norm_growth as ng
+from scanflow.measure import saturation as sat
+from scanflow.models import causal
+from scanflow.papers.norm_growth import theory as th
+from scanflow.verify import Context, Result, check
+
+F64 = jnp.float64
+EPS = float(np.finfo(np.float64).eps)
+
+
+def _x64():
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("norm-growth checks need float64: jax.config.update('jax_enable_x64', True)")
+
+
+# ----------------------------------------------------------------------------- C1
+
+
+@check("norm-growth", "C1", "softmax(c s) -> zeta(s): TV <= ((n-|M|)/|M|) e^{-c gap}, d log TV/dc -> -gap, "
+       "ties stay exactly tied (§1.3, Lemma 8)", "T")
+def c1(ctx: Context) -> Result:
+    _x64()
+    rng = np.random.default_rng(11)
+    n = 16
+    cases = {"generic": rng.standard_normal(n)}
+    tied = rng.standard_normal(n)
+    tied[[2, 7, 11]] = tied.max() + 0.5  # planted 3-way tie at the max
+    cases["3-way tie"] = tied
+    pred, meas, ok = {}, {}, True
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, s in cases.items():
+        m, gap = th.softmax_zeta_gap(s)
+        cs = np.linspace(2.0, 20.0, 10) / gap  # c * gap in [2, 20]: TV >= ~1e-9, cancellation-free
+        tv = np.array([float(sat.tv_to_saturated(jnp.asarray(s, F64), c=float(c), tau=0.0)) for c in cs])
+        bound = th.softmax_zeta_tv_bound(s, cs)
+        slope = (math.log(tv[-1]) - math.log(tv[-2])) / (cs[-1] - cs[-2])
+        slope_tol = float(th.softmax_zeta_slope_bound(s, cs[-2]))
+        p = np.asarray(sat.softmax_attention(jnp.asarray(s, F64), c=float(cs[-1])))
+        M = np.flatnonzero(s == s.max())
+        tie_spread = float(p[M].max() - p[M].min())
+        # TV is computed as 1/2 sum |p - zeta|: relative rounding ~ n eps / TV
+        round_tol = 4 * n * EPS / tv.min()
+        ok &= bool(np.all(tv <= bound * (1 + round_tol)) and abs(slope + gap) <= slope_tol + round_tol
+                   and tie_spread == 0.0 and m == len(M))
+        pred[f"[{name}] |M|, gap"] = f"{m}, {gap:.4f}"
+        pred[f"[{name}] slope d log TV/dc"] = -gap
+        meas[f"[{name}] max TV/bound"] = float(np.max(tv / bound))
+        meas[f"[{name}] secant slope (c gap 18->20)"] = slope
+        meas[f"[{name}] tied-entry spread"] = tie_spread
+        pred[f"[{name}] slope tolerance (bound)"] = slope_tol
+        ax.semilogy(cs * gap, tv, "o", ms=3, label=f"{name}: TV measured")
+        ax.semilogy(cs * gap, bound, "--", label=f"{name}: bound")
+    ax.set_xlabel("c x gap")
+    ax.set_ylabel("TV(softmax(c s), zeta(s))")
+    ax.legend(fontsize=7)
+    ax.set_title("C1: softmax -> saturated attention")
+    return Result(
+        predicted=pred, measured=meas,
+        tolerance="TV <= bound (rounding 4 n eps / TV); |slope + gap| <= the derived bound D(c)+TV(c)(gap+D(c)) "
+        "at c gap = 18 (theory.softmax_zeta_slope_bound); tied entries equal bit-for-bit",
+        passed=bool(ok), setting="n = 16 N(0,1) scores, float64; one case with a planted 3-way tie at the max",
+        figure=fig_path(ctx, fig, "C1_tv.png"),
+    )
+
+
+# ----------------------------------------------------------------------------- C2
+
+
+def _ln(x, g=None, b=None):
+    """LayerNorm with eps = 0 (exactly 0-homogeneous; with affine g, b exactly 1-homogeneous). numpy or jax."""
+    mu = x.mean(-1, keepdims=True)
+    y = (x - mu) / ((((x - mu) ** 2).mean(-1, keepdims=True)) ** 0.5)
+    return y if g is None else y * g[None] + b[None]
+
+
+def _scale_np(p: dict, c: float) -> dict:
+    return {k: c * v for k, v in p.items()}
+
+
+def _paper_prenorm_block(p, tokens):
+    """The paper's App. D "pre-norm" block, bias-free: MSA(X) = LN(W H) + X, FF(X) = LN(W^f ReLU(W^i X)) + X
+    (LN with affine, eps = 0, on the branch output before the residual add)."""
+    x = p["E"][tokens]
+    s = (x @ p["Wq"]) @ (x @ p["Wk"]).T
+    T = x.shape[0]
+    s = jnp.where(jnp.tril(jnp.ones((T, T), bool)), s, -jnp.inf)
+    h = jax.nn.softmax(s, -1) @ (x @ p["Wv"])
+    x = _ln(h @ p["Wo"], p["g1"], p["b1"]) + x
+    return _ln(jax.nn.relu(x @ p["Wi"]) @ p["Wf"], p["g2"], p["b2"]) + x
+
+
+def _standard_preln_stream(p, tokens):
+    """Standard pre-LN, X + Attn(LN(X)), bias-free, on the residual stream (no final LN)."""
+    x = p["E"][tokens]
+    y = _ln(x, p["g1"], p["b1"])
+    s = (y @ p["Wq"]) @ (y @ p["Wk"]).T
+    T = x.shape[0]
+    s = jnp.where(jnp.tril(jnp.ones((T, T), bool)), s, -jnp.inf)
+    return x + jax.nn.softmax(s, -1) @ (y @ p["Wv"]) @ p["Wo"]
+
+
+def _local_degree(f, p, c):
+    """k-hat at c from the doubling ratio: log2 ||f(2c theta)|| / ||f(c theta)|| (-> k exponentially fast
+    for an approximately k-homogeneous f; the base-1 form of the spec converges only like 1/log c)."""
+    a = jnp.linalg.norm(f(sat.scale_all(p, c)))
+    b = jnp.linalg.norm(f(sat.scale_all(p, 2 * c)))
+    return float(th.empirical_degree(a, b, 2.0))
+
+
+@check("norm-growth", "C2", "Homogeneity degrees (Table 1, App. D): exact k for linear/ReLU/LN maps and "
+       "attention scores; the paper's pre-norm block -> k = 1; standard pre-LN has no constant degree", "T")
+def c2(ctx: Context) -> Result:
+    _x64()
+    rng = np.random.default_rng(2)
+    d, n = 8, 6
+    x = rng.standard_normal((n, d))
+    W = [rng.standard_normal((d, d)) / math.sqrt(d) for _ in range(4)]
+    g, b = rng.standard_normal(d), rng.standard_normal(d)
+    relu = lambda z: np.maximum(z, 0.0)  # noqa: E731
+    c = 3.0
+
+    exact = {  # name: (f(params), params, k); numpy float64 maps, scaled leaf by leaf
+        "linear W x": (lambda p: x @ p["W"], {"W": W[0]}, 1),
+        "ReLU MLP depth 3": (lambda p: relu(relu(x @ p["a"]) @ p["b"]) @ p["c"], {"a": W[0], "b": W[1], "c": W[2]}, 3),
+        "LN no affine (eps 0)": (lambda p: _ln(x @ p["W"]), {"W": W[0]}, 0),
+        "LN with affine": (lambda p: _ln(x @ p["W"], p["g"], p["b"]), {"W": W[0], "g": g, "b": b}, 1),
+    }
+    # attention scores, bias-free, learned embeddings: raw embeddings through scanflow.models.causal (post-norm:
+    # layer 0 sees the embeddings), and after LN+affine by hand (the model's LN has eps = 1e-5, which breaks
+    # exactness at the 1e-3 level): both degree 4 (embedding^2 x W_Q x W_K, or LN-out^2 x W_Q x W_K)
+    toks = jnp.asarray(rng.integers(0, 5, (2, n)))
+    spec = causal.CausalSpec(vocab=5, d_model=d, n_heads=2, norm="post", pos="learned", max_len=n, bias=False)
+    prm = jax.jit(causal.init, static_argnums=(1, 3))(jax.random.PRNGKey(2), spec, 1.0, F64)
+    f_scores = jax.jit(lambda p: causal.scores(p, toks, spec))
+
+    def f_model(p):
+        s = np.asarray(f_scores(p))
+        return np.where(np.isfinite(s), s, 0.0)
+
+    def f_ln(p):
+        h = _ln(p["E"][np.asarray(toks[0])], p["g"], p["b"])
+        return (h @ p["Wq"]) @ (h @ p["Wk"]).T
+
+    exact["attention scores (after LN+affine)"] = (
+        f_ln, {"E": rng.standard_normal((5, d)), "g": g, "b": b, "Wq": W[0], "Wk": W[1]}, 4)
+
+    pred, meas, ok = {}, {}, True
+    rows = [(nm, f(_scale_np(p, c)), c**k * f(p), k) for nm, (f, p, k) in exact.items()]
+    rows.append(("attention scores (raw embeddings, causal model)", f_model(sat.scale_all(prm, c)),
+                 c**4 * f_model(prm), 4))
+    for name, lhs, rhs, k in rows:
+        err = float(np.max(np.abs(lhs - rhs)) / np.max(np.abs(rhs)))
+        pred[f"k [{name}]"] = k
+        meas[f"rel err f(3 theta) - 3^k f(theta) [{name}]"] = err
+        ok &= err < 1e-10
+
+    # approximate homogeneity: paper's pre-norm block -> 1; standard pre-LN stream -> no constant degree
+    toks1 = jnp.asarray(rng.integers(0, 5, n))
+    p_blk = {"E": rng.standard_normal((5, d)), "Wq": W[0], "Wk": W[1], "Wv": W[2], "Wo": W[3],
+             "Wi": rng.standard_normal((d, 2 * d)) / math.sqrt(d), "Wf": rng.standard_normal((2 * d, d)) / math.sqrt(2 * d),
+             "g1": g, "b1": b, "g2": rng.standard_normal(d), "b2": rng.standard_normal(d)}
+    p_blk = {k: jnp.asarray(v, F64) for k, v in p_blk.items()}
+    cs = 2.0 ** np.arange(-4, 5)
+    f_blk = jax.jit(lambda p: _paper_prenorm_block(p, toks1))
+    f_std = jax.jit(lambda p: _standard_preln_stream(p, toks1))
+    k_blk = np.array([_local_degree(f_blk, p_blk, cc) for cc in cs])
+    k_std = np.array([_local_degree(f_std, p_blk, cc) for cc in cs])
+    err_blk = np.abs(k_blk - 1.0)
+    # converges to 1: the error ends below 1e-6 at c = 16 and 100x below its maximum (exp(-Theta(c^4)))
+    ok_blk = bool(err_blk[-1] < 1e-6 and err_blk[-1] < 1e-2 * err_blk.max())
+    # standard pre-LN: residual degree 1, branch (LN out x W_V x W_O) degree 3 -> k-hat moves from ~1 towards 3
+    ok_std = bool(k_std.max() - k_std.min() > 0.5 and abs(k_std[-1] - 3.0) < 0.05)
+    ok &= ok_blk and ok_std
+    pred["k-hat(c) of the paper's pre-norm block"] = "-> 1 (error -> 0 exponentially)"
+    meas["|k-hat - 1|, paper's pre-norm block, c = 2^-4..2^4"] = err_blk
+    pred["k-hat(c) of standard pre-LN residual stream (ours)"] = "not constant; -> 3 (branch degree)"
+    meas["k-hat, standard pre-LN, c = 2^-4..2^4"] = k_std
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(cs, k_blk, "o-", label="paper's pre-norm block LN(F(X)) + X")
+    ax.plot(cs, k_std, "s-", label="standard pre-LN X + F(LN(X))")
+    ax.axhline(1, color="gray", ls=":")
+    ax.axhline(3, color="gray", ls=":")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("c")
+    ax.set_ylabel("local degree log2 ||f(2c theta)|| / ||f(c theta)||")
+    ax.legend(fontsize=7)
+    ax.set_title("C2: empirical homogeneity degree")
+    return Result(
+        predicted=pred, measured=meas,
+        tolerance="exact maps: relative error < 1e-10 at c = 3 (float64 rounding ~1e-15 x depth); paper block: "
+        "|k-hat - 1| < 1e-6 at c = 16 and 100x below its max over c in [1/16, 16] (softmax error exp(-Theta(c^4))); "
+        "standard pre-LN: k-hat varies by > 0.5 and is within 0.05 of 3 at c = 16",
+        passed=bool(ok), setting=f"d = {d}, {n} tokens, float64, eps = 0 in the hand-written LNs; attention scores "
+        "of scanflow.models.causal (bias=False, learned positions, 2 heads) and hand-written after LN+affine",
+        figure=fig_path(ctx, fig, "C2_degree.png"),
+    )
+
+
+# ----------------------------------------------------------------------------- C3
+
+
+@check("norm-growth", "C3", "Scale-invariant GD (§1.6 misaligned, Li & Arora): theta.grad L = 0, "
+       "grad L(c theta) = grad L(theta)/c, ||theta_{t+1}||^2 = ||theta_t||^2 + eta^2 ||g||^2; constant G gives t^{1/4}",
+       "T")
+def c3(ctx: Context) -> Result:
+    _x64()
+    rng = np.random.default_rng(8)
+    X = jnp.asarray(rng.standard_normal((20, 5)))
+    y = jnp.asarray(np.sign(rng.standard_normal(20)))
+
+    def loss(w):  # logistic regression on w / ||w||: scale invariant
+        return jnp.mean(jax.nn.softplus(-3.0 * y * (X @ (w / jnp.linalg.norm(w)))))
+
+    grad = jax.jit(jax.grad(loss))
+    w = jnp.asarray(rng.standard_normal(5))
+    g = grad(w)
+    cos_wg = abs(float(w @ g)) / float(jnp.linalg.norm(w) * jnp.linalg.norm(g))
+    inv_err = max(float(jnp.max(jnp.abs(grad(c * w) * c - g)) / jnp.max(jnp.abs(g))) for c in (3.0, 1000.0))
+    eta, T1 = 0.5, 200
+
+    def gd(w, _):
+        g = jax.grad(loss)(w)
+        w_new = w - eta * g
+        pred = th.scale_invariant_norm_sq_next(w @ w, eta, g @ g)
+        return w_new, jnp.abs(w_new @ w_new - pred) / pred
+
+    _, rel = jax.jit(lambda w: jax.lax.scan(gd, w, None, length=T1))(w)
+    id_err = float(jnp.max(rel))
+
+    # t^{1/4} law: L(w) = atan2(w1, w0) has ||grad L|| = 1/||w||, i.e. G = 1 exactly
+    ga = jax.grad(lambda w: jnp.arctan2(w[1], w[0]))
+    eta2, rho0, T = 0.1, 1.0, ctx.pick(2**18, 2**14)
+
+    def step(w, _):
+        w = w - eta2 * ga(w)
+        return w, jnp.sum(w * w)
+
+    _, nsq = jax.jit(lambda w: jax.lax.scan(step, w, None, length=T))(jnp.array([rho0, 0.0]))
+    t = np.arange(1, T + 1, dtype=np.float64)
+    rho = np.sqrt(np.asarray(nsq))
+    law = th.scale_invariant_norm_law(t, rho0, eta2, 1.0)
+    excess = rho**4 - law**4
+    rounding = 8 * t * EPS * rho**4
+    bound = th.scale_invariant_norm4_error_bound(t, rho0, eta2, 1.0)
+    in_bound = bool(np.all(excess >= -rounding) and np.all(excess <= bound + rounding))
+    fit = ng.fit_loglog(t[T // 10:], rho[T // 10:], n_boot=200, seed=0)
+    sel = np.array([T // 10 - 1, T - 1])
+    p_law = float(ng.local_exponent(t[sel], law[sel])[1][0])
+    ok = cos_wg < 1e-12 and inv_err < 1e-12 and id_err < 1e-12 and in_bound
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.loglog(t, rho, "-", lw=2, label="GD on atan2 (G = 1)")
+    ax.loglog(t, law, "k--", label="(rho0^4 + 2 eta^2 G^2 t)^{1/4}")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("||theta_t||")
+    ax.legend(fontsize=8)
+    ax.set_title("C3: scale-invariant GD, t^{1/4} law")
+    return Result(
+        predicted={"cos(theta, grad L)": 0.0, "||theta_{t+1}||^2 identity": "exact",
+                   "exponent over the last decade (law)": p_law, "asymptotic exponent": 0.25},
+        measured={"|cos(theta, grad L)|": cos_wg, "max rel err c grad L(c theta) vs grad L(theta)": inv_err,
+                  f"max rel err of the norm identity over {T1} GD steps": id_err,
+                  "rho^4 within the derived error band": in_bound,
+                  "log-log slope, last 90% (95% bootstrap CI)": f"{fit.params['p']:.5f} "
+                  f"[{fit.ci['p'][0]:.5f}, {fit.ci['p'][1]:.5f}]"},
+        tolerance="identities < 1e-12 (float64); rho_t^4 - (rho0^4 + 2 eta^2 t) in [0, E(t)] with the proved E(t) "
+        "(theory.scale_invariant_norm4_error_bound) plus 8 t eps rounding",
+        passed=bool(ok), setting=f"logistic on w/||w|| (n=20, d=5), GD eta={eta}; atan2 loss, eta={eta2}, rho0={rho0}, "
+        f"T={T} steps, float64", figure=fig_path(ctx, fig, "C3_quarter_law.png"),
+    )
+
+
+# ----------------------------------------------------------------------------- C4, C5 (GD runs)
+
+
+def _gd_trajectory(loss, theta0, eta, T, n_rec):
+    """Full-batch GD for T steps; records (t, theta, loss, grad) at ~n_rec log-spaced steps (plus t = 1)."""
+    t_rec = np.unique(np.geomspace(1, T, n_rec).astype(np.int64))
+    blocks = np.diff(np.concatenate([[0], t_rec]))
+    vg = jax.value_and_grad(loss)
+
+    def step(th_, _):
+        return th_ - eta * jax.grad(loss)(th_), None
+
+    @jax.jit
+    def advance(th_, n):  # n steps by a while loop (one compile for every block length)
+        return jax.lax.fori_loop(0, n, lambda i, x: step(x, None)[0], th_)
+
+    th_, rec = theta0, []
+    for n in blocks:
+        th_ = advance(th_, int(n))
+        L, g = vg(th_)
+        rec.append((th_, float(L), g))
+    thetas = np.stack([np.asarray(r[0]) for r in rec])
+    return t_rec.astype(np.float64), thetas, np.array([r[1] for r in rec]), np.stack([np.asarray(r[2]) for r in rec])
+
+
+def _c4_data():
+    X = np.array([[1.0, 2.0], [2.0, 0.5], [-1.0, -1.5], [-2.0, -0.3], [3.0, 3.0], [0.5, 1.5], [-0.8, -2.2]])
+    y = np.array([1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+    return X, y
+
+
+@check("norm-growth", "C4", "Soudry et al. 2018: GD on separable logistic regression, w_t = w_hat log t + O(1): "
+       "slope of ||w_t|| vs log t -> ||w_hat|| (SVM), loss ~ 1/t, direction error O(1/log t)", "T")
+def c4(ctx: Context) -> Result:
+    _x64()
+    X, y = _c4_data()
+    w_hat, _ = th.svm_max_margin(X, y)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    eta = 0.5 * th.logistic_gd_lr_bound(X, reduction="mean")
+
+    def loss(w):
+        return jnp.mean(jax.nn.softplus(-yj * (Xj @ w)))
+
+    T = 10**6  # quick too: the spec's window [1e3, 1e6] costs ~2 s (a 2-parameter model)
+    t, W, L, _ = _gd_trajectory(loss, jnp.zeros(2, F64), eta, T, 200)
+    rho = np.linalg.norm(W, axis=1)
+    lo = T / 1000
+    win = t >= lo
+    fit = ng.fit_linear_law(t[win], rho[win], "log_t", n_boot=500, seed=0)
+    slope = fit.params["a"]
+    pred_slope = float(np.linalg.norm(w_hat))
+    rel = abs(slope / pred_slope - 1)
+    dir_err = np.linalg.norm(W / rho[:, None] - w_hat / pred_slope, axis=1)
+    loss_slope = ng.fit_loglog(t[win], L[win], n_boot=0).params["p"]
+    # "in practice within 5% over t in [1e3, 1e6]" (spec C4)
+    ok = rel < 0.05 and abs(loss_slope + 1) < 0.05 and dir_err[-1] < dir_err[np.argmax(win)]
+
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+    axs[0].semilogx(t, rho, "-", lw=2, label="||w_t|| (GD)")
+    axs[0].semilogx(t[win], fit.params["a"] * np.log(t[win]) + fit.params["b"], "r--",
+                    label=f"fit a log t + b, a = {slope:.4f}")
+    axs[0].semilogx(t, pred_slope * np.log(t), "k:", label=f"||w_hat|| log t, ||w_hat|| = {pred_slope:.4f}")
+    axs[0].set_xlabel("step t")
+    axs[0].set_ylabel("||w_t||")
+    axs[0].legend(fontsize=7)
+    axs[1].loglog(t, dir_err, "-", label="||u_t - w_hat/||w_hat|| ||")
+    axs[1].loglog(t, 1 / np.log(t + 1), "k:", label="1/log t")
+    axs[1].set_xlabel("step t")
+    axs[1].legend(fontsize=7)
+    fig.suptitle("C4: logistic regression on separable data")
+    return Result(
+        predicted={"slope of ||w|| vs log t = ||w_hat||": pred_slope, "loss log-log slope": -1.0},
+        measured={f"slope over t in [{lo:g}, {T:g}] (95% CI)": f"{slope:.5f} [{fit.ci['a'][0]:.5f}, {fit.ci['a'][1]:.5f}]",
+                  "relative error": rel, "loss log-log slope": loss_slope,
+                  "direction error at window start, end": [float(dir_err[np.argmax(win)]), float(dir_err[-1])]},
+        tolerance="slope within 5% of ||w_hat|| (spec C4, the O(1) remainder's drift); loss slope within 0.05 of -1 "
+        "(log corrections ~1/log t); direction error decreasing",
+        passed=bool(ok), setting=f"n = 7 separable points in R^2, mean logistic loss, full-batch GD from 0, "
+        f"eta = {eta:.3f} (half the 2/(beta sigma^2) bound), T = {T:g}, float64",
+        figure=fig_path(ctx, fig, "C4_soudry.png"),
+    )
+
+
+@check("norm-growth", "C5", "Lyu & Li / Ji & Telgarsky: L-homogeneous net (L = 2 diagonal linear net, logistic): "
+       "||theta|| = Theta((log t)^{1/L}), normalised margin non-decreasing, cos(theta, -grad L) -> 1", "T")
+def c5(ctx: Context) -> Result:
+    _x64()
+    X, y = _c4_data()
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    Lh = 2
+
+    def f(p):
+        return Xj @ (p[0] * p[1])  # depth-2 diagonal linear net: 2-homogeneous
+
+    def loss(p):
+        return jnp.mean(jax.nn.softplus(-yj * f(p)))
+
+    eta = 0.5
+    T = ctx.pick(10**6, 10**5)
+    p0 = jnp.asarray([[0.5, 0.5], [0.5, -0.5]], F64)
+    t, P, L, G = _gd_trajectory(loss, p0, eta, T, 200)
+    flat, gflat = P.reshape(len(t), -1), G.reshape(len(t), -1)
+    rho = np.linalg.norm(flat, axis=1)
+    margins = np.array([float(jnp.min(yj * f(jnp.asarray(p)))) for p in P])
+    sep = margins > 0
+    t_sep = t[np.argmax(sep)]
+    norm_margin = margins / rho**Lh
+    nm = norm_margin[sep]
+    drop = float(np.max(np.maximum(0, nm[:-1] - nm[1:]) / np.abs(nm[1:])))
+    cos_g = np.sum(flat * -gflat, 1) / (rho * np.linalg.norm(gflat, axis=1))
+    win = t >= T / 1000
+    fits = ng.compare_laws(t[win], rho[win], laws={k: ng.LAWS[k] for k in ("t^1/4", "sqrt_t", "log_t")},
+                           L_values=(2.0, 3.0), n_boot=300, seed=0, power=True)
+    best = ng.best_law(fits)
+    law_name = f"log_t^1/{Lh}"
+    pw = fits["t^p"]
+    # rho^L against log t is asymptotically linear: local slope d log rho^L / d log log t -> 1
+    _, q = ng.local_exponent(np.log(t[win][[0, -1]]), rho[win][[0, -1]] ** Lh)
+    # local exponent p(t) over one-decade windows: (log t)^{1/L} gives p L log t -> 1 (with the Lyu-Li log log
+    # corrections, 1 + O(log log t / log t)); any power law t^p makes p L log t grow like log t
+    tc, p_loc = ng.windowed_exponent(t[win], rho[win], factor=10.0)
+    z = p_loc * Lh * np.log(tc)
+    z_tol = float(np.log(np.log(tc[-1])) / np.log(tc[-1]))
+    ok_law = bool(np.all(np.diff(z) <= 1e-9) and abs(z[-1] - 1.0) <= z_tol)
+    ok = ok_law and drop < 1e-9 and cos_g[-1] > 0.99
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(t, rho, "-", lw=2, label="||theta_t|| (GD)")
+    fl = fits[law_name]
+    ax.semilogx(t[win], fl.params["a"] * np.log(t[win]) ** (1 / Lh) + fl.params["b"], "r--", label="fit a (log t)^{1/2} + b")
+    ax.semilogx(t[win], pw.params["a"] * t[win] ** pw.params["p"] + pw.params["b"], "g:",
+                label=f"fit a t^p + b, p = {pw.params['p']:.3f}")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("||theta_t||")
+    ax.legend(fontsize=7)
+    ax.set_title("C5: 2-homogeneous diagonal net")
+    return Result(
+        predicted={"p(t) L log t (local exponent x L log t)": "-> 1, non-increasing",
+                   "normalised margin": "non-decreasing after separation", "cos(theta, -grad L)": "-> 1",
+                   "(not gated) best two-parameter law": law_name},
+        measured={f"p(t) L log t at t = {tc[0]:.3g}, {tc[-1]:.3g}": [float(z[0]), float(z[-1])],
+                  "(not gated) best law (smallest SSE)": best,
+                  **{f"R^2 [{k}]": v.r2 for k, v in fits.items()},
+                  "free power-law exponent p (95% CI)": f"{pw.params['p']:.4f} [{pw.ci['p'][0]:.4f}, {pw.ci['p'][1]:.4f}]",
+                  "d log rho^L / d log log t over the window": float(q[0]),
+                  "max relative drop of the normalised margin": drop, "separated at step": t_sep,
+                  "cos(theta, -grad L) at T": float(cos_g[-1])},
+        tolerance="p L log t non-increasing over the window and within log log t / log t of 1 at its end (the "
+        "size of Lyu-Li's log log correction); margin drops < 1e-9 relative (GD with a small step; monotone for the "
+        "flow); cos > 0.99 at T. The R^2 law ranking is reported, not gated: with an intercept b, (log t)^{1/3} and "
+        "(log t)^{1/2} are not separable over 3 decades (spec §4(a) warning)",
+        passed=bool(ok), setting=f"f(x) = <u * v, x> on the C4 data, mean logistic loss, GD eta = {eta}, T = {T:g}, "
+        "window t >= T/1000, float64", figure=fig_path(ctx, fig, "C5_homogeneous.png"),
+    )
+
+
+# ----------------------------------------------------------------------------- C6
+
+
+@check("norm-growth", "C6", "The paper's recurrences (§5, App. E): misaligned ||delta|| = kappa eta_t ||theta|| gives "
+       "t^{kappa^2 eta0^2/2}; constant misaligned steps give sqrt t; aligned gives log rho ~ 2 kappa eta0 sqrt t", "T")
+def c6(ctx: Context) -> Result:
+    T = ctx.pick(10**6, 10**5)
+    pred, meas, ok = {}, {}, True
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for a in (0.25, 1.0, 2.0):
+        t, rho = th.recurrence_norm("misaligned", T, kappa=math.sqrt(a), eta0=1.0)
+        _, p = ng.local_exponent(t[-2:], rho[-2:])
+        pe = th.misaligned_exponent(math.sqrt(a), 1.0)
+        pred[f"exponent, kappa^2 eta0^2 = {a:g}"] = pe
+        meas[f"local exponent at T, kappa^2 eta0^2 = {a:g}"] = float(p[0])
+        ok &= abs(p[0] - pe) < 1e-4  # exact local exponent = a/2 (1 + (1-a)/(2t) + ...): error ~ a|1-a|/(4T)
+        ax.loglog(t[::97], rho[::97], label=f"misaligned, k^2 e^2 = {a:g}")
+    t, rho = th.recurrence_norm("constant", T, rho0=2.0, step=0.5)
+    err_c = float(np.max(np.abs(rho**2 / (4.0 + 0.25 * (t - 1)) - 1)))
+    ok &= err_c < 1e-13
+    pred["constant steps: rho^2 = rho0^2 + s^2 (t-1)"] = "exact"
+    meas["constant steps: max rel err of rho^2"] = err_c
+    ax.loglog(t[::97], rho[::97], "k--", label="constant misaligned steps")
+    ke = 0.5
+    t, logrho = th.recurrence_norm("aligned", T, kappa=1.0, eta0=ke, log=True)
+    ratio = float(logrho[-1] / th.aligned_log_norm(t[-1], 1.0, ke))
+    tol = th.aligned_log_norm_rel_error_bound(T, 1.0, ke)
+    ok &= abs(ratio - 1) <= tol
+    pred["aligned: log rho_T / (2 kappa eta0 sqrt T)"] = 1.0
+    meas["aligned: log rho_T / (2 kappa eta0 sqrt T)"] = ratio
+    pred["aligned: proved relative error bound"] = tol
+    ax.set_xlabel("t")
+    ax.set_ylabel("||theta_t||")
+    ax.legend(fontsize=7)
+    ax.set_title("C6: norm recurrences, eta_t = eta0/sqrt t")
+    return Result(
+        predicted=pred, measured=meas,
+        tolerance="misaligned: |p - kappa^2 eta0^2/2| < 1e-4 (expansion error a|1-a|/(4T)); constant: 1e-13 (rounding); "
+        "aligned: within the proved bound (2a + a^2 (ln T + 1)/2)/(2a sqrt T)",
+        passed=bool(ok), setting=f"synthetic recurrences, no model, T = {T:g}, float64",
+        figure=fig_path(ctx, fig, "C6_recurrences.png"),
+    )
+
+
+# ----------------------------------------------------------------------------- C7
+
+
+@check("norm-growth", "C7", "Null test (ours): an isotropic misaligned random walk has cos(theta_t, theta_t+1) -> 1 "
+       "(the paper's directional-convergence evidence) but C_2x = cos(theta_t, theta_2t) -> 1/sqrt 2", "T")
+def c7(ctx: Context) -> Result:
+    d, W, T = 200, ctx.pick(200, 60), ctx.pick(256, 64)
+    rec = np.unique(np.concatenate([np.arange(0, T + 1, max(T // 64, 1)), [T - 1, T]]))
+    t, traj = th.orthogonal_walk(T=T, d=d, n_walks=W, step=1.0, rho0=1.0, seed=4, record_t=rec)
+    c2 = np.array([ng.cosine_2x(t, traj[w])[1] for w in range(W)])  # (W, n pairs)
+    t2 = ng.cosine_2x(t, traj[0])[0]
+    cn = np.array([ng.cosine_consecutive_R1(traj[w])[-1] for w in range(W)])  # t = T-1 -> T
+    pr = th.orthogonal_walk_cosines(np.array([T / 2, T - 1.0]), 1.0, 1.0, d=d)
+    mean, se = c2[:, -1].mean(), c2[:, -1].std(ddof=1) / math.sqrt(W)
+    tol = 4.0 * se + pr["tol_2x_model"]  # z = 4 sampling + the O(1/d) isotropy correction
+    ok = abs(mean - pr["2x"][0]) < tol and abs(cn.mean() - pr["next"][1]) < 1e-12 and mean + tol < 0.75
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(t2, c2.mean(0), "o-", ms=3, label="C_2x = cos(theta_t, theta_2t)")
+    cons_all = np.array([ng.cosine_consecutive_R1(traj[w]) for w in range(W)]).mean(0)
+    ax.semilogx(t[1:], cons_all, "-", label="C_next (consecutive records)")
+    ax.axhline(th.random_walk_c2x_limit(), color="k", ls="--", label="1/sqrt 2 (null)")
+    ax.set_xlabel("t")
+    ax.set_ylabel("cosine")
+    ax.set_ylim(0.5, 1.02)
+    ax.legend(fontsize=7)
+    ax.set_title("C7: random-walk null for directional convergence")
+    return Result(
+        predicted={f"C_2x at t = {T // 2}": float(pr["2x"][0]), "limit": th.random_walk_c2x_limit(),
+                   f"C_next at t = {T - 1}": float(pr["next"][1])},
+        measured={f"C_2x at t = {T // 2} (mean +- se over {W} walks)": f"{mean:.5f} +- {se:.5f}",
+                  f"C_next at t = {T - 1}": float(cn.mean())},
+        tolerance="C_2x within 4 se + 1/d (isotropy correction) of ||theta_t||/||theta_2t||; C_next = ||theta_t||/"
+        "||theta_t+1|| to 1e-12 (exact for orthogonal steps); C_2x + tol < 0.75 (clearly not converging)",
+        passed=bool(ok), seeds=W,
+        setting=f"orthogonal unit steps in d = {d}, rho0 = 1, T = {T}, {W} walks (numpy RNG seed 4)",
+        figure=fig_path(ctx, fig, "C7_null_c2x.png"),
+    )

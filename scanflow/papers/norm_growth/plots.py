@@ -1,0 +1,125 @@
+"""Views of norm-growth measurements (spec §4): every function takes arrays and returns a figure.
+Nothing here simulates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scanflow.engine.figures import plt
+
+
+def norm_vs_t(t_R, rho_SxR, fit=None, fit_label: str = "", title: str = "", group_norms: dict | None = None):
+    """||theta_t|| against t on log-log axes, one line per seed, with an optional fitted law
+    ``fit = (t_fit, rho_fit)`` and per-group norms (seed 0) as thin lines."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    t = np.asarray(t_R, float)
+    keep = t > 0
+    for s, rho in enumerate(np.atleast_2d(rho_SxR)):
+        ax.loglog(t[keep], rho[keep], "-", lw=1.8, color="C0", alpha=0.8, label="||theta_t|| (seeds)" if s == 0 else None)
+    for i, (g, rho_g) in enumerate((group_norms or {}).items()):
+        ax.loglog(t[keep], np.asarray(rho_g)[keep], ":", lw=1, color=f"C{i + 2}", label=f"group {g} (seed 0)")
+    if fit is not None:
+        ax.loglog(fit[0], fit[1], "r--", lw=1.5, label=fit_label or "fit")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("parameter norm")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def direction_cosines(t_next, c_next, t_2x, c_2x, t_final=None, c_final=None, title: str = ""):
+    """C_next, C_2x = cos(theta_t, theta_2t) and C_final against t, with the random-walk null 1/sqrt 2."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    ax.semilogx(t_next, c_next, "-", label="C_next (consecutive records)")
+    ax.semilogx(t_2x, c_2x, "o-", ms=3, label="C_2x = cos(theta_t, theta_2t)")
+    if t_final is not None:
+        ax.semilogx(t_final, c_final, "-", alpha=0.7, label="C_final = cos(theta_t, theta_T)")
+    ax.axhline(1 / np.sqrt(2), color="k", ls="--", label="1/sqrt 2 (random-walk null)")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("cosine")
+    ax.set_ylim(min(0.5, np.nanmin(c_2x) - 0.05), 1.02)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def sat_curves(cs, curves: dict, paper: dict | None = None, title: str = ""):
+    """sat / scale curves: ``curves = {label: values over cs}``; optional paper reference points
+    ``paper = {label: (c_values, cos_values)}`` drawn as markers."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for i, (lab, v) in enumerate(curves.items()):
+        ax.plot(cs, v, "-", color=f"C{i}", label=lab)
+    for i, (lab, (pc, pv)) in enumerate((paper or {}).items()):
+        ax.plot(pc, pv, "x", ms=7, color=f"C{i}", label=lab)
+    ax.set_xlabel("c")
+    ax.set_ylabel("cos(h(c theta), h(1000 theta))")
+    ax.set_ylim(min(0.0, min(np.min(v) for v in curves.values()) - 0.05), 1.02)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def support_histogram(counts: dict, refs: dict | None = None, title: str = ""):
+    """Histogram of the saturated support size m_i per (head, query) pair, one bar series per head
+    (``counts = {label: m array}``); ``refs = {label: predicted mean m}`` drawn as vertical lines."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    hi = int(max(np.max(m) for m in counts.values()))
+    bins = np.arange(0.5, hi + 1.5)
+    ax.hist(list(counts.values()), bins=bins, label=list(counts.keys()), density=True)
+    for i, (lab, v) in enumerate((refs or {}).items()):
+        ax.axvline(v, color=f"C{i}", ls="--", lw=1, label=lab)
+    ax.set_xlabel("number of positions attended (saturated weight > 1e-5)")
+    ax.set_ylabel("fraction of (head, query) pairs")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_run(run, out_dir, prefix: str = "") -> list:
+    """The figures of a ``norm_growth`` run directory (views of its arrays; nothing is simulated):
+    ``norm`` (||theta_t|| of every seed against t on log-log axes, group norms of seed 0),
+    ``cosines`` (C_next, C_2x and C_final of seed 0 from the recorded parameters) and ``training``
+    (evaluation loss and accuracy, step size and alignment cos(delta_t, theta_t)). One set per grid
+    point (suffix ``_p<i>`` when there are several)."""
+    from pathlib import Path
+
+    from scanflow.engine.figures import save
+    from scanflow.measure import norm_growth as ng
+
+    out = Path(out_dir)
+    t = np.asarray(run.coords["record"], float)
+    groups = [str(g) for g in run.coords["group"]]
+    P = run["norm"].shape[0]
+    paths = []
+    for p in range(P):
+        sfx = f"_p{p}" if P > 1 else ""
+        eta = float(run[f"lr_{groups[0]}"][p])
+        head = f"{run.config.get('name', '')}: eta={eta:g}"
+        gn = {g: run["group_norm"][p, 0, :, i] for i, g in enumerate(groups)}
+        fig = norm_vs_t(t, run["norm"][p], title=f"{head}, {run['norm'].shape[1]} seeds", group_norms=gn)
+        paths.append(save(fig, out / f"{prefix}norm{sfx}.png"))
+        if "params" in run.arrays and len(t) >= 3:
+            u = run["params"][p, 0]
+            t2, c2 = ng.cosine_2x(t, u)
+            if len(c2):
+                fig = direction_cosines(t[1:], ng.cosine_consecutive_R1(u), t2, c2, t, ng.cosine_to_final_R(u),
+                                        title=f"{head}: direction cosines, seed 0")
+                paths.append(save(fig, out / f"{prefix}cosines{sfx}.png"))
+        fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+        keep = t > 0
+        for s in range(run["loss"].shape[1]):
+            lab = (lambda x: x) if s == 0 else (lambda x: None)
+            axs[0].semilogx(t[keep], run["loss"][p, s, keep], "C0-", lw=1, label=lab("eval loss"))
+            axs[0].semilogx(t[keep], 1 - run["acc"][p, s, keep], "C1:", lw=1, label=lab("eval error 1 - acc"))
+            axs[1].loglog(t[keep], run["step_norm"][p, s, keep], "C0-", lw=1, label=lab("||delta_t||"))
+        axs[0].set_xlabel("step t")
+        axs[0].legend(fontsize=7)
+        ax2 = axs[1].twinx()
+        ax2.semilogx(t[keep], run["alignment"][p, 0, keep], "C3-", lw=1, label="cos(delta_t, theta_t) (seed 0)")
+        ax2.set_ylim(-1.05, 1.05)
+        axs[1].set_xlabel("step t")
+        axs[1].legend(fontsize=7, loc="lower left")
+        ax2.legend(fontsize=7, loc="lower right")
+        fig.suptitle(head, fontsize=9)
+        paths.append(save(fig, out / f"{prefix}training{sfx}.png"))
+    return paths

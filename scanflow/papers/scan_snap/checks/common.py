@@ -1,0 +1,28 @@
+"""Shared plumbing of the Scan and Snap checks: the base population config and `sweep`."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from scanflow.engine.config import config_from_dict  # noqa: E402
+from scanflow.engine.sweep import SweepOutput, run_sweep  # noqa: E402
+from scanflow.verify import Context  # noqa: E402
+
+# (P) mode: exact T -> inf loss, plain GD, zero init, float64, every step recorded. Deterministic,
+# so a single seed is the measurement.
+POP = {
+    "name": "check",
+    "x64": True,
+    "data": {"mode": "population"},
+    "model": {"init": "zero"},
+    "train": {"optimizer": "sgd", "record_every": 1},
+    "sweep": {"seeds": 1},
+}
+
+
+def sweep(base: dict, *overrides: str) -> SweepOutput:
+    """Run a sweep of `base` with dotted overrides (one vmapped program)."""
+    return run_sweep(config_from_dict(base, list(overrides)))
+
+
+__all__ = ["POP", "plt", "sweep"]

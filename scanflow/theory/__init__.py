@@ -1,1 +1,0 @@
-"""Closed-form and reduced-ODE predictions of each paper, with equation references."""
