@@ -38,12 +38,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--devices", type=int, default=None, metavar="N",
                    help="shard the runs over the first N devices (default: all devices)")
     r.add_argument("--runs-per-block", type=int, default=None, metavar="B",
-                   help="vmap B runs at a time (default: ceil(runs/8)); results do not depend on --devices "
-                        "at a fixed B")
+                   help="vmap B runs at a time (default: 1 on CPU, 256 on an accelerator); a run's bits depend on B "
+                        "but not on the grid around it or on the number of devices at a fixed B")
     r.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
                    help="checkpoint the carried state after a chunk at most this often (default 60; 0: every chunk)")
     r.add_argument("--distributed", action="store_true",
-                   help="multi-host: call jax.distributed.initialize() first (one process per host)")
+                   help="multi-host: call jax.distributed.initialize() first (one process per host); the "
+                        "cluster (SLURM, Open MPI, ...) is detected unless the next three flags are given")
+    r.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="with --distributed: process 0's address and a free port, reachable from every process")
+    r.add_argument("--num-processes", type=int, default=None, metavar="N",
+                   help="with --distributed --coordinator: the number of processes")
+    r.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="with --distributed --coordinator: this process's id, 0..N-1 (0 runs the coordinator)")
     v = sub.add_parser("verify", help="run a paper's numerical checks and write a report")
     v.add_argument("paper", nargs="?", default="all",
                    help=f"one of {', '.join(_paper_names())}, built-in or installed (default: all)")
@@ -52,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default=None, help="report directory (default: reports/PAPER-YYYYmmdd-HHMMSS)")
     v.add_argument("--data", default=None, metavar="PATH",
                    help="real-text corpus: a directory with train.txt + valid.txt (or test.txt + valid.txt), or one "
-                        "text file, e.g. ../shared/data/wikitext-2")
+                        "text file, e.g. data/wikitext-2")
     pl = sub.add_parser("plot", help="re-draw the figures of a run directory")
     pl.add_argument("run_dir")
     pl.add_argument("--out", default=None, help="write figures here instead of RUN_DIR/figures")
@@ -74,13 +81,46 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scanflow: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        run_dir = getattr(e, "run_dir", None)
-        if run_dir is not None and run_dir.exists():
-            print(f"scanflow: interrupted; finished chunks are kept in {run_dir}; resume with: "
-                  f"scanflow run {run_dir}", file=sys.stderr)
-        else:
-            print("scanflow: interrupted before a run directory was started; nothing was written", file=sys.stderr)
-        return 130
+        print(f"scanflow: {_interrupt_message(e)}", file=sys.stderr)
+        return 143 if getattr(e, "signum", 2) == 15 else 130
+    except OSError as e:  # a full disk, a read-only or missing directory: one line, the run stays resumable
+        print(f"scanflow: error: {_os_error_message(e)}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # a damaged run directory (RunDirError), a bad corpus path: one line naming the file
+        if type(e).__name__ not in ("RunDirError", "CorpusError"):
+            raise
+        print(f"scanflow: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _interrupt_message(e: KeyboardInterrupt) -> str:
+    """Say exactly what exists after an interrupt."""
+    from pathlib import Path
+
+    name = type(e).__name__
+    run_dir = getattr(e, "run_dir", None)
+    if name == "PlotInterrupted":
+        return (f"interrupted while drawing figures; the run directory {run_dir} is complete; draw them with: "
+                f"scanflow plot {run_dir}")
+    if run_dir is None or not Path(run_dir).exists():
+        return "interrupted before a run directory was started; nothing was written"
+    done, total = getattr(e, "chunks_done", 0), getattr(e, "n_chunks", None)
+    if done:
+        of = f" of {total}" if total else ""
+        return (f"interrupted; {run_dir} holds the records and a checkpoint of {done}{of} chunks; resume with: "
+                f"scanflow run {run_dir}")
+    return (f"interrupted; {run_dir} holds no checkpoint yet, so a resume starts again at chunk 0 (with the same "
+            f"bits); resume with: scanflow run {run_dir}")
+
+
+def _os_error_message(e: OSError) -> str:
+    where = e.filename or "a file"
+    what = e.strerror or str(e)
+    work = getattr(e, "work", None)
+    hint = "check the path, its permissions and the free space"
+    if work is not None:
+        hint += f"; the run is resumable: scanflow run {work}"
+    return f"{where}: {what}; {hint}"
 
 
 def _run(args) -> int:
@@ -91,6 +131,7 @@ def _run(args) -> int:
     from scanflow.engine.results import is_unfinished
 
     resume = Path(args.config) if is_unfinished(args.config) else None
+    _explain_run_dir(Path(args.config))
     if resume is not None and (args.overrides or args.out):
         raise ConfigError(f"{args.config}: an unfinished run resumes with its own config; expected no overrides or --out")
     for flag, v in (("--devices", args.devices), ("--runs-per-block", args.runs_per_block)):
@@ -98,17 +139,30 @@ def _run(args) -> int:
             raise ConfigError(f"{flag}: expected an integer >= 1, got {v}")
     if not args.checkpoint_every >= 0:
         raise ConfigError(f"--checkpoint-every: expected a number of seconds >= 0, got {args.checkpoint_every}")
-    cfg = load_config(resume / "config.yaml" if resume else args.config, args.overrides)  # validate before JAX
-    import jax
+    cluster = _cluster_args(args)
+    if args.out is not None:
+        _check_out_dir("--out", args.out)
+    from scanflow.engine.config import check_resources, device_checks, host_only_checks
+
+    with host_only_checks() if args.distributed else _no_context():  # no JAX computation before the cluster
+        cfg = load_config(resume / "config.yaml" if resume else args.config, args.overrides)  # validate before JAX
+    if args.out is None and resume is None:
+        _check_out_dir("out_dir", cfg.out_dir)
+    jax = _import_jax()
 
     if args.distributed:
-        jax.distributed.initialize()  # before anything touches a device
+        _join_cluster(cluster)  # before anything touches a device
     if args.devices is not None and args.devices > jax.device_count():
         raise ConfigError(f"--devices: expected at most {jax.device_count()} (devices available), got {args.devices}")
     from scanflow.engine.run import execute
     from scanflow.engine.sweep import check_devices
 
     check_devices(cfg, args.devices or jax.device_count())  # before the run directory exists
+    if args.distributed:
+        device_checks(cfg)  # the workload checks skipped before the cluster was joined
+    from scanflow.engine.sweep import default_block
+
+    check_resources(cfg, args.runs_per_block or default_block())  # with the real vmapped block of this backend
 
     path = execute(cfg, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot, resume=resume,
                    n_devices=args.devices, runs_per_block=args.runs_per_block,
@@ -117,6 +171,111 @@ def _run(args) -> int:
         return 0
     _summary(path)
     return 0
+
+
+def _no_context():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _check_out_dir(flag: str, out) -> None:
+    """`out` can be (or become) a writable directory: one line naming `flag` if not, before anything runs."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(out, str) or not out.strip() or "\0" in out:
+        raise ConfigError(f"{flag}: expected a directory path, got {out!r}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag}: expected a directory, got the existing file {out}")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"{flag}: expected a directory path, but {parent} is a file")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}: expected a writable directory, but {parent} is not writable")
+
+
+def _import_jax():
+    """Import JAX with Ctrl-C recorded, not lost: an interrupt during start-up stops the command."""
+    import signal
+
+    hit = []
+    old = signal.signal(signal.SIGINT, lambda *_: hit.append(1))
+    try:
+        import jax
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if hit:
+        raise KeyboardInterrupt
+    return jax
+
+
+def _explain_run_dir(path) -> None:
+    """A directory given to `scanflow run` that is not a config and not resumable: say what it is."""
+    from scanflow.engine.results import UNFINISHED_SUFFIX, final_dir
+
+    if not path.is_dir() or (path / "config.yaml").is_file() and path.name.endswith(UNFINISHED_SUFFIX):
+        return
+    if path.name.endswith(UNFINISHED_SUFFIX):
+        done = final_dir(path)
+        extra = f" (it finished: {done})" if done.is_dir() else ""
+        raise ConfigError(f"{path}: an unfinished run directory without config.yaml cannot be resumed{extra}")
+    if (path / "config.yaml").is_file() and (path / "manifest.json").is_file():
+        raise ConfigError(f"{path}: a finished run directory; to run its config again (a new run directory): "
+                          f"scanflow run {path / 'config.yaml'}")
+    raise ConfigError(f"{path}: a directory; expected a YAML config file or an unfinished run directory NAME.partial")
+
+
+def _cluster_args(args) -> dict:
+    """--coordinator, --num-processes, --process-id checked (one-line errors, before JAX): {} to detect
+    the cluster, or jax.distributed.initialize's three arguments."""
+    import re
+
+    given = {"--coordinator": args.coordinator, "--num-processes": args.num_processes, "--process-id": args.process_id}
+    named = [f for f, v in given.items() if v is not None]
+    if not named:
+        return {}
+    if not args.distributed:
+        raise ConfigError(f"{named[0]}: only with --distributed")
+    missing = [f for f, v in given.items() if v is None]
+    if missing:
+        raise ConfigError(f"{missing[0]}: missing; --coordinator, --num-processes and --process-id go together "
+                          "(or give none of them to detect the cluster)")
+    n, i, addr = args.num_processes, args.process_id, args.coordinator
+    if n < 1:
+        raise ConfigError(f"--num-processes: expected an integer >= 1, got {n}")
+    if not 0 <= i < n:
+        raise ConfigError(f"--process-id: expected 0..{n - 1} (--num-processes {n}), got {i}")
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*):([0-9]{1,5})", addr)
+    if m is None or not 1 <= int(m.group(2)) <= 65535:
+        raise ConfigError(f"--coordinator: expected HOST:PORT with a port 1..65535 (e.g. 10.0.0.1:29500 or "
+                          f"[::1]:29500), got {addr!r}")
+    return {"coordinator_address": addr, "num_processes": n, "process_id": i}
+
+
+def _join_cluster(cluster: dict) -> None:
+    """jax.distributed.initialize: with `cluster` (explicit coordinator), cluster detection is off; CPU
+    collectives between processes use gloo unless JAX_CPU_COLLECTIVES_IMPLEMENTATION names another."""
+    import jax
+
+    if not jax.config.jax_cpu_collectives_implementation:  # gloo is JAX 0.10's default; older JAX had none
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        if cluster:
+            jax.distributed.initialize(**cluster, cluster_detection_method="deactivate")
+        else:
+            jax.distributed.initialize()
+    except ValueError as e:
+        if cluster:
+            raise ConfigError(f"--distributed: {str(e).strip().splitlines()[0]}") from None
+        raise ConfigError("--distributed: no cluster detected (SLURM, Open MPI, Kubernetes, ...); run under a "
+                          "launcher or give --coordinator HOST:PORT --num-processes N --process-id I") from None
+    except RuntimeError as e:  # XLA's: the coordinator's port is taken, or it was not reached in time
+        where = cluster.get("coordinator_address", "the detected coordinator")
+        raise ConfigError(f"--distributed: could not join {where}: {str(e).strip().splitlines()[0]}") from None
 
 
 def _summary(path) -> None:
@@ -170,6 +329,15 @@ def _verify(args) -> int:
     if args.only and len(names) != 1:
         raise ConfigError("--only: name one paper, e.g. scanflow verify scan-snap --only S1")
     names = _paper_data(names, args)
+    if args.out is not None:  # one report directory: refused up front, not after a first report was written
+        from pathlib import Path as _Path
+
+        if len(names) > 1:
+            raise ConfigError(f"--out: one report directory holds one paper's report; expected one paper, got {names}")
+        if _Path(args.out).exists():
+            kind = "directory" if _Path(args.out).is_dir() else "file"
+            raise ConfigError(f"--out: expected a new report directory, got the existing {kind} {args.out}")
+        _check_out_dir("--out", args.out)
     import jax
 
     jax.config.update("jax_enable_x64", True)  # exact identities are checked in float64
@@ -232,6 +400,12 @@ def _paper_data(names: list[str], args) -> list[str]:
 def _plot(args) -> int:
     from pathlib import Path
 
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        what = "a file" if run_dir.exists() else "nothing (not found)"
+        raise ConfigError(f"{args.run_dir}: expected a run directory, got {what}")
+    if args.out is not None:
+        _check_out_dir("--out", args.out)
     from scanflow.engine.figures import plot_run
 
     for f in plot_run(Path(args.run_dir), out_dir=args.out):

@@ -1,6 +1,6 @@
 """Scan and Snap on real text: the Fig-7 and Fig-10 analogues on a word-level corpus (WikiText).
 
-    python sims/real_text_figs.py --data ../shared/data/wikitext-2 [--quick] [--figures figures] [--runs runs] \
+    python sims/real_text_figs.py --data data/wikitext-2 [--quick] [--figures figures] [--runs runs] \
         [dotted.key=value ...]
     python sims/real_text_figs.py --redraw REF_RUN ANALYSED_RUN THREE_LAYER_RUN [--figures figures]
 
@@ -19,7 +19,7 @@ directories only (``--redraw`` draws from existing ones without training):
 ``dotted.key=value`` overrides apply to every config (`scanflow.engine.config.load_config`), e.g.
 ``train.steps=300 sweep.seeds=2``; ``--data PATH`` is short for ``data.path=PATH``; ``--quick`` adds the
 small setting of ``scanflow verify real-text --quick`` (`scanflow.papers.real_text.config.QUICK`).
-With a directory without train.txt (this machine's WikiText-2 copy) it trains on test.txt and
+With a directory without train.txt (a WikiText-2 copy with only test and valid) it trains on test.txt and
 evaluates on valid.txt.
 """
 

@@ -1,4 +1,4 @@
-"""Foundation of the word co-occurrence workload (spec: ../shared/papers/cooccurrence.md).
+"""Foundation of the word co-occurrence workload (notes: docs/papers/cooccurrence.md).
 
 Data proportions and validation; the parameter gradient flow (scanflow.engine.flow) against the
 exact reduced ODE of spec §4; the two conserved quantities; the §4 identities E1-E3 and the

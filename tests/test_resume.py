@@ -123,7 +123,8 @@ def test_ctrl_c_leaves_a_resumable_directory(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     (partial,) = out.iterdir()
     assert is_unfinished(partial) and _chunks_done(partial) == 3
-    assert err.strip() == f"scanflow: interrupted; finished chunks are kept in {partial}; resume with: scanflow run {partial}"
+    assert err.strip() == (f"scanflow: interrupted; {partial} holds the records and a checkpoint of 3 chunks; "
+                           f"resume with: scanflow run {partial}")
     monkeypatch.setattr(RecordStore, "put_records", put)
     assert cli.main(["run", str(partial), "--quiet", "--no-plot"]) == 0
     r, ref = load_run(partial.with_name(partial.name.removesuffix(".partial"))), load_run(ref_dir)

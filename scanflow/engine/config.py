@@ -13,13 +13,32 @@ way), so a `Config` built from Python is checked exactly like one read from YAML
 rule. `load_config(path, overrides)` reads YAML and applies Hydra-style dotted overrides
 (``train.steps=200``). Any problem raises `ConfigError`, one line naming the field and what was
 expected.
+
+What is checked at construction, before anything runs or is written:
+
+* every field's type (`check_types`: an integer field refuses 1.5 and true, a number field refuses
+  'abc'), also for configs built in Python;
+* values: finite and positive where that is what makes sense; probabilities in [0, 1); seeds in
+  [0, 2**32) (JAX keys of larger seeds collide without x64); step counts below 2**31 (int32);
+* every float that becomes an array of the run's dtype is representable in it (`representable`): with
+  ``x64: false`` a learning rate of 1e308 or an eps of 1e-50 is refused instead of becoming inf or 0;
+* a path-safe ``name``;
+* a resource estimate (`estimate`, from the workload's `Footprint`: sizes from the config alone,
+  nothing is built): the memory of the records, of the carried state with one vmapped block, and the
+  number of optimizer steps; above the ceilings ``sweep.max_memory_gb`` / ``sweep.max_run_steps`` the
+  config is refused with the estimate and the field that drives it;
+* the workload's own rules (`Workload.validate`), including everything its data builder can reject.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import functools
 import math
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +48,10 @@ import yaml
 
 
 class ConfigError(ValueError):
-    """A malformed config: the message names the field and what was expected."""
+    """A malformed config: the message names the field and what was expected (always one line)."""
+
+    def __init__(self, message: Any = ""):
+        super().__init__(" ".join(str(message).split()) if "\n" in str(message) else str(message))
 
 
 def need(ok: bool, path: str, what: str, got: Any) -> None:
@@ -44,7 +66,135 @@ def finite(x: Any) -> bool:
 
 
 def need_choice(value: Any, path: str, choices: tuple) -> None:
-    need(value in choices, path, f"one of {list(choices)}", value)
+    need(isinstance(value, str) and value in choices, path, f"one of {list(choices)}", value)
+
+
+def is_int(x: Any) -> bool:
+    """A Python integer that is not a bool."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def need_int(value: Any, path: str, lo: int = 0, hi: int | None = None, what: str | None = None) -> None:
+    """``lo <= value`` (``< hi`` when given) for an integer that is not a bool."""
+    ok = is_int(value) and value >= lo and (hi is None or value < hi)
+    if what is None:
+        what = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {_pow2(hi)})"
+    need(ok, path, what, value)
+
+
+def _pow2(n: int) -> str:
+    return f"2**{n.bit_length() - 1}" if n > 1024 and n & (n - 1) == 0 else str(n)
+
+
+SEED_LIMIT = 2**32  # jax.random.PRNGKey keeps 32 bits without x64: larger seeds would collide
+INT32_LIMIT = 2**31  # step counters and solver step limits are int32
+
+
+# float32 / float64: (smallest normal, largest finite). XLA on CPU flushes subnormals to zero, so a
+# nonzero value below the smallest normal number behaves as 0.
+_FLOAT_RANGE = {False: (1.1754943508222875e-38, 3.4028234663852886e38), True: (2.2250738585072014e-308, 1.7976931348623157e308)}
+
+
+def representable(x: Any, x64: bool) -> bool:
+    """True if the number `x` keeps its meaning in the run's dtype (float64 if `x64`, else float32):
+    0, or a magnitude between the smallest normal and the largest finite number."""
+    if not finite(x):
+        return False
+    lo, hi = _FLOAT_RANGE[bool(x64)]
+    return x == 0 or lo <= abs(x) <= hi
+
+
+def need_representable(x: Any, path: str, x64: bool, what: str = "a number") -> None:
+    """Refuse a value that would become inf or 0 in the run's dtype."""
+    if representable(x, x64):
+        return
+    dtype = "float64" if x64 else "float32"
+    lo, hi = _FLOAT_RANGE[bool(x64)]
+    hint = "" if x64 else " or x64: true"
+    need(False, path, f"{what} representable in {dtype} (x64: {str(bool(x64)).lower()}): 0 or {lo:.3g} <= |x| <= "
+         f"{hi:.3g}{hint}", x)
+
+
+_HOST_ONLY = contextvars.ContextVar("scanflow_host_only_checks", default=False)
+
+
+@contextlib.contextmanager
+def host_only_checks():
+    """Validate without any JAX computation inside this block: workload checks that must compute (e.g.
+    draw a data set to see whether it can be built) are skipped. For validating a config before
+    ``jax.distributed.initialize()``, which must come before any computation; call
+    `device_checks(cfg)` once JAX is set up."""
+    token = _HOST_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _HOST_ONLY.reset(token)
+
+
+def device_checks_allowed() -> bool:
+    """False inside `host_only_checks` (a workload's validate then skips what needs JAX to compute)."""
+    return not _HOST_ONLY.get()
+
+
+def device_checks(cfg: "Config") -> None:
+    """Run the workload's checks again, those needing a JAX computation included (after `host_only_checks`)."""
+    from scanflow.engine.registry import get_workload
+
+    get_workload(cfg.workload).validate(cfg)
+
+
+def check_types(obj: Any, prefix: str) -> None:
+    """Check every field of a config dataclass against its annotation, as YAML input is: an integer
+    field refuses 1.5 and true, a number field refuses strings, a bool field refuses 1. NumPy scalars
+    become Python numbers. Call it first in ``__post_init__`` (then comparisons cannot raise
+    TypeError); a config built in Python gets the same one-line errors as one read from YAML."""
+    for name, tp in _hints(type(obj)).items():
+        if tp is Any or dataclasses.is_dataclass(tp):
+            continue
+        value = getattr(obj, name)
+        new = _strict(value, tp, f"{prefix}.{name}" if prefix else name)
+        if new is not value:
+            object.__setattr__(obj, name, new)
+
+
+@functools.lru_cache(maxsize=None)  # one entry per config class (a handful)
+def _hints(cls: type) -> dict:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _strict(value: Any, tp: Any, path: str) -> Any:
+    """`value` if it has type `tp` (ints accepted for floats, NumPy scalars converted); else ConfigError."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return value
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _strict(value, args[0], path)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise ConfigError(f"{path}: expected a list, got {_got(value)}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_strict(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_strict(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value if isinstance(value, float) else float(value)
+    if tp is int and is_int(value):
+        return value
+    if tp in (bool, str, dict) and isinstance(value, tp):
+        return value
+    if tp not in (float, int, bool, str, dict):  # an annotation this checker does not know: leave it
+        return value
+    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_got(value)}")
+
+
+def _got(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"
 
 
 # Optimizers with their own config fields; any other name is an optax factory taking the learning
@@ -74,35 +224,39 @@ class TrainConfig:
     adam_b1: float = 0.9
     adam_b2: float = 0.999
     adam_eps: float = 1e-8
-    steps: int = 100  # number of optimizer steps (or flow horizon t1)
+    steps: int = 100  # number of optimizer steps (or flow horizon t1); < 2**31 (an int32 step counter)
     record_every: int = 2  # metrics are recorded every k steps (and at step 0)
     records_per_chunk: int = 0  # records per jitted chunk (progress granularity); 0 -> auto
     record_attention: bool = True  # store the full attention rows at every record (workloads that have them)
 
     def __post_init__(self):
+        check_types(self, "train")
         need_choice(self.method, "train.method", ("sgd", "flow"))
         need(isinstance(self.optimizer, str) and re.fullmatch(r"[A-Za-z_]\w*", self.optimizer or "") is not None,
              "train.optimizer", f"one of {list(BUILTIN_OPTIMIZERS)} or an optax optimizer name", self.optimizer)
-        need(0 <= self.momentum < 1, "train.momentum", "a number in [0, 1)", self.momentum)
-        need(0 <= self.adam_b1 < 1, "train.adam_b1", "a number in [0, 1)", self.adam_b1)
-        need(0 <= self.adam_b2 < 1, "train.adam_b2", "a number in [0, 1)", self.adam_b2)
+        need(finite(self.momentum) and 0 <= self.momentum < 1, "train.momentum", "a number in [0, 1)", self.momentum)
+        need(finite(self.adam_b1) and 0 <= self.adam_b1 < 1, "train.adam_b1", "a number in [0, 1)", self.adam_b1)
+        need(finite(self.adam_b2) and 0 <= self.adam_b2 < 1, "train.adam_b2", "a number in [0, 1)", self.adam_b2)
         need(finite(self.adam_eps) and self.adam_eps > 0, "train.adam_eps", "a finite positive number", self.adam_eps)
         if self.clip_norm is not None:
             need(finite(self.clip_norm) and self.clip_norm > 0, "train.clip_norm",
                  "a finite positive gradient norm (or null: no clipping)", self.clip_norm)
-        need(isinstance(self.steps, int) and self.steps >= 1, "train.steps", "an integer >= 1", self.steps)
-        need(self.record_every >= 1, "train.record_every", "an integer >= 1", self.record_every)
+        need_int(self.steps, "train.steps", 1, INT32_LIMIT, "an integer in [1, 2**31) (the step counter is int32)")
+        need_int(self.record_every, "train.record_every", 1)
         need(self.steps % self.record_every == 0, "train.record_every", f"a divisor of train.steps={self.steps}",
              self.record_every)
         n_rec = self.steps // self.record_every
-        need(self.records_per_chunk >= 0, "train.records_per_chunk", "an integer >= 0 (0 = auto)",
-             self.records_per_chunk)
+        need_int(self.records_per_chunk, "train.records_per_chunk", 0, what="an integer >= 0 (0 = auto)")
         if self.records_per_chunk:
             need(n_rec % self.records_per_chunk == 0, "train.records_per_chunk",
                  f"a divisor of the number of records steps/record_every={n_rec}", self.records_per_chunk)
         if self.optimizer_args is not None and not isinstance(self.optimizer_args, _FrozenDict):
             need(isinstance(self.optimizer_args, dict) and all(isinstance(k, str) for k in self.optimizer_args),
                  "train.optimizer_args", "a mapping of keyword arguments", self.optimizer_args)
+            for k, v in self.optimizer_args.items():  # a NaN weight decay would silently poison every run
+                for x in (v if isinstance(v, (list, tuple)) else [v]):
+                    if isinstance(x, (int, float)) and not isinstance(x, bool):
+                        need(finite(x), f"train.optimizer_args.{k}", "a finite number", x)
             object.__setattr__(self, "optimizer_args", _FrozenDict(sorted(self.optimizer_args.items())))
         if self.method == "sgd":
             from scanflow.engine.optim import check_optimizer
@@ -120,15 +274,16 @@ class FlowConfig:
     dt0: float | None = None  # initial step; required for euler; None -> solver picks
     pcoeff: float = 0.3  # PID controller coefficients
     icoeff: float = 0.4
-    max_steps: int = 100_000  # per chunk
+    max_steps: int = 100_000  # per chunk; < 2**31 (int32)
 
     def __post_init__(self):
+        check_types(self, "flow")
         need_choice(self.solver, "flow.solver", ("tsit5", "dopri5", "kvaerno5", "euler"))
-        need(finite(self.rtol) and self.rtol > 0, "flow.rtol", "a finite positive number", self.rtol)
+        need(finite(self.rtol) and 0 < self.rtol < 1, "flow.rtol", "a relative tolerance in (0, 1)", self.rtol)
         need(finite(self.atol) and self.atol > 0, "flow.atol", "a finite positive number", self.atol)
         need(finite(self.pcoeff) and self.pcoeff >= 0, "flow.pcoeff", "a finite number >= 0", self.pcoeff)
         need(finite(self.icoeff) and self.icoeff >= 0, "flow.icoeff", "a finite number >= 0", self.icoeff)
-        need(self.max_steps >= 1, "flow.max_steps", "an integer >= 1", self.max_steps)
+        need_int(self.max_steps, "flow.max_steps", 1, INT32_LIMIT, "an integer in [1, 2**31) (int32 step counts)")
         if self.dt0 is not None:
             need(finite(self.dt0) and self.dt0 > 0, "flow.dt0", "a finite positive number", self.dt0)
 
@@ -141,15 +296,27 @@ class SweepConfig:
     for scan_snap, ``{eta}`` or ``{eta_tau}`` for cooccurrence) to lists of positive numbers; omitted:
     the workload's default grid (`Workload.lr_default`). The keys are checked against the workload
     by `Config`.
+
+    Resource ceilings (checked at construction from an estimate, `estimate`; nothing is built): a
+    config whose records, or whose carried state plus one vmapped block, would need more than
+    ``max_memory_gb`` GB, or whose runs would take more than ``max_run_steps`` optimizer steps in all
+    (runs x train.steps), is refused with the estimate and the field that drives it. Raise a ceiling
+    to run such a sweep anyway (the ceilings never change the results or the compiled program).
     """
 
     seeds: int = 8
-    root_seed: int = 0
+    root_seed: int = 0  # < 2**32 (without x64 JAX keeps 32 bits of a seed: larger ones would collide)
     lr: dict | None = None
+    max_memory_gb: float = 16.0  # ceiling (GB) on the estimated records, and on the device's state + one block
+    max_run_steps: float = 1e10  # ceiling on runs x train.steps (the flow horizon under gradient flow); .inf: none
 
     def __post_init__(self):
-        need(self.seeds >= 1, "sweep.seeds", "an integer >= 1", self.seeds)
-        need(self.root_seed >= 0, "sweep.root_seed", "an integer >= 0", self.root_seed)
+        check_types(self, "sweep")
+        need_int(self.seeds, "sweep.seeds", 1)
+        need_int(self.root_seed, "sweep.root_seed", 0, SEED_LIMIT)
+        need(self.max_memory_gb > 0, "sweep.max_memory_gb", "a positive number of GB (.inf: no ceiling)",
+             self.max_memory_gb)  # NaN fails too
+        need(self.max_run_steps >= 1, "sweep.max_run_steps", "a number >= 1 (.inf: no ceiling)", self.max_run_steps)
         if self.lr is not None and not isinstance(self.lr, _FrozenDict):
             need(isinstance(self.lr, dict), "sweep.lr", "a mapping", type(self.lr).__name__)
             norm = {str(k): _lr_list(v, f"sweep.lr.{k}") for k, v in self.lr.items()}
@@ -179,7 +346,14 @@ class Config:
         from scanflow.engine.registry import get_workload
 
         need(isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+=-]*", self.name or "") is not None
-             and ".." not in self.name, "name", "a file-name-safe run name (letters, digits, . _ + = -)", self.name)
+             and ".." not in self.name and len(self.name) <= MAX_NAME_LENGTH, "name",
+             f"a file-name-safe run name (letters, digits, . _ + = -; at most {MAX_NAME_LENGTH} characters)", self.name)
+        need(isinstance(self.x64, bool), "x64", "true or false", self.x64)
+        need(isinstance(self.out_dir, str) and self.out_dir.strip() != "" and "\0" not in self.out_dir, "out_dir",
+             "a directory path", self.out_dir)
+        for section, cls in (("train", TrainConfig), ("flow", FlowConfig), ("sweep", SweepConfig)):
+            if not isinstance(getattr(self, section), cls):
+                raise ConfigError(f"{section}: expected a mapping, got {type(getattr(self, section)).__name__}")
         wl = get_workload(self.workload)
         for section, cls in (("data", wl.data), ("model", wl.model)):
             value = getattr(self, section)
@@ -187,6 +361,7 @@ class Config:
                 object.__setattr__(self, section, _build(cls, value, section))
             elif not isinstance(value, cls):
                 raise ConfigError(f"{section}: expected a {cls.__name__} (workload {wl.name}), got {type(value).__name__}")
+            check_types(getattr(self, section), section)  # a no-op for the built-in workloads (they check first)
         lr = wl.lr_default if self.sweep.lr is None else self.sweep.lr
         allowed = wl.lr_keys
         if set(lr) not in [set(a) for a in allowed]:
@@ -197,7 +372,143 @@ class Config:
         t, fl = self.train, self.flow
         if t.method == "flow":
             need(fl.solver != "euler" or fl.dt0 is not None, "flow.dt0", "a step size for the euler solver", None)
+            if fl.solver == "euler":  # a larger fixed step is cut at every record: one step per record interval
+                need(fl.dt0 <= t.record_every, "flow.dt0",
+                     f"a step of at most the record interval train.record_every={t.record_every} for the euler solver",
+                     fl.dt0)
+        self._check_dtype()
+        check_resources(self)  # before the workload's own checks, which may build its data
         wl.validate(self)
+
+    def _check_dtype(self) -> None:
+        """Every float that becomes an array of the run's dtype keeps its meaning there (not inf, not 0)."""
+        for section in ("train", "flow", "data", "model"):
+            obj = getattr(self, section)
+            for name, tp in _hints(type(obj)).items():
+                value = getattr(obj, name)
+                if _is_float_type(tp) and value is not None:
+                    need_representable(value, f"{section}.{name}", self.x64)
+        for key, values in self.sweep.lr.items():
+            for v in values:
+                need_representable(v, f"sweep.lr.{key}", self.x64, "learning rates")
+
+
+MAX_NAME_LENGTH = 128  # a run directory NAME-YYYYmmdd-HHMMSS-k.partial stays below the 255-byte file-name limit
+
+
+def _is_float_type(tp: Any) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(a is float for a in typing.get_args(tp))
+    return tp is float
+
+
+# ----------------------------------------------------------------------------- resource estimate
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A workload's size estimate of ONE run, from the config alone (element counts; nothing is built).
+
+    params: parameters; step: the largest intermediates of one training step or one record's
+    metrics (activations of a batch, a sampled batch itself); record: values in one record (all
+    metrics together); data: constants of the program shared by every run (a data set on the
+    device). The ``*_field`` names are the config fields that make each term large; a refusal names
+    the one of the largest term. Returned by the workload's ``footprint(cfg)`` (`Workload.footprint`).
+    """
+
+    params: int = 0
+    step: int = 0
+    record: int = 0
+    data: int = 0
+    params_field: str = "model"
+    step_field: str = "data"
+    record_field: str = "train.record_every"
+    data_field: str = "data"
+
+
+def dominant(terms: dict) -> str:
+    """The key of the largest value (the field that drives a size), e.g. ``{"data.seq_len": T, ...}``."""
+    return max(terms.items(), key=lambda kv: kv[1])[0]
+
+
+_OPTIMIZER_SLOTS = {"sgd": 0, "sgd_momentum": 1, "adam": 2}  # others (adamw, lion, ...): assume 2
+
+
+def estimate(cfg: "Config", runs_per_block: int | None = None) -> dict:
+    """The resources a config needs, from sizes alone (`Footprint`): ``runs``, ``records`` (how many
+    per run), ``records_bytes`` (the records of every run: host memory and disk), ``device_bytes``
+    (the carried state of every run, one vmapped block of ``runs_per_block`` runs (default 1, a lower
+    bound: the CLI re-checks with the real block) and the device-side records of one chunk) and
+    ``run_steps`` (runs x train.steps). Each comes with the config field that drives it."""
+    from scanflow.engine.registry import get_workload
+
+    wl = get_workload(cfg.workload)
+    fp = wl.footprint(cfg) if wl.footprint is not None else Footprint()
+    lr = cfg.sweep.lr if cfg.sweep.lr is not None else wl.lr_default
+    P = math.prod(len(v) for v in lr.values())  # the product grid (an upper bound for any other grid)
+    S = cfg.sweep.seeds
+    R = P * S
+    t = cfg.train
+    n_rec = t.steps // t.record_every + 1
+    b = 8 if cfg.x64 else 4
+    rec = fp.record + 2  # + train_loss and the engine's flags
+    block = max(1, min(R, runs_per_block or 1))
+    if t.method == "flow":
+        carried, working = 1, 10  # y; the solver's stages, error estimate and the vector field's gradient
+    else:
+        carried = 1 + _OPTIMIZER_SLOTS.get(t.optimizer, 2) + 2  # params, optimizer slots, last update and gradient
+        working = 3  # gradient, update, new parameters
+    rpc = t.records_per_chunk or max(1, (n_rec - 1) // 10)
+    grid = dominant({"sweep.seeds": S, "sweep.lr": P})
+    records_bytes = R * n_rec * rec * b
+    terms = {  # device memory: (bytes, field)
+        "state": (R * fp.params * carried * b, dominant({grid: R, fp.params_field: fp.params})),
+        "block": (block * (working * fp.params + 2 * fp.step) * b,
+                  dominant({fp.step_field: 2 * fp.step, fp.params_field: working * fp.params})),
+        "chunk records": (R * rpc * rec * b, dominant({grid: R, "train.records_per_chunk": rpc, fp.record_field: rec})),
+        "data": (fp.data * b, fp.data_field),
+    }
+    device_bytes = sum(v for v, _ in terms.values())
+    return {
+        "runs": R, "points": P, "seeds": S, "records": n_rec, "record_values": rec, "bytes_per_value": b, "block": block,
+        "records_bytes": records_bytes,
+        "records_field": dominant({grid: R, "train.steps": n_rec, fp.record_field: rec}),
+        "device_bytes": device_bytes,
+        "device_field": max(terms.values())[1],
+        "device_terms": {k: v for k, (v, _) in terms.items()},
+        "run_steps": R * t.steps,
+        "steps_field": dominant({"train.steps": t.steps, grid: R}),
+    }
+
+
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.3g} GB"
+
+
+def check_resources(cfg: "Config", runs_per_block: int | None = None) -> dict:
+    """Refuse a config whose estimate (`estimate`) is above ``sweep.max_memory_gb`` or
+    ``sweep.max_run_steps``: one line naming the field that drives it and the estimate."""
+    e = estimate(cfg, runs_per_block)
+    sw = cfg.sweep
+    ceiling = sw.max_memory_gb * 1e9
+    if e["records_bytes"] > ceiling:
+        raise ConfigError(
+            f"{e['records_field']}: expected records that fit in sweep.max_memory_gb={sw.max_memory_gb:g}, got about "
+            f"{_gb(e['records_bytes'])} ({e['runs']} runs x {e['records']} records x {e['record_values']} values x "
+            f"{e['bytes_per_value']} bytes); record less (train.record_every), run fewer seeds or points, or raise "
+            "sweep.max_memory_gb")
+    if e["device_bytes"] > ceiling:
+        parts = ", ".join(f"{k} {_gb(v)}" for k, v in e["device_terms"].items() if v >= 0.01 * e["device_bytes"])
+        raise ConfigError(
+            f"{e['device_field']}: expected a sweep whose device memory fits in sweep.max_memory_gb="
+            f"{sw.max_memory_gb:g}, got about {_gb(e['device_bytes'])} ({parts}; {e['runs']} runs, vmapped "
+            f"{e['block']} at a time); reduce {e['device_field']} or raise sweep.max_memory_gb")
+    if e["run_steps"] > sw.max_run_steps:
+        raise ConfigError(
+            f"{e['steps_field']}: expected at most sweep.max_run_steps={sw.max_run_steps:.3g} steps in all, got "
+            f"{e['runs']} runs x {cfg.train.steps} steps = {e['run_steps']:.3g}; shorten the runs, run fewer, or raise "
+            "sweep.max_run_steps")
+    return e
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -332,17 +643,63 @@ def _deepcopy(x: Any) -> Any:
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML file and validate it (see `config_from_dict`)."""
+    """Read a YAML file (UTF-8) and validate it (see `config_from_dict`). A missing, unreadable,
+    binary or non-UTF-8 file, a directory and invalid YAML each give one line naming the file."""
+    return config_from_dict(read_yaml(path, "config file"), overrides)
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """Parse a YAML file; `ConfigError` naming the file on any problem (duplicate keys included)."""
     path = Path(path)
+    name = repr(str(path))
+    if path.is_dir():
+        hint = (f"; to run a finished run's config again: scanflow run {path / 'config.yaml'}"
+                if (path / "config.yaml").is_file() else "")
+        raise ConfigError(f"{what} {name}: expected a YAML file, got a directory{hint}")
+    if not path.exists():
+        raise ConfigError(f"{what} {name}: not found")
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r}: not found")
+        raise ConfigError(f"{what} {name}: expected a regular YAML file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{what} {name}: cannot be read ({e.strerror or e})") from None
+    if b"\0" in data:
+        raise ConfigError(f"{what} {name}: expected a UTF-8 YAML text file, got binary data")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} {name}: expected UTF-8 text, got an undecodable byte at offset {e.start}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {str(path)!r}: invalid YAML{where}") from None
-    return config_from_dict(raw or {}, overrides)
+        problem = getattr(e, "problem", None)
+        why = f" ({problem})" if isinstance(problem, str) and "duplicate" in problem else ""
+        raise ConfigError(f"{what} {name}: invalid YAML{where}{why}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {name}: invalid YAML (nested too deeply)") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # << merges: explicit keys may override them
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                break
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _as_number(value: Any) -> float | None:

@@ -169,13 +169,17 @@ def final_dir(unfinished: Path) -> Path:
     return unfinished.with_name(unfinished.name[: -len(UNFINISHED_SUFFIX)])
 
 
-def start_run(final: str | Path, config: dict) -> Path:
-    """Create RUN_DIR.partial with the resolved config; return it."""
+def start_run(final: str | Path, config: dict, info: dict | None = None) -> Path:
+    """Create RUN_DIR.partial with the resolved config (and ``run.json``: facts checked on resume,
+    such as the config's hash); return it. The config is written last: a directory without it is
+    not resumable and is never mistaken for one."""
     work = unfinished_dir(Path(final))
     if Path(final).exists() or work.exists():
         raise FileExistsError(f"run directory {final} already exists")
     work.parent.mkdir(parents=True, exist_ok=True)
     work.mkdir()
+    if info is not None:
+        atomic_write_bytes(work / "run.json", json.dumps(info, indent=2).encode())
     atomic_write_bytes(work / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
     return work
 
@@ -195,8 +199,8 @@ def finish_run(work: str | Path, arrays: dict, dims: dict, coords: dict, manifes
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(work / "records", ignore_errors=True)
-    for f in [*work.glob("checkpoint-p*.npz"), *work.glob(".*.tmp")]:  # .tmp: left by a kill mid-write
-        f.unlink()
+    for f in [*work.glob("checkpoint-p*.npz"), *work.glob(".*.tmp"), work / "lock"]:  # .tmp: left by a kill mid-write
+        f.unlink(missing_ok=True)
     os.rename(work, final)
     return final
 

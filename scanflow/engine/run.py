@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -12,15 +16,121 @@ import yaml
 from scanflow.engine import results
 from scanflow.engine import sharding
 from scanflow.engine.config import Config, ConfigError, to_dict
-from scanflow.engine.sweep import run_sweep
+from scanflow.engine.store import RunDirError
+from scanflow.engine.sweep import SweepInterrupted, program, run_sweep, static_part
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep; `run_dir` is the resumable unfinished run directory."""
+    """SIGINT/SIGTERM during a sweep; `run_dir` is the resumable unfinished run directory and
+    `chunks_done` the chunks its checkpoint holds (0: none yet, a resume starts over)."""
+
+    def __init__(self, run_dir: Path, chunks_done: int = 0, n_chunks: int | None = None, signum: int = 2):
+        super().__init__(str(run_dir))
+        self.run_dir, self.chunks_done, self.n_chunks, self.signum = run_dir, chunks_done, n_chunks, signum
+
+
+class PlotInterrupted(KeyboardInterrupt):
+    """Ctrl-C while the figures of a complete run directory were drawn."""
 
     def __init__(self, run_dir: Path):
         super().__init__(str(run_dir))
         self.run_dir = run_dir
+
+
+class WriteError(OSError):
+    """An OSError while writing a run directory: `work` stays resumable."""
+
+    def __init__(self, work: Path, err: OSError):
+        super().__init__(err.errno, err.strerror, err.filename)
+        self.work, self.err = work, err
+
+
+def config_hash(cfg: Config) -> str:
+    """sha256 of the resolved config (canonical JSON): recorded when a run starts, checked on resume."""
+    text = json.dumps(to_dict(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+RUN_INFO = "run.json"  # RUN.partial/run.json: {"config_sha256": ...}
+LOCK = "lock"  # RUN.partial/lock: "pid host" of the process writing the directory
+
+
+def _check_resumable(work: Path, cfg: Config) -> None:
+    """Refuse a resume whose config differs from the one the run started with (one line)."""
+    info_file = work / RUN_INFO
+    if not info_file.is_file():
+        print(f"scanflow: warning: {info_file} is missing (a run started by an older scanflow); the config cannot be "
+              "verified against the one it started with", file=sys.stderr)
+        return
+    try:
+        started = json.loads(info_file.read_text())["config_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{info_file}: damaged ({e.__class__.__name__}); the run cannot be verified, start it again "
+                          f"(scanflow run {work / 'config.yaml'} --out DIR)") from None
+    if started != config_hash(cfg):
+        raise RunDirError(f"{work / 'config.yaml'}: changed since the run started (its records belong to the original "
+                          f"config); restore the original, or start a new run with scanflow run {work / 'config.yaml'}")
+
+
+def _acquire_lock(work: Path) -> Path:
+    """Create RUN.partial/lock (pid, host) or refuse: one writer per run directory."""
+    lock = work / LOCK
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid_s, host = lock.read_text().split(maxsplit=1)
+                pid = int(pid_s)
+            except (OSError, ValueError):
+                pid, host = -1, "?"
+            if host.strip() == socket.gethostname() and pid > 0 and not _alive(pid):
+                lock.unlink(missing_ok=True)  # stale: its writer is gone
+                continue
+            raise RunDirError(f"{lock}: {work} is being written by pid {pid} on {host.strip()}; wait for it to finish, "
+                              f"or delete the lock file if that process is gone") from None
+        except FileNotFoundError:
+            raise RunDirError(f"{work}: the run directory disappeared (finished or removed by another process)") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return lock
+    raise RunDirError(f"{lock}: could not take the lock of {work}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release_lock(lock: Path | None) -> None:
+    if lock is not None:
+        try:
+            if lock.read_text().split()[0] == str(os.getpid()):
+                lock.unlink()
+        except (OSError, IndexError):
+            pass
+
+
+def check_buildable(cfg: Config) -> None:
+    """Build the workload's problem (data, model, measurements) before any directory exists, so that
+    anything its builder rejects is a one-line config error, not a stuck RUN.partial."""
+    import jax
+
+    try:
+        with jax.enable_x64(bool(cfg.x64)):
+            program(static_part(cfg))
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ConfigError(f"workload {cfg.workload}: the config passed validation but its problem cannot be built: "
+                          f"{first}") from None
 
 
 def execute(
@@ -43,46 +153,83 @@ def execute(
     (``jax.distributed``) each writes its own records and process 0 writes the results.
     """
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    lock = None
     if resume is not None:
         work = Path(resume)
         if not results.is_unfinished(work):
             raise FileNotFoundError(f"{work}: not an unfinished run directory (expected NAME.partial with config.yaml)")
-        saved = yaml.safe_load((work / "config.yaml").read_text())
-        if saved != yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=False)):
-            raise ConfigError(f"{work}: the config differs from the unfinished run's config.yaml; expected the same")
+        _check_resumable(work, cfg)
+        if _is_main():
+            lock = _acquire_lock(work)
         if (work / "manifest.json").is_file() and (work / "arrays.npz").is_file():  # killed while renaming
+            _release_lock(lock)
             return results.finish_run(work, None, None, None, None)
     else:
+        check_buildable(cfg)
         final = results.new_run_dir(out_dir if out_dir is not None else cfg.out_dir, cfg.name, _shared_stamp())
         sharding.barrier("scanflow-run-dir-chosen")  # every process has picked the same name ...
-        work = results.start_run(final, to_dict(cfg)) if _is_main() else results.unfinished_dir(final)
+        if _is_main():
+            work = results.start_run(final, to_dict(cfg), {"config_sha256": config_hash(cfg)})
+            lock = _acquire_lock(work)
+        else:
+            work = results.unfinished_dir(final)
         sharding.barrier("scanflow-run-dir-created")  # ... before process 0 creates it
     try:
-        out = run_sweep(cfg, progress=progress, work_dir=work, n_devices=n_devices, runs_per_block=runs_per_block,
-                        checkpoint_every_s=checkpoint_every_s)
-    except KeyboardInterrupt as e:
-        raise Interrupted(work) from e
-    if not _is_main():
-        return results.final_dir(work)
-    manifest = {
-        "name": cfg.name,
-        "started": started,
-        "command": sys.argv,
-        "versions": results.versions(),
-        **results.device_info(),
-        "x64": cfg.x64,
-        "timings": out.timings,
-        "n_points": int(len(out.coords["point"])),
-        "n_seeds": int(len(out.coords["seed"])),
-        "diverged_runs": diverged_runs(out.arrays),
-        "workload_info": out.info,
-    }
-    path = results.finish_run(work, out.arrays, out.dims, out.coords, manifest)
+        try:
+            out = run_sweep(cfg, progress=progress, work_dir=work, n_devices=n_devices, runs_per_block=runs_per_block,
+                            checkpoint_every_s=checkpoint_every_s)
+        except SweepInterrupted as e:
+            raise Interrupted(work, e.chunks_done, e.n_chunks, e.signum) from e
+        except KeyboardInterrupt as e:
+            raise Interrupted(work, _checkpointed_chunks(work)) from e
+        except OSError as e:
+            raise WriteError(work, e) from e
+        if not _is_main():
+            return results.final_dir(work)
+        manifest = {
+            "name": cfg.name,
+            "started": started,
+            "command": sys.argv,
+            "versions": results.versions(),
+            **results.device_info(),
+            "x64": cfg.x64,
+            "timings": out.timings,
+            "n_points": int(len(out.coords["point"])),
+            "n_seeds": int(len(out.coords["seed"])),
+            "diverged_runs": diverged_runs(out.arrays),
+            "workload_info": out.info,
+        }
+        _release_lock(lock)  # finish_run renames the directory: the lock must not travel with it
+        lock = None
+        try:
+            path = results.finish_run(work, out.arrays, out.dims, out.coords, manifest)
+        except OSError as e:
+            raise WriteError(work, e) from e
+    finally:
+        _release_lock(lock)
     if plot:
         from scanflow.engine.figures import plot_run
 
-        plot_run(path)
+        try:
+            plot_run(path)
+        except KeyboardInterrupt as e:
+            raise PlotInterrupted(path) from e
     return path
+
+
+def _checkpointed_chunks(work: Path) -> int:
+    """Chunks held by the checkpoint(s) of an unfinished run directory (0 if none or unreadable)."""
+    import numpy as np
+
+    best = None
+    for f in Path(work).glob("checkpoint-p*.npz"):
+        try:
+            with np.load(f) as z:
+                k = int(z["__chunks__"])
+        except Exception:  # noqa: BLE001 - only for the message
+            return 0
+        best = k if best is None else min(best, k)
+    return best or 0
 
 
 def _is_main() -> bool:

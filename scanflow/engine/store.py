@@ -17,15 +17,34 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 
+class RunDirError(ValueError):
+    """A damaged or incomplete run directory: one line naming the file and what to do."""
+
+
+_DAMAGE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def _open_npz(path: Path, what: str, fix: str) -> dict:
+    """All arrays of an .npz file, or `RunDirError` naming the file, the damage and the fix."""
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except _DAMAGE as e:
+        raise RunDirError(f"{path}: damaged {what} ({e.__class__.__name__}: {str(e)[:80]}); {fix}") from None
+
+
 def atomic_savez(path: Path, arrays: dict) -> None:
-    """np.savez to a temp sibling, fsync, then rename into place."""
+    """np.savez to a temp sibling, fsync, then rename into place. The directory above `path`'s parent
+    must exist: a store never re-creates a run directory that was renamed or removed under it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir()  # records/ inside an existing run directory; FileNotFoundError otherwise
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -61,31 +80,55 @@ class RecordStore:
             return
         files = sorted((self.work / "records").glob(f"p*-c{k:05d}.npz"))
         if not files:
-            raise FileNotFoundError(f"{self.work}: records of chunk {k} are missing")
+            raise RunDirError(f"{self.work / 'records'}: the records of chunk {k} are missing; this run cannot be "
+                              f"completed, start it again (scanflow run {self.work / 'config.yaml'})")
         for f in files:
-            with np.load(f) as z:
-                yield z["__rows__"], z
+            z = _open_npz(f, f"records of chunk {k}", f"this run cannot be completed, start it again "
+                          f"(scanflow run {self.work / 'config.yaml'})")
+            yield z["__rows__"], z
 
     def gather(self, n_runs: int, n_chunks: int, per_chunk: int) -> dict[str, np.ndarray]:
         """Every metric over the valid runs and all records: (n_runs, total records, ...).
 
         Reads each chunk once and fills preallocated arrays (peak memory: the result + one chunk)."""
         out: dict[str, np.ndarray] = {}
+        n_rec = 1 + n_chunks * per_chunk
+        filled = np.zeros((n_runs, n_rec), bool)  # every (run, record) must come from a file: never np.empty
         at = 0
         for k in range(n_chunks + 1):
-            width = None
+            width = 1 if k == 0 else per_chunk
             for rows, recs in self._chunk_parts(k):
                 keep = rows < n_runs
                 for name in recs:
                     if name == "__rows__":
                         continue
                     a = np.asarray(recs[name])
-                    width = a.shape[1]
+                    if a.shape[1] != width:
+                        raise RunDirError(f"{self._where(k)}: chunk {k} holds {a.shape[1]} records of {name!r}, "
+                                          f"expected {width}; the run's layout changed, start it again")
                     if name not in out:
-                        out[name] = np.empty((n_runs, 1 + n_chunks * per_chunk, *a.shape[2:]), a.dtype)
+                        out[name] = np.empty((n_runs, n_rec, *a.shape[2:]), a.dtype)
                     out[name][rows[keep], at : at + width] = a[keep]
+                filled[rows[keep], at : at + width] = True
             at += width
+        if not filled.all():
+            runs, recs_ = np.nonzero(~filled)
+            raise RunDirError(f"{self._where(None)}: records of {len(set(runs.tolist()))} run(s) are missing (first: run "
+                              f"{runs[0]}, record {recs_[0]}); this run cannot be completed, start it again")
         return out
+
+    def _where(self, k) -> str:
+        if self.work is None:
+            return "records in memory"
+        return str(self.work / "records") if k is None else str(self.work / "records" / f"p*-c{k:05d}.npz")
+
+    def missing_records(self, chunks_done: int) -> list[int]:
+        """Chunks 0..chunks_done whose records file is absent (any process), checked before resuming."""
+        if self.work is None:
+            return []
+        have = {int(m.group(1)) for f in (self.work / "records").glob("p*-c*.npz")
+                if (m := re.fullmatch(r"p\d+-c(\d+)\.npz", f.name))}
+        return [k for k in range(chunks_done + 1) if k not in have]
 
     # -- checkpoints of the carried state
     def put_checkpoint(self, chunks_done: int, rows: np.ndarray, leaves: list) -> None:
@@ -105,10 +148,11 @@ class RecordStore:
             return None
         done, rows, parts = set(), [], []
         for f in files:
-            with np.load(f) as z:
-                done.add(int(z["__chunks__"]))
-                rows.append(z["__rows__"])
-                parts.append([z[k] for k in sorted(k for k in z.files if re.fullmatch(r"leaf\d+", k))])
+            z = _open_npz(f, "checkpoint", f"delete {f} and resume: the run restarts from chunk 0 and recomputes "
+                          "every record bit-identically")
+            done.add(int(z["__chunks__"]))
+            rows.append(z["__rows__"])
+            parts.append([z[k] for k in sorted(k for k in z if re.fullmatch(r"leaf\d+", k))])
         if len(done) != 1:
             raise RuntimeError(f"{self.work}: processes checkpointed different chunks {sorted(done)}; cannot resume")
         leaves = [np.concatenate(ls) for ls in zip(*parts)]

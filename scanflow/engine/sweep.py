@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from scanflow.engine import discrete, flow
 from scanflow.engine.config import Config, ConfigError
 from scanflow.engine.registry import get_workload
 from scanflow.engine.results import atomic_write_bytes
-from scanflow.engine.store import RecordStore
+from scanflow.engine.store import RecordStore, RunDirError
 from scanflow.engine.workload import Recording
 
 # Incremented each time a sweep program is *traced*; the no-recompile test reads it.
@@ -52,9 +53,9 @@ def static_part(cfg: Config) -> Config:
     return dataclasses.replace(
         cfg,
         name="static",
-        out_dir="",
+        out_dir=".",
         model=dataclasses.replace(cfg.model, **blank),
-        sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0),
+        sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0, max_memory_gb=math.inf, max_run_steps=math.inf),
     )
 
 
@@ -263,7 +264,9 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
     cache_key = (static, n_records, str(shapes), jax.config.jax_enable_x64, devices, block)
     if cache_key in _COMPILED:
         _COMPILED.move_to_end(cache_key)
+        LAST_COMPILE.update({k: 0 for k in CACHE_EVENTS}, in_process=2)
         return (*_COMPILED[cache_key], prog, 0.0)
+    LAST_COMPILE["in_process"] = 0
     t0 = time.perf_counter()
     rows, rep = PS(sharding.RUN_AXIS), PS()
     wrap = jax.random.wrap_key_data
@@ -285,9 +288,11 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
         state_shape, _ = jax.eval_shape(init_fn, root_sds, runs_sds)
         state_sds = jax.tree.map(lambda a: sds(a, sharding.row_sharding(mesh)), state_shape)
         chunk_low = jax.jit(chunk_fn, donate_argnums=0).lower(state_sds, root_sds, runs_sds)
+    before = dict(CACHE_EVENTS)
     with ThreadPoolExecutor(2) as pool:  # XLA compiles the two programs concurrently
         init_job, chunk_job = pool.submit(init_low.compile), pool.submit(chunk_low.compile)
         init_exe, chunk_exe = init_job.result(), chunk_job.result()
+    LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
     _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
     while len(_COMPILED) > COMPILED_CACHE_SIZE:
         _COMPILED.popitem(last=False)
@@ -311,7 +316,12 @@ def records_per_chunk(cfg: Config) -> int:
     if cfg.train.records_per_chunk:
         return cfg.train.records_per_chunk
     target = max(1, n_rec // 10)
-    return max(d for d in range(1, target + 1) if n_rec % d == 0)
+    best, d = 1, 1  # divisors come in pairs (d, n_rec // d): O(sqrt(n_rec)), not O(n_rec)
+    while d * d <= n_rec:
+        if n_rec % d == 0:
+            best = max(best, *(x for x in (d, n_rec // d) if x <= target), 1)
+        d += 1
+    return best
 
 
 def run_sweep(
@@ -325,9 +335,11 @@ def run_sweep(
     """Run every (point, seed) of the config in one compiled program; return labelled arrays.
 
     The runs are sharded over `n_devices` devices (default: every device, of every process), in
-    vmapped blocks of `runs_per_block` runs (default `default_block(R)`). At a fixed block size the
-    results are bit-identical on any number >= 2 of devices; one device agrees to round-off only
-    (XLA skips SPMD partitioning there), and the block size itself may change the last bits.
+    vmapped blocks of `runs_per_block` runs (default `default_block()`, a constant of the backend;
+    the last block is padded). XLA's rounding depends on the vmapped block size, so a fixed block
+    makes a run's bits independent of the grid around it, of diverging neighbours and of the number
+    (>= 2) of devices or processes; one device agrees with several to round-off only (XLA skips SPMD
+    partitioning there; measured: 1 float32 ulp).
     With `work_dir`, records stream to it chunk by chunk and the carried state is checkpointed
     after a chunk when `checkpoint_every_s` seconds have passed since the last one (and after the
     last chunk); a `work_dir` holding a checkpoint is resumed from it (`scanflow.engine.store`).
@@ -337,6 +349,7 @@ def run_sweep(
 
 
 def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s) -> SweepOutput:
+    enable_compile_cache()
     problem = program(static_part(cfg)).problem
     hp = hyperparams(cfg, problem.info)
     rpc = records_per_chunk(cfg)
@@ -344,7 +357,8 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     mesh = sharding.make_mesh(n_devices)
     check_devices(cfg, mesh.size)
     P, S = jax.tree.leaves(hp)[0].shape[0], cfg.sweep.seeds
-    block = _block_of_run(work_dir, runs_per_block or default_block(P * S))
+    facts = {"n_points": int(P), "n_seeds": int(S), "n_chunks": int(n_chunks), "records_per_chunk": int(rpc)}
+    block = _block_of_run(work_dir, runs_per_block or default_block(), facts)
     layout = sharding.run_layout(P, S, mesh.size, block)
     runs_host = sharding.run_inputs(hp, layout)
     init_exe, chunk_exe, state_shape, prog, compile_s = compiled(cfg, runs_host, rpc, mesh, block)
@@ -354,6 +368,9 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     runs = sharding.put(runs_host, sharding.row_sharding(mesh))
     t0 = time.perf_counter()
     ckpt = store.latest_checkpoint()
+    # Several processes: the chunks need no communication, so a fast process could write its checkpoint
+    # before a slow one has looked, which would then "resume" from it (and gather only the other's records).
+    sharding.barrier("scanflow-checkpoint-read")
     if ckpt is None:
         state, rec0 = init_exe(root, runs)
         rows, rec0 = sharding.local_rows(rec0)
@@ -361,21 +378,34 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
         done = 0
     else:
         done, rows_all, leaves = ckpt
+        missing = store.missing_records(done)
+        if missing:  # found before any work, not after recomputing the other chunks
+            raise RunDirError(f"{Path(work_dir) / 'records'}: the records of chunk(s) {missing[:5]} are missing but the "
+                              f"checkpoint counts {done} chunks; this run cannot be completed, start it again "
+                              f"(scanflow run {Path(work_dir) / 'config.yaml'})")
         state = _restore_state(state_shape, rows_all, leaves, layout, mesh)
     saved = time.perf_counter()
     bar = _progress(n_chunks, cfg.name, done) if progress else None
-    for k in range(done, n_chunks):
-        state, recs = chunk_exe(state, root, runs)
-        rows, recs = sharding.local_rows(recs)
-        store.put_records(k + 1, rows, recs)
-        last = k == n_chunks - 1
-        due = work_dir is not None and time.perf_counter() - saved >= checkpoint_every_s
-        if due or (last and (work_dir is not None or cfg.train.method == "flow")):  # flow: solver stats
-            rows, state_host = sharding.local_rows(state)
-            store.put_checkpoint(k + 1, rows, jax.tree.leaves(state_host))
-            saved = time.perf_counter()
-        if bar is not None:
-            bar.update(1)
+    with _deferred_interrupts() as pending:
+        for k in range(done, n_chunks):
+            state, recs = chunk_exe(state, root, runs)
+            rows, recs = sharding.local_rows(recs)
+            store.put_records(k + 1, rows, recs)
+            last = k == n_chunks - 1
+            due = work_dir is not None and time.perf_counter() - saved >= checkpoint_every_s
+            due, stop = _agree(due, bool(pending))  # several processes: process 0's clock and signal decide for all
+            if stop and not pending:
+                pending.append(2)
+            if due or pending or (last and (work_dir is not None or cfg.train.method == "flow")):  # flow: solver stats
+                rows, state_host = sharding.local_rows(state)
+                store.put_checkpoint(k + 1, rows, jax.tree.leaves(state_host))
+                saved = time.perf_counter()
+            if bar is not None:
+                bar.update(1)
+            if pending and not last:
+                if bar is not None:
+                    bar.close()
+                raise SweepInterrupted(pending[0], k + 1, n_chunks, work_dir)
     if bar is not None:
         bar.close()
     sharding.barrier("scanflow-sweep-done")
@@ -411,27 +441,151 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
         arrays["solver_accepted_steps"] = np.asarray(final_state.num_accepted).reshape(P, S)
         for k in ("solver_status", "solver_steps", "solver_accepted_steps"):
             dims[k] = ("point", "seed")
-    timings = {"compile_s": compile_s, "run_s": run_s, "n_chunks": n_chunks, "records_per_chunk": rpc,
+    timings = {"compile_s": compile_s, "compile_cache": compile_cache_report(), "run_s": run_s, "n_chunks": n_chunks, "records_per_chunk": rpc,
                "devices": mesh.size, "runs_per_block": block, "resumed_at_chunk": done if ckpt is not None else None}
     return SweepOutput(arrays, dims, coords, problem.info, timings)
 
 
-def _block_of_run(work_dir, block: int) -> int:
-    """A resumed sweep keeps the block size it started with (the bits depend on it)."""
+def _block_of_run(work_dir, block: int, facts: dict | None = None) -> int:
+    """A resumed sweep keeps the block size it started with (the bits depend on it). ``layout.json``
+    also records the run's shape (`facts`: points, seeds, chunks, records per chunk); a resume whose
+    shape differs is refused (its records would not fit)."""
     if work_dir is None:
         return block
     f = Path(work_dir) / "layout.json"
+    facts = facts or {}
     if f.is_file():
-        return int(json.loads(f.read_text())["runs_per_block"])
+        try:
+            saved = json.loads(f.read_text())
+            saved_block = int(saved["runs_per_block"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RunDirError(f"{f}: damaged ({e.__class__.__name__}); this run cannot be resumed safely, start it "
+                              f"again (scanflow run {Path(work_dir) / 'config.yaml'})") from None
+        diff = {k: (saved[k], v) for k, v in facts.items() if k in saved and saved[k] != v}
+        if diff:
+            k, (old, new) = next(iter(diff.items()))
+            raise RunDirError(f"{f}: the run started with {k}={old}, the config now gives {new}; its records do not fit. "
+                              f"Restore the original config or start a new run")
+        return saved_block
     if jax.process_index() == 0:
-        atomic_write_bytes(f, json.dumps({"runs_per_block": block}).encode())
+        atomic_write_bytes(f, json.dumps({"runs_per_block": block, **facts}).encode())
     return block
 
 
-def default_block(n_runs: int) -> int:
-    """ceil(R / 8) runs per block: 1, 2, 4 or 8 devices then need at most 7 padding runs, and all
-    give the same bits."""
-    return -(-n_runs // 8)
+# Runs per vmapped block by backend. A constant (not a function of the grid) so that a run's bits do not
+# depend on how many runs share the sweep. On CPU a vmapped block is no faster than a loop over runs
+# (benchmarks/RESULTS.md), so 1; on an accelerator a block fills the device.
+DEFAULT_BLOCK = {"cpu": 1}
+DEFAULT_BLOCK_ACCELERATOR = 256
+
+
+def default_block() -> int:
+    """The default `runs_per_block` of this backend (see `DEFAULT_BLOCK`)."""
+    return DEFAULT_BLOCK.get(jax.default_backend(), DEFAULT_BLOCK_ACCELERATOR)
+
+
+# ----------------------------------------------------------------------------- persistent compile cache
+#
+# scanflow turns on JAX's persistent compilation cache the first time a sweep runs (not at import), in
+# $SCANFLOW_COMPILE_CACHE, else $XDG_CACHE_HOME/scanflow/jax, else ~/.cache/scanflow/jax. Opt out with
+# SCANFLOW_COMPILE_CACHE=off. A cache directory the user set for JAX (JAX_COMPILATION_CACHE_DIR or
+# jax.config) is used as it is. The manifest records how many of a run's programs came from the cache.
+
+CACHE_EVENTS = {"hits": 0, "misses": 0}
+LAST_COMPILE: dict = {"hits": 0, "misses": 0, "in_process": 0}
+_CACHE_STATE: dict = {}
+
+
+def _count_cache_event(event: str, **kw) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        CACHE_EVENTS["hits"] += 1
+    elif event == "/jax/compilation_cache/cache_misses":
+        CACHE_EVENTS["misses"] += 1
+
+
+def enable_compile_cache() -> str | None:
+    """Turn the persistent compilation cache on (once per process); return its directory or None."""
+    import os
+
+    if "dir" in _CACHE_STATE:
+        return _CACHE_STATE["dir"]
+    jax.monitoring.register_event_listener(_count_cache_event)
+    choice = os.environ.get("SCANFLOW_COMPILE_CACHE", "").strip()
+    current = jax.config.jax_compilation_cache_dir
+    if choice.lower() in ("0", "off", "no", "false"):
+        _CACHE_STATE["dir"] = current or None  # opted out (a cache the user set for JAX stays theirs)
+        return _CACHE_STATE["dir"]
+    if current:
+        _CACHE_STATE["dir"] = current
+        return current
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = choice or os.path.join(base, "scanflow", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        _CACHE_STATE["dir"] = None  # an unwritable home: compile as before
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # scanflow's programs take 1-40 s
+    _CACHE_STATE["dir"] = path
+    return path
+
+
+def compile_cache_report() -> dict:
+    """For the manifest: the cache directory and where this run's programs came from."""
+    hits, misses, mem = LAST_COMPILE["hits"], LAST_COMPILE["misses"], LAST_COMPILE.get("in_process", 0)
+    source = "in-process" if mem else ("persistent cache" if hits and not misses else
+                                         "compiled" if not hits else "mixed")
+    return {"dir": _CACHE_STATE.get("dir"), "hits": hits, "misses": misses, "programs_from": source}
+
+
+def _agree(due: bool, stop: bool) -> tuple[bool, bool]:
+    """The checkpoint and stop decisions of process 0, in every process: without this, processes whose
+    clocks differ checkpoint different chunks and the run cannot be resumed."""
+    if jax.process_count() == 1:
+        return due, stop
+    from jax.experimental import multihost_utils
+
+    flag = int(multihost_utils.broadcast_one_to_all(np.int32(int(due) + 2 * int(stop))))
+    return bool(flag & 1), bool(flag & 2)
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during the chunk loop: the chunk in flight was finished, its records and a
+    checkpoint written (when the sweep has a work directory), then the sweep stopped."""
+
+    def __init__(self, signum: int, chunks_done: int, n_chunks: int, work_dir):
+        super().__init__(f"interrupted after chunk {chunks_done} of {n_chunks}")
+        self.signum, self.chunks_done, self.n_chunks, self.work_dir = signum, chunks_done, n_chunks, work_dir
+
+
+@contextlib.contextmanager
+def _deferred_interrupts():
+    """While the chunk loop runs, the first SIGINT/SIGTERM is recorded (the loop then finishes the
+    chunk in flight, checkpoints it and stops); a second one interrupts at once. Outside the main
+    thread signals cannot be caught and nothing changes."""
+    import signal
+
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+
+    def handler(signum, frame):
+        if pending:  # second signal: stop now (finished chunks and the last checkpoint stay)
+            raise KeyboardInterrupt
+        pending.append(signum)
+        import sys
+
+        print(f"\nscanflow: {signal.Signals(signum).name} received: finishing the current chunk and writing a "
+              "checkpoint (press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield pending
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _by_row(a: np.ndarray, rows: np.ndarray, n_runs: int) -> np.ndarray:

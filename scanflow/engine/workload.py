@@ -13,7 +13,11 @@ A workload owns everything paper-specific the engine needs and nothing else:
 * ``build(cfg) -> Problem``: pure functions for one seed at one hyperparameter point;
 * ``hyperparams(cfg, info) -> {"lr": {group: (P,)}, "init_scale": {name: (P,)}}``: host arrays of
   the dynamic values per grid point (``info`` is the built problem's info dict);
-* optional: ``validate(cfg)`` (rules that span sections, e.g. "flow needs population data"),
+* optional: ``footprint(cfg) -> Footprint`` (`scanflow.engine.config.Footprint`: the sizes of one run
+  from the config alone, for the resource estimate that refuses a sweep too large for memory before
+  anything is built), ``validate(cfg)`` (rules that span sections, e.g. "flow needs population data",
+  and everything the data builder or the model's init can reject, so that a config that passes never
+  fails after its run directory exists),
   ``point_arrays(cfg, hp, record_steps)`` (extra labelled arrays such as a clock), ``plots(run,
   out_dir, prefix) -> [paths]`` (views of a finished run; never simulate).
 
@@ -112,6 +116,7 @@ class Workload:
     hyperparams: Callable[[Any, dict], dict]
     dynamic_model_fields: tuple[str, ...] = ()
     validate: Callable[[Any], None] = _no_validate
+    footprint: Callable[[Any], Any] | None = None  # cfg -> scanflow.engine.config.Footprint (None: sizes unknown)
     point_arrays: Callable[[Any, dict, Any], tuple[dict, dict]] = _no_point_arrays
     plots: Callable[..., list] = _no_plots
     description: str = ""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanflow.engine.config import finite, need, need_choice
+from scanflow.engine.config import (ConfigError, Footprint, SEED_LIMIT, check_types, device_checks_allowed, dominant,
+                                    finite, is_int, need, need_choice, need_int, need_representable)
 
 
 def random_slots(n: int, L: int) -> int:
@@ -25,11 +26,12 @@ def check_sizes(n, L, d, repeat_random_words: bool, prefix: str = "", name_n: st
     """The data-set size rules (spec §2): raise `ConfigError` naming ``<prefix><field>``.
 
     `extra_words` reserves vocabulary for an unseen test set (1 word at least)."""
-    need(isinstance(n, int) and n >= 6 and n % 6 == 0, f"{prefix}{name_n}",
+    need(is_int(n) and n >= 6 and n % 6 == 0, f"{prefix}{name_n}",
          "a positive multiple of 6 (exact 1/2, 1/6, 1/6, 1/6 proportions, Assumption 2.3(i))", n)
-    need(isinstance(L, int) and L >= 3, f"{prefix}L", "an integer >= 3 (a type-1 sentence holds mu1, mu2, mu3)", L)
+    need(is_int(L) and L >= 3, f"{prefix}L", "an integer >= 3 (a type-1 sentence holds mu1, mu2, mu3)", L)
     if d is None:
         return
+    need(is_int(d), f"{prefix}d", "an integer (or null: the smallest vocabulary)", d)
     if repeat_random_words:
         need(d >= 4 + extra_words, f"{prefix}d",
              f"at least one random word (d >= {4 + extra_words}{' with unseen test words' if extra_words else ''})", d)
@@ -53,9 +55,10 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_types(self, "data")
         check_sizes(self.n, self.L, self.d, self.repeat_random_words, "data.", extra_words=int(self.test_unseen))
         need(self.n_test >= 6 and self.n_test % 6 == 0, "data.n_test", "a positive multiple of 6", self.n_test)
-        need(self.seed >= 0, "data.seed", "an integer >= 0", self.seed)
+        need_int(self.seed, "data.seed", 0, SEED_LIMIT)
 
     @property
     def vocab(self) -> int:
@@ -81,9 +84,10 @@ class ModelConfig:
     train_a: bool = False  # the theory fixes a (learning rate 0 for group "a")
 
     def __post_init__(self):
+        check_types(self, "model")
         need_choice(self.a_init, "model.a_init", ("sign", "uniform"))
-        need(self.m >= 1, "model.m", "an integer >= 1", self.m)
-        need(self.m1 >= 1, "model.m1", "an integer >= 1", self.m1)
+        need_int(self.m, "model.m", 1)
+        need_int(self.m1, "model.m1", 1)
         need(finite(self.c0) and self.c0 >= 0, "model.c0", "a finite number >= 0", self.c0)
         for name in ("sigma0", "sigma1"):
             v = getattr(self, name)
@@ -99,3 +103,45 @@ class ModelConfig:
 LR_KEYS = (("eta",), ("eta_tau",))
 LR_DEFAULT = {"eta_tau": [0.02]}
 DYNAMIC_MODEL_FIELDS = ("c0", "sigma0", "sigma1", "train_a")
+
+
+def validate(cfg) -> None:
+    """What the data builder and the clock can reject, before any run directory exists."""
+    from scanflow.papers.cooccurrence.workload import learning_rates_P, sigmas
+
+    s0, s1 = sigmas(cfg)
+    need_representable(s0, "model.sigma0" if cfg.model.sigma0 is not None else "model.c0", cfg.x64,
+                       "an init std sigma0 (c0 / sqrt(L m))")
+    need_representable(s1, "model.sigma1" if cfg.model.sigma1 is not None else "model.m1", cfg.x64, "an init std sigma1")
+    key = "eta" if "eta" in cfg.sweep.lr else "eta_tau"
+    for eta in learning_rates_P(cfg):  # eta = eta_tau / (sigma1^2 m E sum a_j^2): may leave the dtype's range
+        need_representable(float(eta), f"sweep.lr.{key}", cfg.x64, "learning rates eta (per GD step)")
+    d = cfg.data
+    if d.test_unseen and d.repeat_random_words and d.d is not None and d.d - 3 <= random_slots(d.n, d.L) \
+            and device_checks_allowed():
+        # i.i.d. random words may cover all of R, leaving no unseen test word: draw the training set to see
+        import jax.numpy as jnp
+
+        from scanflow.papers.cooccurrence.workload import datasets
+
+        try:
+            datasets(cfg, jnp.float32)  # float32: no dtype warning without x64; the draw does not depend on it
+        except ValueError:
+            raise ConfigError(
+                f"data.d: expected a vocabulary that leaves test words unseen in training (data.test_unseen: true), got "
+                f"{d.d}: with data.seed={d.seed} the {random_slots(d.n, d.L)} i.i.d. random-word slots cover all "
+                f"{d.d - 3} random words; raise data.d, set data.test_unseen: false or pick another data.seed") from None
+
+
+def footprint(cfg) -> Footprint:
+    """Sizes of one run (`scanflow.engine.config.Footprint`): W_Q, W_K, W_V (m x d), W (m1 x m), a; full-batch
+    steps over the n x L x d one-hot training set (q, k: n x L x m; scores n x L x L; doubled by the jvp of the
+    margin rates in the metrics); a record holds the n margins and rates plus small matrices."""
+    d, mc = cfg.data, cfg.model
+    V, n, L, m, m1 = d.vocab, d.n, d.L, mc.m, mc.m1
+    size_d = "data.d" if d.d is not None else "data.n"
+    params = 3 * m * V + m1 * m + m1
+    step_terms = {"model.m": 2 * n * L * m * 4, "data.L": 2 * n * L * L * 4, size_d: 2 * n * L * V, "model.m1": 2 * m1 * m}
+    return Footprint(params=params, step=sum(step_terms.values()), record=2 * n + 200, data=(n + d.n_test) * L * V,
+                     params_field=dominant({"model.m": m * (3 * V + m1), size_d: 3 * m * V, "model.m1": m1 * m}),
+                     step_field=dominant(step_terms), record_field="data.n", data_field=size_d)

@@ -191,6 +191,8 @@ WORKLOAD = Workload(
     build=build,
     hyperparams=hyperparams,
     point_arrays=point_arrays,
+    footprint=config_mod.footprint,
+    validate=config_mod.validate,
     plots=_plots,
     description="Word co-occurrence (Yang et al. 2024): W_Q, W_K, W_V, W, a under gradient flow or GD",
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanflow.engine.config import finite, need, need_choice
+from scanflow.engine.config import Footprint, SEED_LIMIT, check_types, dominant, finite, need, need_choice, need_int
 from scanflow.papers.norm_growth.data import TASKS
 
 
@@ -33,6 +33,7 @@ class DataConfig:
     eval_seed: int = 12345
 
     def __post_init__(self):
+        check_types(self, "data")
         need_choice(self.task, "data.task", TASKS)
         need(_int(self.seq_len) and self.seq_len >= 1, "data.seq_len", "an integer >= 1", self.seq_len)
         need(_int(self.vocab) and self.vocab >= 2, "data.vocab", "an integer >= 2", self.vocab)
@@ -40,7 +41,7 @@ class DataConfig:
             need(self.vocab == 2, "data.vocab", "2 for the majority task (binary tokens)", self.vocab)
         need(_int(self.batch) and self.batch >= 1, "data.batch", "an integer >= 1", self.batch)
         need(_int(self.eval_batch) and self.eval_batch >= 1, "data.eval_batch", "an integer >= 1", self.eval_batch)
-        need(_int(self.eval_seed) and self.eval_seed >= 0, "data.eval_seed", "an integer >= 0", self.eval_seed)
+        need_int(self.eval_seed, "data.eval_seed", 0, SEED_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ModelConfig:
     record_params: bool = True
 
     def __post_init__(self):
+        check_types(self, "model")
         for name in ("d_model", "n_heads", "n_layers"):
             v = getattr(self, name)
             need(_int(v) and v >= 1, f"model.{name}", "an integer >= 1", v)
@@ -91,3 +93,30 @@ class ModelConfig:
 LR_KEYS = (("eta",),)
 LR_DEFAULT = {"eta": [1e-2]}
 DYNAMIC_MODEL_FIELDS = ("init_scale", "qk_scale")
+
+
+def causal_sizes(V: int, D: int, H: int, layers: int, F: int, T: int, B: int, E: int, learned_pos: bool = False,
+                 tie: bool = False) -> tuple[int, int, int]:
+    """(parameters, training-step activations, evaluation activations) of `scanflow.models.causal` at
+    vocabulary V, width D, H heads, `layers` layers, FFN width F, T positions, B training and E evaluation
+    sequences: embeddings and decoder V x D, 4 D x D attention and 2 D x F FFN weights per layer; a step holds
+    B x T x V logits (and their gradient) and per layer B x T x (several D + F) activations and B x H x T x T
+    attention weights."""
+    params = V * D * (1 if tie else 2) + V + layers * (4 * D * D + 2 * D * F + 12 * D + F) + (T * D if learned_pos else 0)
+    per_seq = T * (2 * V + layers * (8 * D + 2 * F + 2 * H * T))
+    return params, B * per_seq, E * per_seq
+
+
+def footprint(cfg) -> Footprint:
+    """Sizes of one run (`scanflow.engine.config.Footprint`); with record_params a record holds every parameter."""
+    d, m = cfg.data, cfg.model
+    params, train, evaluation = causal_sizes(d.vocab, m.d_model, m.n_heads, m.n_layers, m.d_ff, d.seq_len, d.batch,
+                                             d.eval_batch, m.pos == "learned", m.tie_decoder)
+    batch_field = "data.batch" if train >= evaluation else "data.eval_batch"
+    step_field = dominant({batch_field: max(d.batch, d.eval_batch), "data.seq_len": d.seq_len,
+                           "data.vocab": d.vocab, "model.d_model": m.d_model})
+    params_field = dominant({"model.d_model": m.d_model * (d.vocab + m.n_layers * m.d_model), "data.vocab": d.vocab * m.d_model,
+                             "model.n_layers": m.n_layers * m.d_model * m.d_model, "model.d_ff": m.n_layers * m.d_ff * m.d_model})
+    return Footprint(params=params, step=max(train, evaluation), record=16 + (params if m.record_params else 0),
+                     params_field=params_field, step_field=step_field,
+                     record_field="model.record_params" if m.record_params else "train.record_every")

@@ -157,6 +157,7 @@ WORKLOAD = Workload(
     build=build,
     hyperparams=hyperparams,
     validate=validate,
+    footprint=config_mod.footprint,
     plots=_plots,
     description="Norm growth (Merrill et al. 2021): the causal transformer on toy tasks, norms and directions",
 )

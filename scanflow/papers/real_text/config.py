@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanflow.engine.config import ConfigError, finite, need, need_choice
+from scanflow.engine.config import ConfigError, Footprint, check_types, dominant, finite, need, need_choice, need_representable
 from scanflow.papers.real_text.data import CorpusError, resolve_splits
 
 VARIANTS = ("reference", "analysed")
 
 PATH_HELP = ("a corpus path: a directory with train.txt + valid.txt (or test.txt + valid.txt) or one text file, "
-             "e.g. data.path=../shared/data/wikitext-2")
+             "e.g. data.path=data/wikitext-2")
 
 
 def _int(value, path: str, lo: int, what: str | None = None) -> None:
@@ -41,7 +41,8 @@ class DataConfig:
     probe: int = 4  # evaluation sequences whose lowest-layer attention is recorded
 
     def __post_init__(self):
-        need(isinstance(self.path, str) and self.path != "", "data.path", PATH_HELP, self.path)
+        check_types(self, "data")
+        need(isinstance(self.path, str) and self.path != "" and "\0" not in self.path, "data.path", PATH_HELP, self.path)
         try:
             resolve_splits(self.path)
         except CorpusError as e:
@@ -81,6 +82,7 @@ class ModelConfig:
     ffn_lr_mult: float = 1.0
 
     def __post_init__(self):
+        check_types(self, "model")
         need_choice(self.variant, "model.variant", VARIANTS)
         _int(self.d_model, "model.d_model", 1)
         _int(self.d_ff, "model.d_ff", 1)
@@ -122,3 +124,42 @@ def validate(cfg) -> None:
         raise ConfigError(f"data: {_strip_flag(str(e))} (corpus {cfg.data.path})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"data.path: expected UTF-8 text, got undecodable bytes in {cfg.data.path}") from None
+    if cfg.model.variant == "reference":  # the FFN group's rate eta * ffn_lr_mult is a number of the run's dtype too
+        for eta in cfg.sweep.lr["eta"]:
+            need_representable(eta * cfg.model.ffn_lr_mult, "model.ffn_lr_mult", cfg.x64,
+                               "an FFN learning rate eta * ffn_lr_mult")
+
+
+def causal_sizes(V: int, D: int, H: int, layers: int, F: int, T: int, B: int, E: int) -> tuple[int, int, int]:
+    """(parameters, training-step activations, evaluation activations) of `scanflow.models.causal` at
+    vocabulary V, width D, H heads, `layers` layers, FFN width F, T positions, B training and E evaluation
+    sequences (as norm_growth's `causal_sizes`; papers do not import each other)."""
+    params = 2 * V * D + V + layers * (4 * D * D + 2 * D * F + 12 * D + F)
+    per_seq = T * (2 * V + layers * (8 * D + 2 * F + 2 * H * T))
+    return params, B * per_seq, E * per_seq
+
+
+def footprint(cfg) -> Footprint:
+    """Sizes of one run (`scanflow.engine.config.Footprint`): the causal transformer at the corpus's vocabulary
+    (data.vocab_cap + 2, or the corpus's when null; read from the cached corpus), a B x bptt training chunk, the
+    evaluation chunks one at a time, a record with the probe's attention maps (probe x bptt x bptt)."""
+    from scanflow.papers.real_text.data import CorpusError
+
+    d, m = cfg.data, cfg.model
+    V = d.vocab_cap + 2 if d.vocab_cap is not None else 0
+    if d.vocab_cap is None:
+        from scanflow.papers.real_text.workload import corpus_of
+
+        try:
+            V = corpus_of(d).vocab.size
+        except (CorpusError, UnicodeDecodeError, OSError):
+            V = 1  # validate() names the problem
+    F = m.d_ff if m.variant == "reference" else 0
+    params, train, evaluation = causal_sizes(V, m.d_model, m.n_heads, m.n_layers, F, d.bptt, d.batch, d.eval_batch)
+    vocab_field = "data.vocab_cap"
+    return Footprint(params=params, step=max(train, evaluation), record=d.probe * d.bptt * d.bptt + m.n_layers + 4,
+                     params_field=dominant({"model.d_model": m.d_model * m.d_model * m.n_layers, vocab_field: V,
+                                            "model.d_ff": F * m.n_layers}),
+                     step_field=dominant({"data.batch" if train >= evaluation else "data.eval_batch": max(d.batch, d.eval_batch),
+                                          "data.bptt": d.bptt, vocab_field: V}),
+                     record_field=dominant({"data.probe": d.probe, "data.bptt": d.bptt * d.bptt}))

@@ -151,7 +151,7 @@ def resolve_splits(data: str | Path) -> tuple[Path, Path]:
     """A data directory or file -> (train file, eval file).
 
     A directory with ``train.txt`` and ``valid.txt`` uses them. A directory without ``train.txt``
-    (like this machine's WikiText-2 copy, which has only the validation and test splits) trains on
+    (like a WikiText-2 copy that has only the validation and test splits) trains on
     ``test.txt`` and evaluates on ``valid.txt``, as its README says. A single file is used for both.
     """
     p = Path(data)

@@ -236,6 +236,7 @@ WORKLOAD = Workload(
     hyperparams=hyperparams,
     point_arrays=point_arrays,
     validate=config_mod.validate,
+    footprint=config_mod.footprint,
     plots=_plots,
     description="Scan and Snap on real text (Figs 7, 10): a causal transformer LM trained by SGD on a corpus",
 )

@@ -147,6 +147,7 @@ WORKLOAD = Workload(
     hyperparams=hyperparams,
     point_arrays=point_arrays,
     validate=config_mod.validate,
+    footprint=config_mod.footprint,
     plots=_plots,
     description="Scan and Snap (Tian et al. 2023): the Y/Z model on synthetic classes",
 )

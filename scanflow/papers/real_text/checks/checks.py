@@ -45,7 +45,7 @@ CONFIG = {"reference": CONFIGS / "real_text.yaml", "analysed": CONFIGS / "real_t
 def corpus_path(ctx: Context) -> Path:
     """The corpus the checks train on: ``ctx.data``, a directory or a text file (see `resolve_splits`)."""
     if ctx.data is None:
-        raise CorpusError("--data: real-text needs a corpus, e.g. --data ../shared/data/wikitext-2")
+        raise CorpusError("--data: real-text needs a corpus, e.g. --data data/wikitext-2")
     resolve_splits(ctx.data)  # fail with one line on a bad path
     return Path(ctx.data)
 

@@ -1,0 +1,245 @@
+"""Resume integrity and interrupts that keep their promise (issue 12, items 1, 4, 5).
+
+A ``RUN.partial`` records the hash of its resolved config (``run.json``) and its shape (``layout.json``)
+when it starts; a resume recomputes them and refuses any difference in one line. A lock file refuses a
+second writer. Missing or damaged records and checkpoints are named with the fix, before any work.
+SIGINT/SIGTERM finish the chunk in flight and checkpoint it whatever the checkpoint interval.
+Every comparison of arrays is exact: a resumed run replays the same keys from the same state.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanflow import cli
+from scanflow.engine.results import is_unfinished, load_run
+from scanflow.engine.store import RecordStore, RunDirError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "configs" / "scan_snap_small.yaml")
+SMALL = [CONFIG, "train.steps=12", "train.record_every=2", "train.records_per_chunk=1", "sweep.seeds=2",
+         "data.batch_size=8", "data.seq_len=16", "--quiet", "--no-plot"]
+
+
+def _listing(d: Path) -> dict:
+    return {str(p.relative_to(d)): p.stat().st_mtime_ns for p in sorted(d.rglob("*"))} if d.exists() else {}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    assert cli.main(["run", *SMALL, "--out", str(out)]) == 0
+    (ref_dir,) = out.iterdir()
+    return load_run(ref_dir)
+
+
+def _partial(tmp_path, monkeypatch, stop_at: int = 4) -> Path:
+    """An unfinished run directory: a KeyboardInterrupt while chunk `stop_at`'s records are written."""
+    put = RecordStore.put_records
+
+    def interrupted(self, k, rows, recs):
+        if k == stop_at:
+            raise KeyboardInterrupt
+        return put(self, k, rows, recs)
+
+    monkeypatch.setattr(RecordStore, "put_records", interrupted)
+    out = tmp_path / "runs"
+    assert cli.main(["run", *SMALL, "--out", str(out), "--checkpoint-every", "0"]) == 130
+    monkeypatch.setattr(RecordStore, "put_records", put)
+    (partial,) = out.iterdir()
+    assert is_unfinished(partial) and (partial / "run.json").is_file() and not (partial / "lock").exists()
+    return partial
+
+
+def _resume(partial: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli.main(["run", str(partial), "--quiet", "--no-plot"])
+    return code, capsys.readouterr().err.strip()
+
+
+def _finished(partial: Path):
+    return load_run(partial.with_name(partial.name.removesuffix(".partial")))
+
+
+def _same(r, ref) -> None:
+    assert sorted(r.arrays) == sorted(ref.arrays)
+    for name, a in ref.arrays.items():
+        np.testing.assert_array_equal(r[name], a, err_msg=name)
+
+
+@pytest.mark.parametrize("edit", [("steps: 12", "steps: 24"), ("- 10.0", "- 20.0")], ids=["train.steps", "sweep.lr.Y"])
+def test_an_edited_config_is_refused(tmp_path, monkeypatch, capsys, reference, edit):
+    partial = _partial(tmp_path, monkeypatch)
+    cfg = partial / "config.yaml"
+    text = cfg.read_text()
+    assert edit[0] in text
+    cfg.write_text(text.replace(edit[0], edit[1]))
+    before = _listing(partial)
+    code, err = _resume(partial, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "changed since the run started" in err, err
+    assert _listing(partial) == before  # nothing computed, nothing written
+    cfg.write_text(text)  # restored: the resume goes on and matches the uninterrupted run
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    _same(_finished(partial), reference)
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, monkeypatch, capsys, reference):
+    partial = _partial(tmp_path, monkeypatch)
+    import socket
+
+    (partial / "lock").write_text(f"{os.getpid()} {socket.gethostname()}")  # a live writer (this process)
+    before = _listing(partial)
+    code, err = _resume(partial, capsys)
+    assert code == 2 and "being written by pid" in err and str(partial / "lock") in err, err
+    assert _listing(partial) == before
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (partial / "lock").write_text(f"{int(dead.stdout)} {socket.gethostname()}")  # its writer is gone
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    done = partial.with_name(partial.name.removesuffix(".partial"))
+    assert not (done / "lock").exists()
+    _same(load_run(done), reference)
+
+
+def test_missing_records_are_found_before_any_work(tmp_path, monkeypatch, capsys):
+    partial = _partial(tmp_path, monkeypatch)
+    (partial / "records" / "p000-c00001.npz").unlink()
+    before = _listing(partial)
+    code, err = _resume(partial, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "[1]" in err and "records" in err, err
+    assert _listing(partial) == before
+
+
+def test_a_damaged_checkpoint_names_the_file_and_the_fix(tmp_path, monkeypatch, capsys, reference):
+    partial = _partial(tmp_path, monkeypatch)
+    ckpt = partial / "checkpoint-p000.npz"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated
+    code, err = _resume(partial, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and str(ckpt) in err and "delete" in err, err
+    ckpt.unlink()  # the fix the message gives: the run restarts at chunk 0 with the same bits
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    _same(_finished(partial), reference)
+
+
+def test_a_damaged_layout_is_named(tmp_path, monkeypatch, capsys):
+    partial = _partial(tmp_path, monkeypatch)
+    (partial / "layout.json").write_text("{not json")
+    code, err = _resume(partial, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "layout.json" in err, err
+
+
+def test_records_are_never_filled_from_uninitialised_memory():
+    store = RecordStore(None)
+    store.put_records(0, np.array([0]), {"loss": np.zeros((1, 1), np.float32)})  # run 1 never written
+    with pytest.raises(RunDirError, match="missing"):
+        store.gather(n_runs=2, n_chunks=0, per_chunk=1)
+
+
+def test_a_write_error_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypatch, capsys, reference):
+    import errno
+
+    put = RecordStore.put_records
+
+    def full_disk(self, k, rows, recs):
+        if k == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.work / "records" / f"p000-c{k:05d}.npz"))
+        return put(self, k, rows, recs)
+
+    monkeypatch.setattr(RecordStore, "put_records", full_disk)
+    out = tmp_path / "runs"
+    capsys.readouterr()
+    assert cli.main(["run", *SMALL, "--out", str(out), "--checkpoint-every", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    (partial,) = out.iterdir()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and f"scanflow run {partial}" in err, err
+    monkeypatch.setattr(RecordStore, "put_records", put)
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    _same(_finished(partial), reference)
+
+
+def test_ctrl_c_while_drawing_figures_says_the_run_is_complete(tmp_path, monkeypatch, capsys):
+    import scanflow.engine.figures as figures
+
+    def slow_plot(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(figures, "plot_run", slow_plot)
+    out = tmp_path / "runs"
+    capsys.readouterr()
+    assert cli.main(["run", *[a for a in SMALL if a != "--no-plot"], "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    (done,) = out.iterdir()
+    assert not is_unfinished(done) and load_run(done)
+    assert "is complete" in err and f"scanflow plot {done}" in err, err
+
+
+def test_a_finished_run_directory_is_explained(tmp_path, reference, capsys):
+    capsys.readouterr()
+    assert cli.main(["run", str(reference.path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "finished run directory" in err and f"{reference.path / 'config.yaml'}" in err
+    gone = tmp_path / "x.partial"
+    gone.mkdir()
+    assert cli.main(["run", str(gone)]) == 2
+    assert "cannot be resumed" in capsys.readouterr().err
+
+
+def test_a_build_failure_leaves_no_directory(tmp_path, capsys):
+    """Anything a workload's builder rejects is a one-line error before the run directory exists."""
+    from scanflow.engine.config import ConfigError, config_from_dict
+    from scanflow.engine.registry import get_workload, register_workload
+    from scanflow.engine.run import execute
+    import dataclasses
+
+    base = get_workload("scan_snap")
+
+    def build(cfg):
+        raise ValueError("data.num_unique: the sampler cannot draw these sizes")
+
+    register_workload(dataclasses.replace(base, name="broken_build", build=build))
+    cfg = config_from_dict({"name": "b", "workload": "broken_build"})
+    with pytest.raises(ConfigError, match="cannot be built: data.num_unique"):
+        execute(cfg, out_dir=tmp_path / "runs", plot=False)
+    assert not (tmp_path / "runs").exists()
+
+
+SIG_ARGS = ["train.steps=400", "train.record_every=2", "train.records_per_chunk=1", "sweep.seeds=3",
+            "data.batch_size=16", "data.seq_len=32", "--quiet", "--no-plot"]  # default --checkpoint-every 60 s
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_checkpoints_the_last_chunk_whatever_the_interval(tmp_path, sig, code):
+    """With the default 60-s checkpoint interval a short run has no checkpoint yet; the signal makes one."""
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path.parent / "sig-cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "scanflow.cli", "run", CONFIG, *SIG_ARGS, "--out", str(out)]
+    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 300:  # wait for the records of a few chunks (no checkpoint exists yet)
+        recs = list(out.glob("*.partial/records/p000-c*.npz")) if out.exists() else []
+        if len(recs) >= 4 or p.poll() is not None:
+            break
+        time.sleep(0.01)
+    assert p.poll() is None, "the run ended before it could be interrupted"
+    (partial,) = out.glob("*.partial")
+    assert not (partial / "checkpoint-p000.npz").exists()
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, err
+    with np.load(partial / "checkpoint-p000.npz") as z:
+        done = int(z["__chunks__"])
+    assert 3 <= done < 200
+    assert f"a checkpoint of {done} of 200 chunks" in err and f"scanflow run {partial}" in err, err
+    assert len(list((partial / "records").glob("p000-c*.npz"))) == done + 1  # records 0..done, nothing half-written
