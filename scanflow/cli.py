@@ -52,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--process-id", type=int, default=None, metavar="I",
                    help="with --distributed --coordinator: this process's id, 0..N-1 (0 runs the coordinator)")
     v = sub.add_parser("verify", help="run a paper's numerical checks and write a report")
-    v.add_argument("paper", nargs="?", default="all",
-                   help=f"one of {', '.join(_paper_names())}, built-in or installed (default: all)")
+    v.add_argument("paper", nargs="?", default=None,
+                   help=f"one of {', '.join(_paper_names())} (built-in or installed), or all; without it, list the "
+                        "papers and their expected durations")
     v.add_argument("--quick", action="store_true", help="fewer seeds, steps and grid points (what the tests run)")
     v.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
     v.add_argument("--out", default=None, help="report directory (default: reports/PAPER-YYYYmmdd-HHMMSS)")
@@ -66,8 +67,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(argv: list[str] | None):
+    """Options and overrides in any order: each subcommand's arguments are parsed intermixed
+    (``scanflow run CONFIG --out X sweep.seeds=2`` and ``scanflow run --out X CONFIG sweep.seeds=2``)."""
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if argv and argv[0] in subs.choices:
+        ns = subs.choices[argv[0]].parse_intermixed_args(argv[1:])
+        ns.command = argv[0]
+        if ns.command == "run":  # the config is the one positional that is not key=value (or is a path)
+            from pathlib import Path
+
+            pos = [ns.config, *ns.overrides]
+            configs = [x for x in pos if "=" not in x or Path(x).exists()]
+            if len(configs) == 1:
+                ns.config, ns.overrides = configs[0], [x for x in pos if x is not configs[0]]
+            elif not configs:
+                ns.config, ns.overrides = "", pos  # reported below as a missing config
+        return ns
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    if argv is None:  # the command line: a closed pipe (scanflow ... | head) ends quietly, as other tools do
+        import signal
+
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    args = _parse(argv)
     try:
         if args.command == "run":
             return _run(args)
@@ -129,6 +156,9 @@ def _run(args) -> int:
     from pathlib import Path
 
     from scanflow.engine.results import is_unfinished
+
+    if not args.config:
+        raise ConfigError(f"config: expected a YAML config file among the arguments, got only overrides {args.overrides}")
 
     resume = Path(args.config) if is_unfinished(args.config) else None
     _explain_run_dir(Path(args.config))
@@ -320,8 +350,14 @@ def _verify(args) -> int:
     import time
     from pathlib import Path
 
-    from scanflow.verify.framework import Context, exit_code, papers, run_checks, write_report
+    from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, papers, run_checks, write_report
 
+    if args.paper is None:
+        given = [f for f, v in (("--out", args.out), ("--only", args.only), ("--quick", args.quick),
+                                ("--data", args.data)) if v]
+        if given:
+            raise ConfigError(f"paper: {given[0]} needs a paper name or all; scanflow verify alone lists the papers")
+        return _list_papers(args)
     names = papers() if args.paper == "all" else [args.paper.replace("_", "-")]
     for name in names:
         if name not in papers():
@@ -350,12 +386,17 @@ def _verify(args) -> int:
         print(f"verify {name}{' (quick)' if args.quick else ''}:")
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as figs:
+            interrupted = None
             try:
                 ctx = Context(quick=args.quick, fig_dir=Path(figs), data=Path(args.data) if args.data else None)
                 outcomes = run_checks(name, ctx, only=args.only or None)
             except KeyError as e:
                 raise ConfigError(str(e).strip("'\"")) from None
+            except ChecksInterrupted as e:  # Ctrl-C: keep every finished check in a report
+                outcomes, interrupted = e.outcomes, e
             header = (
+                (f"INTERRUPTED (Ctrl-C) after {len(outcomes)} of {interrupted.total} checks; the others did not run. "
+                 if interrupted else "") +
                 f"Paper: {name}. Mode: {'quick' if args.quick else 'full'}. Wall time: "
                 f"{time.perf_counter() - t0:.0f} s. Modes: P = exact/population setting (no sampling noise: "
                 "T -> inf, or full-batch in the theory regime), C = code-faithful or the paper's own setting (sampled, "
@@ -366,8 +407,29 @@ def _verify(args) -> int:
         for o in outcomes:
             counts[o.verdict] = counts.get(o.verdict, 0) + 1
         print(f"  {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; report {out / 'report.md'}")
+        if interrupted:
+            print(f"scanflow: interrupted; the {len(outcomes)} finished check(s) are in {out / 'report.md'}; run the "
+                  f"rest with --only NAME", file=sys.stderr)
+            return 130
         code = max(code, exit_code(outcomes))
     return code
+
+
+def _list_papers(args) -> int:
+    """``scanflow verify`` without a paper: what can be verified and how long it takes."""
+    from scanflow.engine.registry import load_paper_module, paper_names
+
+    print("papers (scanflow verify PAPER [--quick], or all):")
+    for name in paper_names():
+        try:
+            mod = load_paper_module(name)
+        except Exception as e:  # noqa: BLE001 - an installed paper that fails to import is listed, not fatal
+            print(f"  {name:14s} cannot be loaded ({e.__class__.__name__}: {e})")
+            continue
+        dur = getattr(mod, "EXPECTED_DURATION", "duration not declared")
+        needs = " (needs --data PATH)" if getattr(mod, "DATA_REQUIRED", None) else ""
+        print(f"  {name:14s} {dur}{needs}")
+    return 0
 
 
 def _paper_data(names: list[str], args) -> list[str]:

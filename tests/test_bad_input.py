@@ -193,10 +193,11 @@ CASES = [
     ("plot-missing", ["plot", "{tmp}/nope"], ["nope", "not found"]),
     ("plot-out-file", ["plot", "{tmp}/done-run", "--out", "{tmp}/afile.txt"], ["--out", "afile.txt"]),
     ("verify-out-exists", ["verify", "scan-snap", "--out", "{out}"], ["--out", "existing directory"]),
-    ("verify-out-all", ["verify", "--out", "{tmp}/reports"], ["--out", "one paper"]),
+    ("verify-out-all", ["verify", "all", "--out", "{tmp}/reports"], ["--out", "one paper"]),
+    ("verify-out-no-paper", ["verify", "--out", "{tmp}/reports"], ["paper", "scanflow verify"]),
     ("verify-unknown", ["verify", "nopaper"], ["nopaper", "unknown paper"]),
     ("verify-data-unused", ["verify", "scan-snap", "--data", "{corpus}"], ["--data"]),
-    ("verify-only-all", ["verify", "--only", "S1"], ["--only", "one paper"]),
+    ("verify-only-all", ["verify", "all", "--only", "S1"], ["--only", "one paper"]),
 ]
 
 

@@ -70,6 +70,40 @@ def versions() -> dict[str, str]:
     return out
 
 
+def git_state() -> dict[str, Any] | None:
+    """The commit and dirty flag of the checkout scanflow runs from (None when not a git checkout)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit or None, "dirty": dirty}
+
+
+def provenance() -> dict[str, Any]:
+    """What produced a result: package versions, the git commit (and dirty flag) of a checkout, the
+    device kind and XLA flags. Written into manifests and reports."""
+    import os
+
+    info = {"versions": versions(), "git": git_state(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "host": platform.node()}
+    try:
+        import jax
+
+        info["device_kind"] = sorted({d.device_kind for d in jax.devices()})
+        info["backend"] = jax.default_backend()
+    except Exception:  # noqa: BLE001 - provenance must never stop a run
+        pass
+    return info
+
+
 def device_info() -> dict[str, Any]:
     import jax
 

@@ -361,6 +361,10 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     block = _block_of_run(work_dir, runs_per_block or default_block(), facts)
     layout = sharding.run_layout(P, S, mesh.size, block)
     runs_host = sharding.run_inputs(hp, layout)
+    if progress and jax.process_index() == 0:  # compiling can take a minute: say so before the bar appears
+        import sys
+
+        print(f"{cfg.name}: compiling {layout.n_runs} runs ({P} points x {S} seeds)...", file=sys.stderr, flush=True)
     init_exe, chunk_exe, state_shape, prog, compile_s = compiled(cfg, runs_host, rpc, mesh, block)
     store = RecordStore(work_dir, jax.process_index())
 

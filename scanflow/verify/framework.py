@@ -125,6 +125,14 @@ def papers() -> list[str]:
     return paper_names()
 
 
+class ChecksInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `run_checks`: `outcomes` holds the checks that finished before it."""
+
+    def __init__(self, outcomes: list, total: int):
+        super().__init__(f"interrupted after {len(outcomes)} of {total} checks")
+        self.outcomes, self.total = outcomes, total
+
+
 def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=print) -> list[Outcome]:
     checks = load_paper(paper)
     if only:
@@ -137,6 +145,8 @@ def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=prin
         t0 = time.perf_counter()
         try:
             res, err = c.fn(ctx), ""
+        except KeyboardInterrupt:
+            raise ChecksInterrupted(outcomes, len(checks)) from None
         except Exception:  # a crashing check is reported, the others still run
             res, err = None, traceback.format_exc(limit=6)
         o = Outcome(c, res, time.perf_counter() - t0, err)
@@ -259,6 +269,10 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
             for o in outcomes
         ]
         (tmp / "verdicts.json").write_text(json.dumps(verdicts, indent=2))
+        from scanflow.engine.results import provenance
+
+        prov = {"title": title, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **provenance()}
+        (tmp / "provenance.json").write_text(json.dumps(_jsonable(prov), indent=2))
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -292,3 +292,6 @@ def _plain(cfg) -> dict:
 
 
 __all__ = ["l1_conservation", "l2_saxe", "base", "conservation_table", "simulate"]
+
+# Shown by `scanflow verify` without a paper.
+EXPECTED_DURATION = "about 25 s (--quick: about 20 s, mostly compilation) on 2 CPU cores"

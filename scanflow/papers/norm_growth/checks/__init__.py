@@ -4,3 +4,6 @@ applied to the other papers (NG-scan-snap, NG-cooccurrence). Importing registers
 from scanflow.papers.norm_growth.checks import theory_checks  # noqa: F401  C1-C7 (no transformer)
 from scanflow.papers.norm_growth.checks import transformer_checks  # noqa: F401  C8-C10 (causal transformer)
 from scanflow.papers.norm_growth.checks import other_papers  # noqa: F401  NG-scan-snap, NG-cooccurrence
+
+# Shown by `scanflow verify` without a paper (measured on 2 shared CPU cores, README "Norm growth").
+EXPECTED_DURATION = "about 8 min (--quick: about 3 min) on 2 CPU cores"

@@ -12,6 +12,7 @@ __all__ = ["corpus_path"]
 
 # `scanflow verify` reads these two names from any paper's module: a paper that needs input data says so
 # (DATA_REQUIRED, shown when --data is missing) and checks the path before any check runs (check_data).
+EXPECTED_DURATION = "about 15 min (--quick: about 30 s) on 2 CPU cores"  # README "Real text"
 DATA_REQUIRED = ("real-text needs a corpus, e.g. --data data/wikitext-2 (a directory with train.txt + "
                  "valid.txt or test.txt + valid.txt, or one text file)")
 
