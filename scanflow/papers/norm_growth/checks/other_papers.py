@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.papers.norm_growth.checks.common import fig_path, plt
+from scanflow.engine.figures import plt
 from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
 from scanflow.papers.scan_snap import theory as ss_theory
@@ -117,7 +117,7 @@ def ng_scan_snap(ctx: Context) -> Result:
         passed=bool(ok), notes=notes,
         setting=f"(P) S10 setting of scan-snap: one query, K={K}, one common token, M={M}, Y(0)=Z(0)=0, GD, "
         f"{steps} steps recorded every step, fp64, via scanflow.engine.sweep.run_sweep",
-        figure=fig_path(ctx, fig, "NG_scan_snap.png"),
+        figure=ctx.save_figure(fig, "NG_scan_snap.png"),
     )
 
 
@@ -256,5 +256,5 @@ def ng_cooccurrence(ctx: Context) -> Result:
         setting=f"spec co-occurrence data n={n}, L={L}, d={d}; m={m}, m1={m1}, sigma from init_scales (c0=0.02), "
         f"a = +-1 fixed; full-batch GD lr={eta}, {steps} steps recorded every step, fp64, via "
         "scanflow.engine.sweep.run_sweep (workload cooccurrence, train.method sgd, optimizer sgd)",
-        figure=fig_path(ctx, fig, "NG_cooccurrence.png"),
+        figure=ctx.save_figure(fig, "NG_cooccurrence.png"),
     )

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.papers.norm_growth.checks.common import fig_path, plt
+from scanflow.engine.figures import plt
 from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
 from scanflow.models import causal
@@ -74,7 +74,7 @@ def c1(ctx: Context) -> Result:
         tolerance="TV <= bound (rounding 4 n eps / TV); |slope + gap| <= the derived bound D(c)+TV(c)(gap+D(c)) "
         "at c gap = 18 (theory.softmax_zeta_slope_bound); tied entries equal bit-for-bit",
         passed=bool(ok), setting="n = 16 N(0,1) scores, float64; one case with a planted 3-way tie at the max",
-        figure=fig_path(ctx, fig, "C1_tv.png"),
+        figure=ctx.save_figure(fig, "C1_tv.png"),
     )
 
 
@@ -208,7 +208,7 @@ def c2(ctx: Context) -> Result:
         "standard pre-LN: k-hat varies by > 0.5 and is within 0.05 of 3 at c = 16",
         passed=bool(ok), setting=f"d = {d}, {n} tokens, float64, eps = 0 in the hand-written LNs; attention scores "
         "of scanflow.models.causal (bias=False, learned positions, 2 heads) and hand-written after LN+affine",
-        figure=fig_path(ctx, fig, "C2_degree.png"),
+        figure=ctx.save_figure(fig, "C2_degree.png"),
     )
 
 
@@ -282,7 +282,7 @@ def c3(ctx: Context) -> Result:
         tolerance="identities < 1e-12 (float64); rho_t^4 - (rho0^4 + 2 eta^2 t) in [0, E(t)] with the proved E(t) "
         "(theory.scale_invariant_norm4_error_bound) plus 8 t eps rounding",
         passed=bool(ok), setting=f"logistic on w/||w|| (n=20, d=5), GD eta={eta}; atan2 loss, eta={eta2}, rho0={rho0}, "
-        f"T={T} steps, float64", figure=fig_path(ctx, fig, "C3_quarter_law.png"),
+        f"T={T} steps, float64", figure=ctx.save_figure(fig, "C3_quarter_law.png"),
     )
 
 
@@ -365,7 +365,7 @@ def c4(ctx: Context) -> Result:
         "(log corrections ~1/log t); direction error decreasing",
         passed=bool(ok), setting=f"n = 7 separable points in R^2, mean logistic loss, full-batch GD from 0, "
         f"eta = {eta:.3f} (half the 2/(beta sigma^2) bound), T = {T:g}, float64",
-        figure=fig_path(ctx, fig, "C4_soudry.png"),
+        figure=ctx.save_figure(fig, "C4_soudry.png"),
     )
 
 
@@ -438,7 +438,7 @@ def c5(ctx: Context) -> Result:
         "flow); cos > 0.99 at T. The R^2 law ranking is reported, not gated: with an intercept b, (log t)^{1/3} and "
         "(log t)^{1/2} are not separable over 3 decades (spec §4(a) warning)",
         passed=bool(ok), setting=f"f(x) = <u * v, x> on the C4 data, mean logistic loss, GD eta = {eta}, T = {T:g}, "
-        "window t >= T/1000, float64", figure=fig_path(ctx, fig, "C5_homogeneous.png"),
+        "window t >= T/1000, float64", figure=ctx.save_figure(fig, "C5_homogeneous.png"),
     )
 
 
@@ -482,7 +482,7 @@ def c6(ctx: Context) -> Result:
         tolerance="misaligned: |p - kappa^2 eta0^2/2| < 1e-4 (expansion error a|1-a|/(4T)); constant: 1e-13 (rounding); "
         "aligned: within the proved bound (2a + a^2 (ln T + 1)/2)/(2a sqrt T)",
         passed=bool(ok), setting=f"synthetic recurrences, no model, T = {T:g}, float64",
-        figure=fig_path(ctx, fig, "C6_recurrences.png"),
+        figure=ctx.save_figure(fig, "C6_recurrences.png"),
     )
 
 
@@ -521,5 +521,5 @@ def c7(ctx: Context) -> Result:
         "||theta_t+1|| to 1e-12 (exact for orthogonal steps); C_2x + tol < 0.75 (clearly not converging)",
         passed=bool(ok), seeds=W,
         setting=f"orthogonal unit steps in d = {d}, rho0 = 1, T = {T}, {W} walks (numpy RNG seed 4)",
-        figure=fig_path(ctx, fig, "C7_null_c2x.png"),
+        figure=ctx.save_figure(fig, "C7_null_c2x.png"),
     )

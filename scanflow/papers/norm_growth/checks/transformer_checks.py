@@ -18,7 +18,6 @@ import numpy as np
 
 from scanflow.engine.config import Config, config_from_dict
 from scanflow.engine.sweep import run_sweep
-from scanflow.papers.norm_growth.checks.common import fig_path
 from scanflow.papers.norm_growth.data import ToyTask
 from scanflow.papers.norm_growth import workload as wl
 from scanflow.measure import norm_growth as ng
@@ -172,12 +171,12 @@ def _c8(ctx: Context, setting: str) -> Result:
                           fit_label=f"best law {gs['best'][0]} (seed 0)",
                           title=f"C8 [{setting}]: running max, Adam lr={LR}, {S} seeds",
                           group_norms={k: v[0] for k, v in recs["group_norm"].items()})
-    fig_name = fig_path(ctx, fig, f"C8_{setting}_norm.png")
+    fig_name = ctx.save_figure(fig, f"C8_{setting}_norm.png")
     u = _seed(recs["params"], 0)
     t2, c2 = ng.cosine_2x(t, u)
     figd = plots.direction_cosines(t[1:], ng.cosine_consecutive_R1(u), t2, c2, t, ng.cosine_to_final_R(u),
                                    title=f"C8 [{setting}]: direction cosines, seed 0")
-    fig_path(ctx, figd, f"C8_{setting}_cosines.png")
+    ctx.save_figure(figd, f"C8_{setting}_cosines.png")
     return Result(
         predicted={"rho(t)": "increasing", "sat(1000) = cos(logits(theta), logits(1000 theta))": "> 0.99",
                    "argmax agreement with the c = 1000 model": ">= 0.99", "|acc - acc_sat|": "<= 0.01",
@@ -261,7 +260,7 @@ def c9(ctx: Context) -> Result:
         setting=f"random init: {L} layers, d=64, 4 heads, d_ff=64, learned positions, vocab 10, 10 random sentences of "
         "length 10, cosine of the logits (the model exposes logits; the paper used encoder outputs). Our pre-LN is the "
         "standard x + F(LN(x)), not the paper's LN(F(x)) + x: the paper's numbers are a reference, not a prediction",
-        figure=fig_path(ctx, fig, "C9_scale_curves.png"),
+        figure=ctx.save_figure(fig, "C9_scale_curves.png"),
     )
 
 
@@ -354,5 +353,5 @@ def c10(ctx: Context) -> Result:
         passed=bool(ok), setting=f"(a) C8 homogeneous model on running max V={V_MAX}, T={T_SEQ}; (b, c) post-LN model "
         "on majority (per-sequence rate ~ U(0,1)); (d) causal model with b_Q = -b_K = 3 e_1, other weights x0.05: "
         "negative visible scores with a unique max",
-        figure=fig_path(ctx, fig, "C10_support_hist.png"),
+        figure=ctx.save_figure(fig, "C10_support_hist.png"),
     )

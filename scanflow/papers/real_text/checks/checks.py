@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from scanflow.engine.config import Config, load_config
-from scanflow.engine.figures import save
 from scanflow.engine.results import RunResults, load_run
 from scanflow.papers.real_text import plots as views
 from scanflow.papers.real_text.config import QUICK, path_override
@@ -118,7 +117,7 @@ def _rt1(ctx: Context, variant: str) -> Result:
                    "seed means are reported, not required (3 seeds cannot order adjacent etas reliably)"),
         passed=bool(jt["p"] < P_TREND),
         setting=setting(run),
-        figure=_save(ctx, fig, f"RT1_{variant}_entropy_vs_lr.png"),
+        figure=ctx.save_figure(fig, f"RT1_{variant}_entropy_vs_lr.png"),
         seeds=cfg.sweep.seeds,
     )
 
@@ -149,7 +148,7 @@ def _rt2(ctx: Context, variant: str) -> Result:
                    "snaps later, t0 ~ 1/eta, and may not freeze within the run)"),
         passed=bool(np.all(gate >= FREEZE_DROP)),
         setting=setting(run),
-        figure=_save(ctx, fig, f"RT2_{variant}_attention_change.png"),
+        figure=ctx.save_figure(fig, f"RT2_{variant}_attention_change.png"),
         seeds=cfg.sweep.seeds,
     )
 
@@ -173,15 +172,9 @@ def _rt3(ctx: Context, variant: str) -> Result:
                    f"p = 2^-{sparser.size})"),
         passed=bool(np.all(sparser)),
         setting=setting(run),
-        figure=_save(ctx, fig, f"RT3_{variant}_attention_maps.png"),
+        figure=ctx.save_figure(fig, f"RT3_{variant}_attention_maps.png"),
         seeds=cfg.sweep.seeds,
     )
-
-
-def _save(ctx: Context, fig, name: str) -> str:
-    ctx.fig_dir.mkdir(parents=True, exist_ok=True)
-    save(fig, ctx.fig_dir / name, dpi=110)
-    return name
 
 
 _CLAIMS = {
