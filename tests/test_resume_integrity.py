@@ -243,3 +243,19 @@ def test_a_signal_checkpoints_the_last_chunk_whatever_the_interval(tmp_path, sig
     assert 3 <= done < 200
     assert f"a checkpoint of {done} of 200 chunks" in err and f"scanflow run {partial}" in err, err
     assert len(list((partial / "records").glob("p000-c*.npz"))) == done + 1  # records 0..done, nothing half-written
+
+
+@pytest.mark.parametrize("damage", ["arrays.npz", "manifest.json", "config.yaml"])
+def test_a_damaged_result_is_named_by_load_run_and_plot(tmp_path, reference, capsys, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference.path, run)
+    f = run / damage
+    f.write_bytes(f.read_bytes()[:40] if damage != "config.yaml" else b"- [unclosed\n")
+    with pytest.raises(RunDirError, match=str(f)):
+        load_run(run)
+    capsys.readouterr()
+    assert cli.main(["plot", str(run), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(f) in err and "damaged" in err, err

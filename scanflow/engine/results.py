@@ -247,12 +247,23 @@ def load_run(path: str | Path) -> RunResults:
     for f in ("config.yaml", "manifest.json", "arrays.npz"):
         if not (path / f).is_file():
             raise FileNotFoundError(f"{path}: not a scanflow run directory (missing {f})")
-    manifest = json.loads((path / "manifest.json").read_text())
-    config = yaml.safe_load((path / "config.yaml").read_text())
-    with np.load(path / "arrays.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    dims = {k: tuple(v) for k, v in manifest["dims"].items()}
-    coords = {k: np.asarray(v) for k, v in manifest["coords"].items()}
+    from scanflow.engine.store import RunDirError, _open_npz
+
+    fix = f"the run directory is damaged; run its config again: scanflow run {path / 'config.yaml'}"
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        dims = {k: tuple(v) for k, v in manifest["dims"].items()}
+        coords = {k: np.asarray(v) for k, v in manifest["coords"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RunDirError(f"{path / 'manifest.json'}: damaged ({e.__class__.__name__}); {fix}") from None
+    try:
+        config = yaml.safe_load((path / "config.yaml").read_text())
+        if not isinstance(config, dict):
+            raise ValueError("not a mapping")
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise RunDirError(f"{path / 'config.yaml'}: damaged ({e.__class__.__name__}); restore it from the manifest's "
+                          "command or re-run the sweep") from None
+    arrays = _open_npz(path / "arrays.npz", "results", fix)
     return RunResults(path, config, manifest, arrays, dims, coords)
 
 
