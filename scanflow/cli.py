@@ -90,11 +90,21 @@ def _parse(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the command line: a closed pipe (scanflow ... | head) ends quietly, as other tools do
-        import signal
-
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = _parse(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:  # `scanflow ... | head`: the reader left; end quietly, as other tools do
+        import os
+
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second BrokenPipeError when Python flushes at exit
+        except (OSError, ValueError):
+            pass
+        return 141
+
+
+def _main(args) -> int:
     try:
         if args.command == "run":
             return _run(args)
@@ -110,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(f"scanflow: {_interrupt_message(e)}", file=sys.stderr)
         return 143 if getattr(e, "signum", 2) == 15 else 130
+    except BrokenPipeError:
+        raise
     except OSError as e:  # a full disk, a read-only or missing directory: one line, the run stays resumable
         print(f"scanflow: error: {_os_error_message(e)}", file=sys.stderr)
         return 2

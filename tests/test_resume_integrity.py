@@ -259,3 +259,46 @@ def test_a_damaged_result_is_named_by_load_run_and_plot(tmp_path, reference, cap
     assert cli.main(["plot", str(run), "--out", str(tmp_path / "figs")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(f) in err and "damaged" in err, err
+
+
+def test_a_checkpoint_missing_runs_is_refused(tmp_path, monkeypatch, capsys):
+    """A process's checkpoint file is gone (its rows are missing): never continue from uninitialised state."""
+    partial = _partial(tmp_path, monkeypatch)
+    ckpt = partial / "checkpoint-p000.npz"
+    with np.load(ckpt) as z:
+        arrays = {k: z[k] for k in z.files}
+    keep = arrays["__rows__"] != 1  # run 1's state disappears
+    arrays = {k: (v[keep] if k.startswith("leaf") or k == "__rows__" else v) for k, v in arrays.items()}
+    np.savez(ckpt, **arrays)
+    code, err = _resume(partial, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "runs" in err and "delete every checkpoint" in err, err
+
+
+def test_ctrl_c_while_the_results_are_written_leaves_a_resumable_directory(tmp_path, monkeypatch, capsys, reference):
+    import scanflow.engine.results as results
+
+    finish = results.finish_run
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "finish_run", interrupted)
+    out = tmp_path / "runs"
+    capsys.readouterr()
+    assert cli.main(["run", *SMALL, "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    (partial,) = out.iterdir()
+    assert is_unfinished(partial) and f"scanflow run {partial}" in err and "nothing was written" not in err, err
+    monkeypatch.setattr(results, "finish_run", finish)
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    _same(_finished(partial), reference)
+
+
+def test_optimizer_arguments_written_as_yaml_strings_are_numbers(tmp_path, capsys):
+    """PyYAML reads 1e-4 as a string: it must reach optax as a number (else the run fails after it started)."""
+    out = tmp_path / "runs"
+    args = [*SMALL, "train.optimizer=adamw", "train.optimizer_args={weight_decay: 1e-4}", "--out", str(out)]
+    assert cli.main(["run", *args]) == 0
+    (run,) = out.iterdir()
+    assert load_run(run).config["train"]["optimizer_args"] == {"weight_decay": 1e-4}

@@ -257,7 +257,13 @@ class TrainConfig:
                 for x in (v if isinstance(v, (list, tuple)) else [v]):
                     if isinstance(x, (int, float)) and not isinstance(x, bool):
                         need(finite(x), f"train.optimizer_args.{k}", "a finite number", x)
-            object.__setattr__(self, "optimizer_args", _FrozenDict(sorted(self.optimizer_args.items())))
+            args = {}
+            for k, v in self.optimizer_args.items():  # numbers as numbers (YAML reads 1e-4 as a string)
+                v = v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+                if isinstance(v, str) and _as_number(v) is not None:
+                    v = _as_number(v)
+                args[k] = v
+            object.__setattr__(self, "optimizer_args", _FrozenDict(sorted(args.items())))
         if self.method == "sgd":
             from scanflow.engine.optim import check_optimizer
 

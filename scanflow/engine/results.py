@@ -210,11 +210,13 @@ def start_run(final: str | Path, config: dict, info: dict | None = None) -> Path
     work = unfinished_dir(Path(final))
     if Path(final).exists() or work.exists():
         raise FileExistsError(f"run directory {final} already exists")
+    text = yaml.safe_dump(config, sort_keys=False).encode()  # before the directory: a config that cannot be
+    info_text = json.dumps(info, indent=2).encode() if info is not None else None  # written leaves nothing
     work.parent.mkdir(parents=True, exist_ok=True)
     work.mkdir()
-    if info is not None:
-        atomic_write_bytes(work / "run.json", json.dumps(info, indent=2).encode())
-    atomic_write_bytes(work / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+    if info_text is not None:
+        atomic_write_bytes(work / "run.json", info_text)
+    atomic_write_bytes(work / "config.yaml", text)
     return work
 
 

@@ -41,7 +41,7 @@ class WriteError(OSError):
     """An OSError while writing a run directory: `work` stays resumable."""
 
     def __init__(self, work: Path, err: OSError):
-        super().__init__(err.errno, err.strerror, err.filename)
+        super().__init__(err.errno, err.strerror or str(err) or type(err).__name__, err.filename)
         self.work, self.err = work, err
 
 
@@ -201,12 +201,17 @@ def execute(
             "diverged_runs": diverged_runs(out.arrays),
             "workload_info": out.info,
         }
-        _release_lock(lock)  # finish_run renames the directory: the lock must not travel with it
-        lock = None
         try:
-            path = results.finish_run(work, out.arrays, out.dims, out.coords, manifest)
+            path = results.finish_run(work, out.arrays, out.dims, out.coords, manifest)  # removes the lock
         except OSError as e:
             raise WriteError(work, e) from e
+    except KeyboardInterrupt as e:  # while writing the results: the .partial (or the finished directory) remains
+        if isinstance(e, Interrupted):
+            raise
+        done = results.final_dir(work)
+        if done.is_dir():
+            raise PlotInterrupted(done) from e
+        raise Interrupted(work, _checkpointed_chunks(work)) from e
     finally:
         _release_lock(lock)
     if plot:

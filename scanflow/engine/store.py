@@ -43,8 +43,7 @@ def atomic_savez(path: Path, arrays: dict) -> None:
     """np.savez to a temp sibling, fsync, then rename into place. The directory above `path`'s parent
     must exist: a store never re-creates a run directory that was renamed or removed under it."""
     path = Path(path)
-    if not path.parent.is_dir():
-        path.parent.mkdir()  # records/ inside an existing run directory; FileNotFoundError otherwise
+    path.parent.mkdir(exist_ok=True)  # records/ inside an existing run directory (FileNotFoundError if it is gone)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -154,6 +153,7 @@ class RecordStore:
             rows.append(z["__rows__"])
             parts.append([z[k] for k in sorted(k for k in z if re.fullmatch(r"leaf\d+", k))])
         if len(done) != 1:
-            raise RuntimeError(f"{self.work}: processes checkpointed different chunks {sorted(done)}; cannot resume")
+            raise RunDirError(f"{self.work}: processes checkpointed different chunks {sorted(done)}; delete every "
+                              "checkpoint-p*.npz and resume (the run restarts from chunk 0 with the same bits)")
         leaves = [np.concatenate(ls) for ls in zip(*parts)]
         return done.pop(), np.concatenate(rows), leaves

@@ -398,18 +398,16 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
             last = k == n_chunks - 1
             due = work_dir is not None and time.perf_counter() - saved >= checkpoint_every_s
             due, stop = _agree(due, bool(pending))  # several processes: process 0's clock and signal decide for all
-            if stop and not pending:
-                pending.append(2)
-            if due or pending or (last and (work_dir is not None or cfg.train.method == "flow")):  # flow: solver stats
+            if due or stop or (last and (work_dir is not None or cfg.train.method == "flow")):  # flow: solver stats
                 rows, state_host = sharding.local_rows(state)
                 store.put_checkpoint(k + 1, rows, jax.tree.leaves(state_host))
                 saved = time.perf_counter()
             if bar is not None:
                 bar.update(1)
-            if pending and not last:
+            if stop and not last:
                 if bar is not None:
                     bar.close()
-                raise SweepInterrupted(pending[0], k + 1, n_chunks, work_dir)
+                raise SweepInterrupted(pending[0] if pending else 2, k + 1, n_chunks, work_dir)
     if bar is not None:
         bar.close()
     sharding.barrier("scanflow-sweep-done")
@@ -552,8 +550,9 @@ def _agree(due: bool, stop: bool) -> tuple[bool, bool]:
         return due, stop
     from jax.experimental import multihost_utils
 
-    flag = int(multihost_utils.broadcast_one_to_all(np.int32(int(due) + 2 * int(stop))))
-    return bool(flag & 1), bool(flag & 2)
+    flags = np.asarray(multihost_utils.process_allgather(np.int32(int(due) + 2 * int(stop))))
+    # process 0's clock decides checkpoints; a signal received by any process stops every process
+    return bool(int(flags.reshape(-1)[0]) & 1) or bool((flags & 2).any()), bool((flags & 2).any())
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -583,8 +582,11 @@ def _deferred_interrupts():
         pending.append(signum)
         import sys
 
-        print(f"\nscanflow: {signal.Signals(signum).name} received: finishing the current chunk and writing a "
-              "checkpoint (press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        try:
+            print(f"\nscanflow: {signal.Signals(signum).name} received: finishing the current chunk and writing a "
+                  "checkpoint (press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        except OSError:  # stderr is a closed pipe (e.g. `| tee` killed by the same Ctrl-C): checkpoint anyway
+            pass
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -607,6 +609,12 @@ def _restore_state(state_shape, rows: np.ndarray, leaves: list, layout, mesh):
 
     Valid runs get their own rows; padding rows (whose values are never used) copy run 0.
     """
+    covered = np.zeros(layout.n_runs, bool)
+    covered[rows[rows < layout.n_runs]] = True
+    if not covered.all():  # a process's checkpoint is missing: never continue from uninitialised state
+        raise RunDirError(f"the checkpoints hold {int(covered.sum())} of {layout.n_runs} runs (a process's "
+                          "checkpoint-pNNN.npz is missing); delete every checkpoint-p*.npz and resume: the run restarts "
+                          "from chunk 0 with the same bits")
     src = np.where(layout.valid_R, np.arange(layout.n_padded), 0)
     full = [_by_row(x, rows, layout.n_runs)[src] for x in leaves]
     tree = jax.tree.unflatten(jax.tree.structure(state_shape), full)
