@@ -162,8 +162,14 @@ def execute(
         if _is_main():
             lock = _acquire_lock(work)
         if (work / "manifest.json").is_file() and (work / "arrays.npz").is_file():  # killed while renaming
-            _release_lock(lock)
-            return results.finish_run(work, None, None, None, None)
+            if not _is_main():
+                return results.final_dir(work)  # process 0 finishes it
+            path = results.finish_run(work, None, None, None, None)  # removes the lock with the records
+            if plot:
+                from scanflow.engine.figures import plot_run
+
+                plot_run(path)
+            return path
     else:
         check_buildable(cfg)
         final = results.new_run_dir(out_dir if out_dir is not None else cfg.out_dir, cfg.name, _shared_stamp())
