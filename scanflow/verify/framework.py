@@ -141,8 +141,13 @@ def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=prin
             raise KeyError(f"--only: unknown check(s) {unknown} for {paper}; expected some of {list(checks)}")
         checks = {n: checks[n] for n in only}
     outcomes = []
-    for name, c in checks.items():
+    import sys
+
+    live = log is print and sys.stdout.isatty()  # a terminal sees which check is running (no minutes of silence)
+    for i, (name, c) in enumerate(checks.items()):
         t0 = time.perf_counter()
+        if live:
+            print(f"  ...   {paper} {name} ({i + 1}/{len(checks)}) running", end="\r", flush=True)
         try:
             res, err = c.fn(ctx), ""
         except KeyboardInterrupt:
@@ -152,7 +157,8 @@ def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=prin
         o = Outcome(c, res, time.perf_counter() - t0, err)
         outcomes.append(o)
         if log:
-            log(f"  {o.verdict:5s} {paper} {name} ({o.seconds:.1f} s): {c.claim}")
+            log(f"\033[2K  {o.verdict:5s} {paper} {name} ({o.seconds:.1f} s): {c.claim}" if live else
+                f"  {o.verdict:5s} {paper} {name} ({o.seconds:.1f} s): {c.claim}")
     return outcomes
 
 
