@@ -9,6 +9,7 @@ field and what was expected, exits with status 2, and leaves no run directory be
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from scanflow.engine.config import ConfigError
@@ -186,11 +187,12 @@ def _run(args) -> int:
         _check_out_dir("--out", args.out)
     from scanflow.engine.config import check_resources, device_checks, host_only_checks
 
-    with host_only_checks() if args.distributed else _no_context():  # no JAX computation before the cluster
-        cfg = load_config(resume / "config.yaml" if resume else args.config, args.overrides)  # validate before JAX
+    with _startup_interrupts():  # loading the config imports JAX (through optax): Ctrl-C there is not lost
+        with host_only_checks() if args.distributed else contextlib.nullcontext():  # no JAX before the cluster
+            cfg = load_config(resume / "config.yaml" if resume else args.config, args.overrides)
+        import jax
     if args.out is None and resume is None:
         _check_out_dir("out_dir", cfg.out_dir)
-    jax = _import_jax()
 
     if args.distributed:
         _join_cluster(cluster)  # before anything touches a device
@@ -215,12 +217,6 @@ def _run(args) -> int:
     return 0
 
 
-def _no_context():
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
 def _check_out_dir(flag: str, out) -> None:
     """`out` can be (or become) a writable directory: one line naming `flag` if not, before anything runs."""
     import os
@@ -240,19 +236,24 @@ def _check_out_dir(flag: str, out) -> None:
         raise ConfigError(f"{flag}: expected a writable directory, but {parent} is not writable")
 
 
-def _import_jax():
-    """Import JAX with Ctrl-C recorded, not lost: an interrupt during start-up stops the command."""
+@contextlib.contextmanager
+def _startup_interrupts():
+    """Record Ctrl-C while JAX is imported and the config loaded, then stop: an interrupt during
+    start-up exits 130 instead of being lost. Outside the main thread nothing changes."""
     import signal
+    import threading
 
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     hit = []
     old = signal.signal(signal.SIGINT, lambda *_: hit.append(1))
     try:
-        import jax
+        yield
     finally:
         signal.signal(signal.SIGINT, old)
     if hit:
         raise KeyboardInterrupt
-    return jax
 
 
 def _explain_run_dir(path) -> None:

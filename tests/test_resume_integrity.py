@@ -302,3 +302,20 @@ def test_optimizer_arguments_written_as_yaml_strings_are_numbers(tmp_path, capsy
     assert cli.main(["run", *args]) == 0
     (run,) = out.iterdir()
     assert load_run(run).config["train"]["optimizer_args"] == {"weight_decay": 1e-4}
+
+
+def test_ctrl_c_during_start_up_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """Loading the config imports JAX; a Ctrl-C arriving then is recorded and stops the command."""
+    import scanflow.engine.config as config
+
+    load = config.load_config
+
+    def interrupted_load(*a, **k):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered while the start-up guard is active
+        return load(*a, **k)
+
+    monkeypatch.setattr(config, "load_config", interrupted_load)
+    out = tmp_path / "runs"
+    capsys.readouterr()
+    assert cli.main(["run", *SMALL, "--out", str(out)]) == 130
+    assert "nothing was written" in capsys.readouterr().err and not out.exists()

@@ -249,7 +249,7 @@ def load_run(path: str | Path) -> RunResults:
     for f in ("config.yaml", "manifest.json", "arrays.npz"):
         if not (path / f).is_file():
             raise FileNotFoundError(f"{path}: not a scanflow run directory (missing {f})")
-    from scanflow.engine.store import RunDirError, _open_npz
+    from scanflow.engine.store import RunDirError, open_npz
 
     fix = f"the run directory is damaged; run its config again: scanflow run {path / 'config.yaml'}"
     try:
@@ -265,7 +265,7 @@ def load_run(path: str | Path) -> RunResults:
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise RunDirError(f"{path / 'config.yaml'}: damaged ({e.__class__.__name__}); restore it from the manifest's "
                           "command or re-run the sweep") from None
-    arrays = _open_npz(path / "arrays.npz", "results", fix)
+    arrays = open_npz(path / "arrays.npz", "results", fix)
     return RunResults(path, config, manifest, arrays, dims, coords)
 
 

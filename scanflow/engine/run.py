@@ -231,18 +231,14 @@ def execute(
 
 
 def _checkpointed_chunks(work: Path) -> int:
-    """Chunks held by the checkpoint(s) of an unfinished run directory (0 if none or unreadable)."""
-    import numpy as np
+    """Chunks held by the checkpoint of an unfinished run directory (0 if none or unreadable)."""
+    from scanflow.engine.store import RecordStore
 
-    best = None
-    for f in Path(work).glob("checkpoint-p*.npz"):
-        try:
-            with np.load(f) as z:
-                k = int(z["__chunks__"])
-        except Exception:  # noqa: BLE001 - only for the message
-            return 0
-        best = k if best is None else min(best, k)
-    return best or 0
+    try:
+        ckpt = RecordStore(work).latest_checkpoint()
+    except ValueError:  # damaged or inconsistent: only for the message
+        return 0
+    return 0 if ckpt is None else ckpt[0]
 
 
 def _is_main() -> bool:

@@ -30,7 +30,7 @@ class RunDirError(ValueError):
 _DAMAGE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
 
-def _open_npz(path: Path, what: str, fix: str) -> dict:
+def open_npz(path: Path, what: str, fix: str) -> dict:
     """All arrays of an .npz file, or `RunDirError` naming the file, the damage and the fix."""
     try:
         with np.load(path) as z:
@@ -82,7 +82,7 @@ class RecordStore:
             raise RunDirError(f"{self.work / 'records'}: the records of chunk {k} are missing; this run cannot be "
                               f"completed, start it again (scanflow run {self.work / 'config.yaml'})")
         for f in files:
-            z = _open_npz(f, f"records of chunk {k}", f"this run cannot be completed, start it again "
+            z = open_npz(f, f"records of chunk {k}", f"this run cannot be completed, start it again "
                           f"(scanflow run {self.work / 'config.yaml'})")
             yield z["__rows__"], z
 
@@ -147,7 +147,7 @@ class RecordStore:
             return None
         done, rows, parts = set(), [], []
         for f in files:
-            z = _open_npz(f, "checkpoint", f"delete {f} and resume: the run restarts from chunk 0 and recomputes "
+            z = open_npz(f, "checkpoint", f"delete {f} and resume: the run restarts from chunk 0 and recomputes "
                           "every record bit-identically")
             done.add(int(z["__chunks__"]))
             rows.append(z["__rows__"])

@@ -41,11 +41,6 @@ def init_scale(cfg: Config, group: str, M: int) -> float:
     return m.init_scale if m.init_scale is not None else 1.0 / math.sqrt(M)
 
 
-def point_arrays(cfg: Config, hp: dict, record_steps) -> tuple[dict, dict]:
-    """No extra arrays beyond lr_* / init_scale_*."""
-    return {}, {}
-
-
 def build(cfg: Config) -> Problem:
     spec = data.from_config(cfg.data)
     dtype = jnp.float64 if cfg.x64 else jnp.float32
@@ -145,7 +140,6 @@ WORKLOAD = Workload(
     dynamic_model_fields=config_mod.DYNAMIC_MODEL_FIELDS,
     build=build,
     hyperparams=hyperparams,
-    point_arrays=point_arrays,
     validate=config_mod.validate,
     footprint=config_mod.footprint,
     plots=_plots,
