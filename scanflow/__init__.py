@@ -3,7 +3,9 @@
 The curated API (imported lazily, so ``import scanflow`` does not import JAX):
 
 * configs: `load_config`, `config_from_dict`, `Config`, `ConfigError`;
-* running: `run_sweep` (arrays in memory), `execute` (a run directory), `load_run`;
+* running: `run` (a sweep -> an `xarray.Dataset`, in memory or also as a run directory), `load_run`
+  (a run directory -> the same Dataset), `execute` (a run directory -> its path), `run_sweep` (the
+  engine's raw arrays);
 * your own theorem: `Workload`, `Problem`, `Recording`, `register_workload`, `register_paper`,
   and the check framework `scanflow.verify` (`check`, `Context`, `Result` and the gate helpers).
 """
@@ -21,6 +23,7 @@ _API = {
     "load_config": "scanflow.engine.config",
     "run_sweep": "scanflow.engine.sweep",
     "execute": "scanflow.engine.run",
+    "run": "scanflow.engine.run",
     "load_run": "scanflow.engine.results",
     "Workload": "scanflow.engine.workload",
     "Problem": "scanflow.engine.workload",

@@ -1,54 +1,105 @@
-"""Run directories are written atomically and read back in one call."""
+"""Run directories hold an xarray.Dataset (results.nc), written atomically and read back in one call;
+grid points are selected by their hyperparameter values and records by step, never by position
+under a label's name (the bug of the old positional `sel`: record=10 returned step 20)."""
+
+import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
+from scanflow.engine import dataset
 from scanflow.engine.results import load_run, new_run_dir, write_run
 
 
-def _arrays():
-    arrays = {"loss": np.arange(12.0).reshape(2, 3, 2), "lr_Y": np.array([1.0, 10.0])}
-    dims = {"loss": ("point", "seed", "record"), "lr_Y": ("point",)}
-    coords = {"point": np.arange(2), "seed": np.arange(3), "record": np.array([0, 5])}
-    return arrays, dims, coords
+def _ds(label="step"):
+    arrays = {
+        "loss": np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4),
+        "attn": np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5),
+        "diverged": np.array([[False, True, False], [False, False, False]]),
+        "lr_Y": np.array([1.0, 0.1]),
+        "lr_Z": np.array([0.5, 0.5]),
+    }
+    dims = {"loss": ("point", "seed", "record"), "attn": ("point", "seed", "record", "token"),
+            "diverged": ("point", "seed"), "lr_Y": ("point",), "lr_Z": ("point",)}
+    coords = {"point": np.arange(2), "seed": np.arange(3), "record": np.array([0, 10, 20, 30]),
+              "token": np.array([3, 4, 7, 8, 9])}
+    return dataset.to_dataset(arrays, dims, coords, record_label=label, config={"name": "x", "workload": "w"},
+                              manifest={"x64": False, "diverged_runs": [{"point": 0, "seed": 1}]}), arrays
 
 
-def test_roundtrip(tmp_path):
-    arrays, dims, coords = _arrays()
-    path = write_run(tmp_path / "r", {"name": "x"}, arrays, dims, coords, {"x64": False})
-    r = load_run(path)
-    np.testing.assert_array_equal(r["loss"], arrays["loss"])
-    assert r.dims["loss"] == ("point", "seed", "record")
-    np.testing.assert_array_equal(r.coords["record"], [0, 5])
-    np.testing.assert_array_equal(r.sel("loss", seed=1), arrays["loss"][:, 1])
+def test_label_selection():
+    ds, arrays = _ds()
+    assert ds.loss.dims == ("point", "seed", "step")
+    one = ds.loss.sel(lr_Y=0.1)  # 0.1: the config value; the remaining level lr_Z becomes the dim (pandas)
+    assert one.dims == ("lr_Z", "seed", "step") and one.lr_Z.values.tolist() == [0.5]
+    np.testing.assert_array_equal(one.values[0], arrays["loss"][1])
+    np.testing.assert_array_equal(ds.loss.sel(lr_Y=1.0, lr_Z=0.5).values, arrays["loss"][0])
+    np.testing.assert_array_equal(ds.loss.sel(step=10).values, arrays["loss"][:, :, 1])  # by step, not position
     with pytest.raises(KeyError):
-        r.sel("loss", token=0)
-    assert r.config == {"name": "x"} and r.manifest["x64"] is False
+        ds.loss.sel(step=15)  # no such record: an error, never a neighbouring one
+    assert "record" not in ds.dims  # positions are isel(step=...); no unlabelled axis for sel to index by position
+    np.testing.assert_array_equal(ds.attn.sel(token=7).values, arrays["attn"][..., 2])
+    assert bool(ds.diverged.sel(lr_Y=1.0, seed=1))
+    assert dataset.manifest_of(ds)["diverged_runs"] == [{"point": 0, "seed": 1}]
+    assert dataset.config_of(ds) == {"name": "x", "workload": "w"}
+    assert ds.unstack("point").loss.dims == ("seed", "step", "lr_Y", "lr_Z")
+
+
+def test_roundtrip_is_identical(tmp_path):
+    ds, _ = _ds()
+    path = write_run(tmp_path / "r", ds)
+    back = load_run(path)
+    assert back.attrs.pop("run_dir") == str(path)
+    xr.testing.assert_identical(back, ds)
+    assert back.diverged.dtype == bool and back.loss.dtype == np.float32
+    assert json.loads((path / "manifest.json").read_text())["x64"] is False
+    plain = xr.open_dataset(path / dataset.RESULTS_FILE, engine="h5netcdf")  # a standard file: one call
+    np.testing.assert_array_equal(plain.lr_Y.values, [1.0, 0.1])
+    plain.close()
+
+
+def test_flow_records_are_labelled_by_time(tmp_path):
+    ds, arrays = _ds("time")
+    back = load_run(write_run(tmp_path / "r", ds))
+    np.testing.assert_array_equal(back.loss.sel(time=20).values, arrays["loss"][:, :, 2])
+    assert back.loss.dims == ("point", "seed", "time") and "step" not in back.coords
+
+
+def test_legacy_run_directory_loads(tmp_path):
+    """A run directory of scanflow <= 0.1 (arrays.npz, dims and coords in manifest.json) loads as the
+    same Dataset."""
+    ds, arrays = _ds()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.yaml").write_text("name: x\nworkload: w\n")
+    np.savez(old / "arrays.npz", **arrays)
+    dims = {k: ["record" if d == "step" else d for d in v.dims] for k, v in ds.variables.items() if k in arrays}
+    assert dims["loss"] == ["point", "seed", "record"]
+    coords = {"point": [0, 1], "seed": [0, 1, 2], "record": [0, 10, 20, 30], "token": [3, 4, 7, 8, 9]}
+    (old / "manifest.json").write_text(json.dumps({"x64": False, "diverged_runs": [{"point": 0, "seed": 1}],
+                                                   "dims": dims, "coords": coords}))
+    back = load_run(old)
+    back.attrs.pop("run_dir")
+    xr.testing.assert_equal(back, ds)
+    np.testing.assert_array_equal(back.loss.sel(lr_Y=0.1, lr_Z=0.5, step=30).values, arrays["loss"][1, :, 3])
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    arrays, dims, coords = _arrays()
-    dims["loss"] = ("point", "seed")  # wrong rank -> rejected before anything is written
-    with pytest.raises(ValueError):
-        write_run(tmp_path / "r", {}, arrays, dims, coords, {})
-    arrays, dims, coords = _arrays()
-    arrays["bad"], dims["bad"] = np.array(["a"]), ("x",)  # not numeric
-    with pytest.raises(ValueError, match="numeric"):
-        write_run(tmp_path / "r", {}, arrays, dims, coords, {})
-    arrays, dims, coords = _arrays()
+    ds, _ = _ds()
 
     def boom(*a, **k):  # the disk fills up midway: the temp dir is removed, nothing appears
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", boom)
     with pytest.raises(OSError):
-        write_run(tmp_path / "r", {}, arrays, dims, coords, {})
+        write_run(tmp_path / "r", ds)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_never_overwrites(tmp_path):
-    arrays, dims, coords = _arrays()
-    write_run(tmp_path / "r", {}, arrays, dims, coords, {})
+    ds, _ = _ds()
+    write_run(tmp_path / "r", ds)
     with pytest.raises(FileExistsError):
-        write_run(tmp_path / "r", {}, arrays, dims, coords, {})
+        write_run(tmp_path / "r", ds)
     assert new_run_dir(tmp_path, "r") != tmp_path / "r"

@@ -313,6 +313,7 @@ class SweepConfig:
     seeds: int = 8
     root_seed: int = 0  # < 2**32 (without x64 JAX keeps 32 bits of a seed: larger ones would collide)
     lr: dict | None = None
+    grid: dict | None = None  # more axes: {"section.field": [values]} (`scanflow.engine.grid`; lists in fields land here)
     max_memory_gb: float = 16.0  # ceiling (GB) on the estimated records, and on the device's state + one block
     max_run_steps: float = 1e10  # ceiling on runs x train.steps (the flow horizon under gradient flow); .inf: none
 
@@ -327,6 +328,10 @@ class SweepConfig:
             need(isinstance(self.lr, dict), "sweep.lr", "a mapping", type(self.lr).__name__)
             norm = {str(k): _lr_list(v, f"sweep.lr.{k}") for k, v in self.lr.items()}
             object.__setattr__(self, "lr", _FrozenDict(sorted(norm.items())))
+        if self.grid is not None and not isinstance(self.grid, _FrozenDict):
+            from scanflow.engine import grid
+
+            object.__setattr__(self, "grid", _FrozenDict(grid.normalise(self.grid)) or None)
 
 
 @dataclass(frozen=True)
@@ -382,9 +387,29 @@ class Config:
                 need(fl.dt0 <= t.record_every, "flow.dt0",
                      f"a step of at most the record interval train.record_every={t.record_every} for the euler solver",
                      fl.dt0)
+        if self.sweep.grid:
+            self._apply_grid()
         self._check_dtype()
         check_resources(self)  # before the workload's own checks, which may build its data
         wl.validate(self)
+        if self.sweep.grid:
+            from scanflow.engine import grid
+
+            grid.static_parts(self)  # every static combination is a whole valid config (each is built, checked)
+
+    def _apply_grid(self) -> None:
+        """Each axis value passes its field's checks; each field holds its axis's first value."""
+        from scanflow.engine import grid
+
+        grid.validate(self)
+        for section, obj in grid.assign_sections(self, {p: v[0] for p, v in self.sweep.grid.items()}).items():
+            object.__setattr__(self, section, obj)
+        for path, values in self.sweep.grid.items():
+            section, name = path.split(".")
+            if _is_float_type(_hints(type(getattr(self, section)))[name]):
+                for v in values:
+                    if v is not None:
+                        need_representable(_as_number(v), f"sweep.grid.{path}", self.x64)
 
     def _check_dtype(self) -> None:
         """Every float that becomes an array of the run's dtype keeps its meaning there (not inf, not 0)."""
@@ -452,6 +477,10 @@ def estimate(cfg: "Config", runs_per_block: int | None = None) -> dict:
     fp = wl.footprint(cfg) if wl.footprint is not None else Footprint()
     lr = cfg.sweep.lr if cfg.sweep.lr is not None else wl.lr_default
     P = math.prod(len(v) for v in lr.values())  # the product grid (an upper bound for any other grid)
+    if cfg.sweep.grid:
+        from scanflow.engine import grid
+
+        P *= grid.n_points_factor(cfg)  # dynamic axes multiply the points of one program
     S = cfg.sweep.seeds
     R = P * S
     t = cfg.train
@@ -639,6 +668,9 @@ def config_from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = ()) -> 
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(raw, key, value)
+    from scanflow.engine import grid
+
+    grid.lift_lists(raw)  # a list in a single-valued field is a sweep axis
     return _build(Config, raw, "")
 
 

@@ -40,7 +40,7 @@ def init_key(run_key: jax.Array) -> jax.Array:
 def init_state(problem: Problem, cfg: TrainConfig, run_key: jax.Array, hp: dict) -> tuple[State, dict]:
     """Parameters, optimizer state and the record at step 0."""
     params = problem.init(init_key(run_key), hp)
-    opt_state = make_optimizer(cfg, hp["lr"]).init(params)
+    opt_state = make_optimizer(cfg, hp["lr"], hp.get("train")).init(params)
     step0 = jnp.zeros((), jnp.int32)
     update = jax.tree.map(jnp.zeros_like, params) if problem.record_update else None
     rec = dict(problem.metrics(params, Recording(step0, update, opt_state, hp, update)))
@@ -54,7 +54,7 @@ def run_chunk(problem: Problem, cfg: TrainConfig, n_records: int, state: State, 
     Record leaves have a leading axis of length n_records. `train_loss` is the mean training
     objective over the steps since the previous record.
     """
-    tx = make_optimizer(cfg, hp["lr"])
+    tx = make_optimizer(cfg, hp["lr"], hp.get("train"))
     k_data = data_key(run_key)
     every = cfg.record_every
     keep_update = problem.record_update

@@ -33,15 +33,18 @@ def _factory(name: str):
     return fn
 
 
-def group_transform(cfg: TrainConfig, lr: jax.Array) -> optax.GradientTransformation:
-    """The optimizer of one group. sgd_momentum follows PyTorch: v <- mu v + g ; p <- p - lr v."""
+def group_transform(cfg: TrainConfig, lr: jax.Array, dynamic: dict | None = None) -> optax.GradientTransformation:
+    """The optimizer of one group. sgd_momentum follows PyTorch: v <- mu v + g ; p <- p - lr v.
+    `dynamic` holds the optimizer constants that are sweep axes (traced per run, e.g. ``momentum``);
+    the others are the config's numbers."""
     args = dict(cfg.optimizer_args or {})
+    c = {k: getattr(cfg, k) for k in ("momentum", "adam_b1", "adam_b2", "adam_eps")} | dict(dynamic or {})
     if cfg.optimizer == "sgd":
         return optax.sgd(lr, **args)
     if cfg.optimizer == "sgd_momentum":
-        return optax.sgd(lr, momentum=cfg.momentum, **args)
+        return optax.sgd(lr, momentum=c["momentum"], **args)
     if cfg.optimizer == "adam":
-        return optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps, **args)
+        return optax.adam(lr, b1=c["adam_b1"], b2=c["adam_b2"], eps=c["adam_eps"], **args)
     return _factory(cfg.optimizer)(lr, **args)
 
 
@@ -57,9 +60,9 @@ def check_optimizer(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.optimizer: optax.{cfg.optimizer} did not return a GradientTransformation")
 
 
-def make_optimizer(cfg: TrainConfig, lrs: dict) -> optax.GradientTransformation:
+def make_optimizer(cfg: TrainConfig, lrs: dict, dynamic: dict | None = None) -> optax.GradientTransformation:
     """Partition the parameter tree by top-level key; group g gets learning rate lrs[g]."""
-    transforms = {g: group_transform(cfg, lr) for g, lr in lrs.items()}
+    transforms = {g: group_transform(cfg, lr, dynamic) for g, lr in lrs.items()}
     tx = optax.partition(transforms, lambda params: {g: g for g in params})
     if cfg.clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), tx)

@@ -4,12 +4,13 @@ Layout of a run directory::
 
     RUN_DIR/
       config.yaml      the resolved config (re-runnable with `scanflow run RUN_DIR/config.yaml`)
-      manifest.json    versions, devices, x64, timings, diverged runs, axis names and coordinates
-      arrays.npz       one array per metric; axes are named in manifest["dims"]
-      figures/         plots (views of arrays.npz; `scanflow plot RUN_DIR` re-draws them)
+      manifest.json    versions, provenance, devices, x64, timings, diverged runs (also in results.nc)
+      results.nc       every metric with named dimensions, an `xarray.Dataset` in netCDF
+                       (`scanflow.engine.dataset`)
+      figures/         plots, PNG and PDF (views of results.nc; `scanflow plot RUN_DIR` re-draws them)
 
 A directory is written under a temporary name and renamed into place, so a reader never sees a
-half-written run. `load_run` reads it back in one call. A sweep in progress (`scanflow.engine.run.execute`)
+half-written run. `load_run` reads it back as an `xarray.Dataset` in one call. A sweep in progress (`scanflow.engine.run.execute`)
 lives in ``RUN_DIR.partial/`` (config, streamed records, checkpoints) until it is complete; an
 interrupted one stays there and is resumed by ``scanflow run RUN_DIR.partial``.
 """
@@ -22,7 +23,6 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,33 +31,6 @@ import numpy as np
 import yaml
 
 PACKAGES = ("scanflow", "jax", "jaxlib", "flax", "optax", "diffrax", "equinox", "numpy", "matplotlib")
-
-
-@dataclass
-class RunResults:
-    """A loaded run: `arrays[name]` has axes `dims[name]`; `coords[axis]` labels an axis."""
-
-    path: Path
-    config: dict
-    manifest: dict
-    arrays: dict[str, np.ndarray]
-    dims: dict[str, tuple[str, ...]]
-    coords: dict[str, np.ndarray]
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.arrays[name]
-
-    def sel(self, name: str, **index: int) -> np.ndarray:
-        """Index an array by axis name, e.g. ``r.sel("loss", point=1, seed=0)``."""
-        dims = self.dims[name]
-        unknown = set(index) - set(dims)
-        if unknown:
-            raise KeyError(f"{name} has axes {dims}, not {sorted(unknown)}")
-        idx = tuple(index.get(d, slice(None)) for d in dims)
-        return self.arrays[name][idx]
-
-    def axis(self, name: str, dim: str) -> int:
-        return self.dims[name].index(dim)
 
 
 def versions() -> dict[str, str]:
@@ -136,24 +109,19 @@ def new_run_dir(out_dir: str | Path, name: str, stamp: str | None = None) -> Pat
     return path
 
 
-def write_run(
-    path: str | Path,
-    config: dict,
-    arrays: dict[str, np.ndarray],
-    dims: dict[str, tuple[str, ...]],
-    coords: dict[str, np.ndarray],
-    manifest: dict,
-) -> Path:
-    """Write a run directory atomically (temp dir + rename). Refuses to overwrite."""
+def write_run(path: str | Path, ds) -> Path:
+    """Write a run directory holding the Dataset `ds` atomically (temp dir + rename). Refuses to
+    overwrite. The config and manifest come from ``ds.attrs`` (`scanflow.engine.dataset`)."""
+    from scanflow.engine.dataset import config_of
+
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"run directory {path} already exists")
-    _check_arrays(arrays, dims)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        _write_results(tmp, arrays, dims, coords, manifest)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config_of(ds), sort_keys=False))
+        _write_results(tmp, ds)
         os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -161,24 +129,12 @@ def write_run(
     return path
 
 
-def _check_arrays(arrays: dict, dims: dict) -> None:
-    missing = [k for k in arrays if k not in dims]
-    if missing:
-        raise ValueError(f"arrays without axis names: {missing}")
-    for k, a in arrays.items():
-        if np.asarray(a).dtype.kind not in "biuf":
-            raise ValueError(f"{k}: expected a numeric array, got dtype {np.asarray(a).dtype}")
-        if np.ndim(a) != len(dims[k]):
-            raise ValueError(f"{k}: {np.ndim(a)}-d array but axes {dims[k]}")
+def _write_results(path: Path, ds) -> None:
+    """results.nc, and manifest.json (the same manifest as ``ds.attrs["manifest"]``, for reading)."""
+    from scanflow.engine.dataset import RESULTS_FILE, manifest_of, write_netcdf
 
-
-def _write_results(path: Path, arrays: dict, dims: dict, coords: dict, manifest: dict) -> None:
-    full = dict(manifest)
-    full["dims"] = {k: list(v) for k, v in dims.items()}
-    full["coords"] = {k: np.asarray(v).tolist() for k, v in coords.items()}
-    (path / "manifest.json").write_text(json.dumps(full, indent=2, default=_json_default))
-    with open(path / "arrays.npz", "wb") as f:
-        np.savez(f, **arrays)
+    write_netcdf(ds, path / RESULTS_FILE)
+    atomic_write_bytes(path / "manifest.json", json.dumps(manifest_of(ds), indent=2, default=_json_default).encode())
 
 
 # ----------------------------------------------------------------------------- unfinished runs
@@ -220,20 +176,15 @@ def start_run(final: str | Path, config: dict, info: dict | None = None) -> Path
     return work
 
 
-def finish_run(work: str | Path, arrays: dict, dims: dict, coords: dict, manifest: dict) -> Path:
-    """Write the results into an unfinished run directory and rename it into place; return RUN_DIR."""
+def finish_run(work: str | Path, ds) -> Path:
+    """Write the results (`ds`, an `xarray.Dataset`) into an unfinished run directory and rename it
+    into place; return RUN_DIR. ``ds=None``: the results are already in `work` (a kill hit the
+    clean-up below)."""
     work, final = Path(work), final_dir(Path(work))
     if final.exists():
         raise FileExistsError(f"run directory {final} already exists")
-    if arrays is not None:  # None: the results are already in `work` (a kill hit the clean-up below)
-        _check_arrays(arrays, dims)
-        tmp = Path(tempfile.mkdtemp(prefix=".results.tmp-", dir=work))
-        try:
-            _write_results(tmp, arrays, dims, coords, manifest)
-            for f in ("arrays.npz", "manifest.json"):
-                os.replace(tmp / f, work / f)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if ds is not None:
+        _write_results(work, ds)
     shutil.rmtree(work / "records", ignore_errors=True)
     for f in [*work.glob("checkpoint-p*.npz"), *work.glob(".*.tmp"), work / "lock"]:  # .tmp: left by a kill mid-write
         f.unlink(missing_ok=True)
@@ -241,21 +192,36 @@ def finish_run(work: str | Path, arrays: dict, dims: dict, coords: dict, manifes
     return final
 
 
-def load_run(path: str | Path) -> RunResults:
-    """Load a run directory written by `write_run`."""
+def has_results(work: str | Path) -> bool:
+    """The results of an unfinished run directory are written (it was killed while being renamed)."""
+    from scanflow.engine.dataset import RESULTS_FILE
+
+    return (Path(work) / RESULTS_FILE).is_file() and (Path(work) / "manifest.json").is_file()
+
+
+def load_run(path: str | Path):
+    """Load a run directory as an `xarray.Dataset` (see `scanflow.engine.dataset`): metrics over
+    (point, seed, record, ...), grid points labelled by their hyperparameters (``ds.sel(lr_Y=10)``),
+    records by step or time (``ds.sel(step=200)``), the config and manifest in ``attrs``.
+    A run directory of scanflow <= 0.1 (``arrays.npz``) loads too. Damage: `RunDirError`, one line."""
+    from scanflow.engine.dataset import RESULTS_FILE, read_netcdf, to_dataset
+    from scanflow.engine.store import RunDirError, open_npz
+
     path = Path(path)
     if is_unfinished(path):
         raise FileNotFoundError(f"{path}: unfinished run directory (resume it with `scanflow run {path}`)")
-    for f in ("config.yaml", "manifest.json", "arrays.npz"):
+    legacy = not (path / RESULTS_FILE).is_file() and (path / "arrays.npz").is_file()
+    for f in ("config.yaml", "manifest.json", "arrays.npz" if legacy else RESULTS_FILE):
         if not (path / f).is_file():
             raise FileNotFoundError(f"{path}: not a scanflow run directory (missing {f})")
-    from scanflow.engine.store import RunDirError, open_npz
-
     fix = f"the run directory is damaged; run its config again: scanflow run {path / 'config.yaml'}"
     try:
         manifest = json.loads((path / "manifest.json").read_text())
-        dims = {k: tuple(v) for k, v in manifest["dims"].items()}
-        coords = {k: np.asarray(v) for k, v in manifest["coords"].items()}
+        if not isinstance(manifest, dict):
+            raise ValueError("not an object")
+        if legacy:
+            dims = {k: tuple(v) for k, v in manifest.pop("dims").items()}
+            coords = {k: np.asarray(v) for k, v in manifest.pop("coords").items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise RunDirError(f"{path / 'manifest.json'}: damaged ({e.__class__.__name__}); {fix}") from None
     try:
@@ -265,8 +231,17 @@ def load_run(path: str | Path) -> RunResults:
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise RunDirError(f"{path / 'config.yaml'}: damaged ({e.__class__.__name__}); restore it from the manifest's "
                           "command or re-run the sweep") from None
-    arrays = open_npz(path / "arrays.npz", "results", fix)
-    return RunResults(path, config, manifest, arrays, dims, coords)
+    if legacy:
+        arrays = open_npz(path / "arrays.npz", "results", fix)
+        label = "time" if config.get("train", {}).get("method") == "flow" else "step"
+        ds = to_dataset(arrays, dims, coords, record_label=label, config=config, manifest=manifest)
+    else:
+        try:
+            ds = read_netcdf(path / RESULTS_FILE)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise RunDirError(f"{path / RESULTS_FILE}: damaged ({e.__class__.__name__}: {str(e)[:80]}); {fix}") from None
+    ds.attrs["run_dir"] = str(path)
+    return ds
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

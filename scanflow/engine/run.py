@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from scanflow.engine import grid
 from scanflow.engine import results
 from scanflow.engine import sharding
 from scanflow.engine.config import Config, ConfigError, to_dict
@@ -161,17 +162,18 @@ def execute(
         _check_resumable(work, cfg)
         if _is_main():
             lock = _acquire_lock(work)
-        if (work / "manifest.json").is_file() and (work / "arrays.npz").is_file():  # killed while renaming
+        if results.has_results(work):  # killed while renaming
             if not _is_main():
                 return results.final_dir(work)  # process 0 finishes it
-            path = results.finish_run(work, None, None, None, None)  # removes the lock with the records
+            path = results.finish_run(work, None)  # removes the lock with the records
             if plot:
                 from scanflow.engine.figures import plot_run
 
                 plot_run(path)
             return path
     else:
-        check_buildable(cfg)
+        for _, part in grid.static_parts(cfg):
+            check_buildable(part)
         final = results.new_run_dir(out_dir if out_dir is not None else cfg.out_dir, cfg.name, _shared_stamp())
         sharding.barrier("scanflow-run-dir-chosen")  # every process has picked the same name ...
         if _is_main():
@@ -182,8 +184,8 @@ def execute(
         sharding.barrier("scanflow-run-dir-created")  # ... before process 0 creates it
     try:
         try:
-            out = run_sweep(cfg, progress=progress, work_dir=work, n_devices=n_devices, runs_per_block=runs_per_block,
-                            checkpoint_every_s=checkpoint_every_s)
+            outs = sweep_parts(cfg, progress=progress, work_dir=work, n_devices=n_devices,
+                               runs_per_block=runs_per_block, checkpoint_every_s=checkpoint_every_s)
         except SweepInterrupted as e:
             raise Interrupted(work, e.chunks_done, e.n_chunks, e.signum) from e
         except KeyboardInterrupt as e:
@@ -192,23 +194,9 @@ def execute(
             raise WriteError(work, e) from e
         if not _is_main():
             return results.final_dir(work)
-        manifest = {
-            "name": cfg.name,
-            "started": started,
-            "command": sys.argv,
-            "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "versions": results.versions(),
-            "provenance": results.provenance(),
-            **results.device_info(),
-            "x64": cfg.x64,
-            "timings": out.timings,
-            "n_points": int(len(out.coords["point"])),
-            "n_seeds": int(len(out.coords["seed"])),
-            "diverged_runs": diverged_runs(out.arrays),
-            "workload_info": out.info,
-        }
+        ds = combine_parts(cfg, outs, started)
         try:
-            path = results.finish_run(work, out.arrays, out.dims, out.coords, manifest)  # removes the lock
+            path = results.finish_run(work, ds)  # removes the lock
         except OSError as e:
             raise WriteError(work, e) from e
     except KeyboardInterrupt as e:  # while writing the results: the .partial (or the finished directory) remains
@@ -228,6 +216,82 @@ def execute(
         except KeyboardInterrupt as e:
             raise PlotInterrupted(path) from e
     return path
+
+
+def sweep_parts(cfg: Config, progress: bool = False, work_dir: str | Path | None = None, **kw) -> list:
+    """Run every static part of `cfg` (`scanflow.engine.grid.static_parts`: one compiled program per
+    combination of the static axes, one after another); return ``[(static values, part config,
+    SweepOutput)]``. With several parts each streams to ``WORK/parts/NNN/`` (resumable on its own)."""
+    parts = grid.static_parts(cfg)
+    several = len(parts) > 1 or bool(grid.axes(cfg, dynamic=False))
+    outs = []
+    for k, (values, part) in enumerate(parts):
+        wd = work_dir if work_dir is None or not several else Path(work_dir) / "parts" / f"{k:03d}"
+        if wd is not None:
+            Path(wd).mkdir(parents=True, exist_ok=True)
+        if progress and several and _is_main():
+            shown = ", ".join(f"{p}={v}" for p, v in values.items())
+            print(f"{cfg.name}: part {k + 1} of {len(parts)} ({shown})", file=sys.stderr, flush=True)
+        outs.append((values, part, run_sweep(part, progress=progress, work_dir=wd, **kw)))
+    return outs
+
+
+def combine_parts(cfg: Config, outs: list, started: str | None = None):
+    """The `xarray.Dataset` of a whole sweep from its parts (`sweep_parts`), with its manifest."""
+    from scanflow.engine.dataset import combine
+
+    static = grid.axes(cfg, dynamic=False)
+    first = outs[0][2]
+    manifest = {
+        "name": cfg.name,
+        "started": started,
+        "command": sys.argv,
+        "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": results.versions(),
+        "provenance": results.provenance(),
+        **results.device_info(),
+        "x64": cfg.x64,
+        "n_points": int(len(first.coords["point"])),
+        "n_seeds": int(len(first.coords["seed"])),
+    }
+    if not static:
+        manifest.update(timings=first.timings, diverged_runs=diverged_runs(first.arrays), workload_info=first.info)
+        return first.dataset(to_dict(cfg), manifest)
+    names = [grid.label(p, set()) for p in static]
+    parts = [{"values": values, "timings": out.timings, "workload_info": out.info} for values, _, out in outs]
+    bad = [{**{n: v for n, v in zip(names, values.values())}, **b} for values, _, out in outs
+           for b in diverged_runs(out.arrays)]
+    timings = {k: sum(p["timings"][k] for p in parts) for k in ("compile_s", "run_s")}
+    manifest.update(timings={**timings, "parts": len(parts)}, diverged_runs=bad, workload_info=None, parts=parts)
+    ds = combine([(tuple(values.values()), out.dataset()) for values, _, out in outs], names)
+    ds.attrs.update(first.dataset(to_dict(cfg), manifest).attrs)  # keeps attrs["static_axes"] from combine
+    return ds
+
+
+def run(config, overrides=(), out_dir: str | Path | None = None, progress: bool = False, plot: bool = False,
+        n_devices: int | None = None, runs_per_block: int | None = None):
+    """Run a sweep and return its `xarray.Dataset` (`scanflow.engine.dataset`).
+
+    `config` is a `Config`, a mapping or a YAML path; `overrides` are dotted ``key=value`` strings
+    (lists make sweep axes: ``"model.init_scale=[0.1, 1]"``). In memory by default; with `out_dir`
+    the sweep is also written as a run directory there (resumable, as ``scanflow run``) and the
+    Dataset is the one loaded from it (``ds.attrs["run_dir"]``)."""
+    from scanflow.engine.config import config_from_dict, load_config
+
+    if isinstance(config, Config):
+        cfg = config_from_dict(to_dict(config), list(overrides)) if overrides else config
+    elif isinstance(config, dict):
+        cfg = config_from_dict(config, list(overrides))
+    else:
+        cfg = load_config(config, list(overrides))
+    if out_dir is not None:
+        path = execute(cfg, out_dir=out_dir, progress=progress, plot=plot, n_devices=n_devices,
+                       runs_per_block=runs_per_block)
+        return results.load_run(path)
+    for _, part in grid.static_parts(cfg):
+        check_buildable(part)
+    outs = sweep_parts(cfg, progress=progress, n_devices=n_devices, runs_per_block=runs_per_block)
+    return combine_parts(cfg, outs, None)
 
 
 def _checkpointed_chunks(work: Path) -> int:

@@ -1,0 +1,91 @@
+"""Sweep axes beyond the learning rates (`scanflow.engine.grid`).
+
+* A dynamic field given as a list (``model.init_scale``, ``train.momentum``) adds grid points to the
+  ONE compiled program, and every point's arrays are bit-identical to a sweep of that point alone
+  (run invariance: a run's bits depend on its static config, hyperparameters and seed only).
+* A static field given as a list (``data.num_unique``) runs one program per value into one result
+  with a dimension per static axis; each part is bit-identical to a sweep of that value alone, and
+  the in-memory Dataset equals the one loaded from the run directory.
+* Every value is validated at construction, with the field's own rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import scanflow
+from scanflow.engine import grid
+from scanflow.engine.config import ConfigError, config_from_dict, to_dict
+from scanflow.engine.dataset import manifest_of, static_axes
+from scanflow.engine.sweep import TRACE_COUNT
+
+TINY = {
+    "name": "tiny_grid",
+    "data": {"num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": 8},
+    "model": {"init": "uniform"},
+    "train": {"steps": 6, "record_every": 3},
+    "sweep": {"seeds": 2, "lr": {"Y": [1.0, 4.0], "Z": [0.5]}},
+}
+
+
+def test_dynamic_axes_share_one_program_and_equal_single_point_sweeps():
+    cfg = config_from_dict(TINY, ["model.init_scale=[0.05, 0.2]", "train.momentum=[0, 0.9]"])
+    assert cfg.sweep.grid == {"model.init_scale": (0.05, 0.2), "train.momentum": (0, 0.9)}
+    assert cfg.model.init_scale == 0.05 and cfg.train.momentum == 0.0  # the fields hold the first values
+    assert config_from_dict(to_dict(cfg)) == cfg  # the resolved config re-runs as it is
+    before = dict(TRACE_COUNT)
+    ds = scanflow.run(cfg)
+    assert TRACE_COUNT["chunk"] - before["chunk"] == 1  # 2 x 2 axis values x 2 learning rates: one program
+    assert ds.sizes["point"] == 8
+    for scale in (0.05, 0.2):
+        for mu in (0.0, 0.9):
+            alone = scanflow.run(TINY, [f"model.init_scale={scale}", f"train.momentum={mu}"])
+            got = ds.sel(init_scale=scale, momentum=mu)
+            for k in ("loss", "train_loss", "attn"):
+                np.testing.assert_array_equal(got[k].values, alone[k].values, err_msg=f"{k} {scale} {mu}")
+
+
+def test_static_axis_one_run_directory(tmp_path):
+    ds = scanflow.run(TINY, ["data.num_unique=[4, 6]"], out_dir=tmp_path)
+    assert static_axes(ds) == ["num_unique"] and ds.num_unique.values.tolist() == [4, 6]
+    assert len(list(tmp_path.iterdir())) == 1  # one run directory for both programs
+    for M in (4, 6):
+        alone = scanflow.run(TINY, [f"data.num_unique={M}"])
+        part = ds.sel(num_unique=M).dropna("token", how="all")  # the smaller vocabulary is padded with NaN
+        for k in ("loss", "train_loss", "attn"):
+            np.testing.assert_array_equal(part[k].values, alone[k].values, err_msg=f"{k} M={M}")
+    assert np.isnan(ds.attn.sel(num_unique=4).isel(token=-1)).all()
+    assert len(manifest_of(ds)["parts"]) == 2
+    mem = scanflow.run(TINY, ["data.num_unique=[4, 6]"])  # the same Dataset in memory
+    xr.testing.assert_equal(mem, ds)
+
+
+@pytest.mark.parametrize("override, field", [
+    ("train.momentum=[0.5, 1.5]", "train.momentum"),
+    ("data.num_unique=[4, 0]", "data.num_unique"),
+    ("model.init_scale=[0.1, -1]", "model.init_scale"),
+    ("train.steps=[6, 7]", "train"),  # 7 is not a multiple of record_every=3
+    ("sweep.grid={model.init_scale: []}", "sweep.grid.model.init_scale"),
+    ("sweep.grid={model.init_scale: [0.1, 0.1]}", "sweep.grid.model.init_scale"),
+    ("sweep.grid={nosection.x: [1]}", "sweep.grid.nosection.x"),
+    ("sweep.grid={model.nofield: [1, 2]}", "sweep.grid.model.nofield"),
+    ("sweep.grid={sweep.seeds: [1, 2]}", "sweep.grid.sweep.seeds"),
+])
+def test_bad_axis_values_are_one_line_errors(override, field):
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(TINY, [override])
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(field), msg
+
+
+def test_static_and_dynamic_classification():
+    cfg = config_from_dict(TINY, ["data.num_unique=[4, 6]", "model.init_scale=[0.1, 0.2]", "train.momentum=[0, 0.5]"])
+    assert set(grid.axes(cfg, dynamic=True)) == {"model.init_scale", "train.momentum"}
+    assert set(grid.axes(cfg, dynamic=False)) == {"data.num_unique"}
+    parts = grid.static_parts(cfg)
+    assert [v for v, _ in parts] == [{"data.num_unique": 4}, {"data.num_unique": 6}]
+    assert all(set(p.sweep.grid) == {"model.init_scale", "train.momentum"} for _, p in parts)
+    adam = config_from_dict(TINY, ["train.optimizer=adam", "train.momentum=[0, 0.5]"])
+    assert not grid.is_dynamic(adam, "train.momentum")  # adam does not use it: a static axis (same program)
