@@ -1,6 +1,9 @@
-"""Command line: ``scanflow run CONFIG [dotted.key=value ...]`` and ``scanflow plot RUN_DIR``.
+"""Command line: ``scanflow run CONFIG [dotted.key=value ...]``, ``scanflow verify PAPER`` and ``scanflow plot RUN_DIR``.
 
-``scanflow run RUN_DIR.partial`` resumes an interrupted run (Ctrl-C or a kill) from its last chunk.
+``scanflow run RUN_DIR.partial`` resumes an interrupted run (Ctrl-C or a kill) from its last chunk;
+``scanflow verify REPORT_DIR.partial`` runs the checks an interrupted verify did not finish.
+``--out DIR`` means the same in every command: the parent directory of the new directory the
+command creates (run: DIR/NAME-STAMP, verify: DIR/PAPER-STAMP, plot: DIR/RUN_NAME-figures).
 
 Bad input (unknown key, wrong type, impossible value, bad argument) prints one line naming the
 field and what was expected, exits with status 2, and leaves no run directory behind.
@@ -33,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="YAML config, e.g. configs/scan_snap_small.yaml, or an unfinished run "
                                   "directory RUN_DIR.partial to resume")
     r.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. train.steps=200")
-    r.add_argument("--out", default=None, help="parent directory of the run directory (default: config out_dir)")
+    r.add_argument("--out", default=None, metavar="DIR",
+                   help="parent directory of the run directory that this command creates, NAME-YYYYmmdd-HHMMSS "
+                        "(default: the config's out_dir)")
     r.add_argument("--no-plot", action="store_true", help="do not draw figures after the run")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--devices", type=int, default=None, metavar="N",
@@ -54,17 +59,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --distributed --coordinator: this process's id, 0..N-1 (0 runs the coordinator)")
     v = sub.add_parser("verify", help="run a paper's numerical checks and write a report")
     v.add_argument("paper", nargs="?", default=None,
-                   help=f"one of {', '.join(_paper_names())} (built-in or installed), or all; without it, list the "
-                        "papers and their expected durations")
+                   help=f"one of {', '.join(_paper_names())} (built-in or installed), or all; or an interrupted "
+                        "report directory REPORT_DIR.partial to run its unfinished checks (resume); without it, list "
+                        "the papers and their expected durations")
     v.add_argument("--quick", action="store_true", help="fewer seeds, steps and grid points (what the tests run)")
     v.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this check (repeatable)")
-    v.add_argument("--out", default=None, help="report directory (default: reports/PAPER-YYYYmmdd-HHMMSS)")
+    v.add_argument("--out", default=None, metavar="DIR",
+                   help="parent directory of the report directory that this command creates, one per paper: "
+                        "PAPER[-quick]-YYYYmmdd-HHMMSS (default: reports)")
     v.add_argument("--data", default=None, metavar="PATH",
                    help="real-text corpus: a directory with train.txt + valid.txt (or test.txt + valid.txt), or one "
                         "text file, e.g. data/wikitext-2")
     pl = sub.add_parser("plot", help="re-draw the figures of a run directory")
     pl.add_argument("run_dir")
-    pl.add_argument("--out", default=None, help="write figures here instead of RUN_DIR/figures")
+    pl.add_argument("--out", default=None, metavar="DIR",
+                   help="parent directory of the figure directory that this command creates, RUN_NAME-figures "
+                        "(default: no new directory; the figures are re-drawn into RUN_DIR/figures)")
     return p
 
 
@@ -322,48 +332,66 @@ def _join_cluster(cluster: dict) -> None:
 
 
 def _summary(path) -> None:
+    """What `scanflow run` prints: sizes, timings, the final loss per grid point (median over seeds),
+    diverged runs, solver status, the workload's own summary (`Workload.summary`) and the figures."""
     import numpy as np
 
+    from scanflow.engine.dataset import config_of, manifest_of, static_axes
+    from scanflow.engine.registry import get_workload
     from scanflow.engine.results import load_run
 
-    r = load_run(path)
-    t = r.manifest["timings"]
-    n_runs = r.manifest["n_points"] * r.manifest["n_seeds"]
+    ds = load_run(path)
+    m = manifest_of(ds)
+    t = m["timings"]
+    static = static_axes(ds)
+    n_parts = int(np.prod([ds.sizes[d] for d in static])) if static else 1
+    n_runs = m["n_points"] * m["n_seeds"] * n_parts
     print(f"wrote {path}")
-    print(f"  {n_runs} runs ({r.manifest['n_points']} points x {r.manifest['n_seeds']} seeds), "
-          f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s")
-    loss_name = "loss" if "loss" in r.arrays else "train_loss"  # the workload's loss metric, if it records one
-    loss = r[loss_name][..., -1]
-    for p in range(loss.shape[0]):
-        ok = ~r["diverged"][p]
-        med = float(np.median(loss[p][ok])) if ok.any() else float("nan")
-        lrs = " ".join(f"{k}={r[k][p]:g}" for k in r.arrays if k.startswith("lr_"))  # the workload's lr groups
-        print(f"  point {p}: {lrs}  final {loss_name} (median over seeds) {med:.3g}")
-    bad = r.manifest["diverged_runs"]
+    shape = f"{m['n_points']} points x {m['n_seeds']} seeds" + "".join(f" x {ds.sizes[d]} {d}" for d in static)
+    print(f"  {n_runs} runs ({shape}), compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s")
+    loss_name = "loss" if "loss" in ds else "train_loss"  # the workload's loss metric, if it records one
+    final = ds[loss_name].isel({ds.attrs["record_label"]: -1}).where(~ds["diverged"])
+    med = final.median("seed")
+    lr_names = [k for k in ds.coords if k.startswith("lr_")]
+    for where in (np.ndindex(*[ds.sizes[d] for d in static]) if static else [()]):
+        sub = med.isel(dict(zip(static, where)))
+        head = ", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(static, where))
+        if head:
+            print(f"  {head}:")
+        for p in range(ds.sizes["point"]):
+            lrs = " ".join(f"{k}={ds[k].values[p]:g}" for k in lr_names)  # the workload's lr groups
+            print(f"  {'  ' if head else ''}point {p}: {lrs}  final {loss_name} (median over seeds) "
+                  f"{float(sub.isel(point=p)):.3g}")
+    bad = m["diverged_runs"]
     if bad:
-        print(f"  WARNING: {len(bad)} run(s) diverged (NaN/inf), flagged in arrays['diverged']:")
+        print(f"  WARNING: {len(bad)} run(s) diverged (NaN/inf), flagged in the variable 'diverged':")
         for b in bad:
             lrs = ", ".join(f"{k}={v:g}" for k, v in b.items() if k.startswith("lr_"))
-            print(f"    point {b['point']} ({lrs}) seed {b['seed']} at step {b['step']}")
-    if "solver_status" in r.arrays:
+            extra = "".join(f" {d}={b[d]}" for d in static if d in b)
+            print(f"    point {b['point']} ({lrs}){extra} seed {b['seed']} at step {b['step']}")
+    if "solver_status" in ds:
         from scanflow.engine.flow import STATUS_NAMES
 
-        st = r["solver_status"]
-        print(f"  solver: {int((st == 0).sum())}/{st.size} successful; steps {int(r['solver_steps'].min())}"
-              f"..{int(r['solver_steps'].max())}")
-        for code in sorted(set(np.unique(st)) - {0}):
+        st, steps = ds["solver_status"].values, ds["solver_steps"].values
+        print(f"  solver: {int((st == 0).sum())}/{st.size} successful; steps {int(np.nanmin(steps))}"
+              f"..{int(np.nanmax(steps))}")
+        for code in sorted(set(np.unique(st[np.isfinite(st)]).astype(int).tolist()) - {0}):
             print(f"    {int((st == code).sum())} run(s): {STATUS_NAMES[int(code)]}")
+    text = get_workload(config_of(ds).get("workload", "scan_snap")).summary(ds)
+    if text:
+        print(text)
     figs = sorted((path / "figures").glob("*.png")) if (path / "figures").is_dir() else []
     for f in figs:
         print(f"  figure {f}")
 
 
+REPORTS = "reports"  # verify's default --out
+
+
 def _verify(args) -> int:
-    import tempfile
-    import time
     from pathlib import Path
 
-    from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, papers, run_checks, write_report
+    from scanflow.verify.framework import papers
 
     if args.paper is None:
         given = [f for f, v in (("--out", args.out), ("--only", args.only), ("--quick", args.quick),
@@ -371,61 +399,199 @@ def _verify(args) -> int:
         if given:
             raise ConfigError(f"paper: {given[0]} needs a paper name or all; scanflow verify alone lists the papers")
         return _list_papers(args)
+    report = _report_arg(args.paper)
+    if report is not None:
+        return _verify_resume(args, report)
     names = papers() if args.paper == "all" else [args.paper.replace("_", "-")]
     for name in names:
         if name not in papers():
-            raise ConfigError(f"verify: unknown paper {args.paper!r}; expected one of {papers()} or all")
+            raise ConfigError(f"verify: unknown paper {args.paper!r}; expected one of {papers()} or all, or a "
+                              "report directory REPORT_DIR.partial to resume")
     if args.only and len(names) != 1:
         raise ConfigError("--only: name one paper, e.g. scanflow verify scan-snap --only S1")
     names = _paper_data(names, args)
-    if args.out is not None:  # one report directory: refused up front, not after a first report was written
-        from pathlib import Path as _Path
-
-        if len(names) > 1:
-            raise ConfigError(f"--out: one report directory holds one paper's report; expected one paper, got {names}")
-        if _Path(args.out).exists():
-            kind = "directory" if _Path(args.out).is_dir() else "file"
-            raise ConfigError(f"--out: expected a new report directory, got the existing {kind} {args.out}")
+    if args.out is not None:  # before any check runs
         _check_out_dir("--out", args.out)
+    else:
+        _check_out_dir(f"--out (default {REPORTS})", REPORTS)
+    if args.only:
+        _known_checks(names[0], args.only)
+    _x64()
+    code = 0
+    for i, name in enumerate(names):
+        data = args.data if args.data and _takes_data(name) else None  # `all --data`: only the papers that read it
+        options = {"paper": name, "quick": bool(args.quick), "only": list(args.only),
+                   "data": str(Path(data).resolve()) if data else None}
+        code = max(code, _verify_paper(options, _new_report_dir(args.out, name, args.quick), later=names[i + 1:]))
+        if code == 130:
+            break
+    return code
+
+
+def _takes_data(paper: str) -> bool:
+    from scanflow.engine.registry import load_paper_module
+
+    return bool(getattr(load_paper_module(paper), "DATA_REQUIRED", None))
+
+
+def _x64() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)  # exact identities are checked in float64
-    code = 0
-    for name in names:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(args.out) if args.out else Path("reports") / f"{name}{'-quick' if args.quick else ''}-{stamp}"
-        if out.exists():
-            raise FileExistsError(f"report directory {out} already exists")
-        print(f"verify {name}{' (quick)' if args.quick else ''}:")
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as figs:
-            interrupted = None
-            try:
-                ctx = Context(quick=args.quick, fig_dir=Path(figs), data=Path(args.data) if args.data else None)
-                outcomes = run_checks(name, ctx, only=args.only or None)
-            except KeyError as e:
-                raise ConfigError(str(e).strip("'\"")) from None
-            except ChecksInterrupted as e:  # Ctrl-C: keep every finished check in a report
-                outcomes, interrupted = e.outcomes, e
-            header = (
-                (f"INTERRUPTED (Ctrl-C) after {len(outcomes)} of {interrupted.total} checks; the others did not run. "
-                 if interrupted else "") +
-                f"Paper: {name}. Mode: {'quick' if args.quick else 'full'}. Wall time: "
-                f"{time.perf_counter() - t0:.0f} s. Modes: P = exact/population setting (no sampling noise: "
-                "T -> inf, or full-batch in the theory regime), C = code-faithful or the paper's own setting (sampled, "
-                "finite T, or the paper's figure settings), T = theory only (or small exact identities)."
-            )
-            write_report(out, f"scanflow verify {name}", outcomes, Path(figs), header)
-        counts = {}
-        for o in outcomes:
-            counts[o.verdict] = counts.get(o.verdict, 0) + 1
-        print(f"  {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; report {out / 'report.md'}")
-        if interrupted:
-            print(f"scanflow: interrupted; the {len(outcomes)} finished check(s) are in {out / 'report.md'}; run the "
-                  f"rest with --only NAME", file=sys.stderr)
-            return 130
-        code = max(code, exit_code(outcomes))
-    return code
+
+
+def _known_checks(paper: str, only: list[str]) -> None:
+    """--only names checks the paper declares: one line before anything is written, if not."""
+    from scanflow.verify.framework import select_checks
+
+    try:
+        select_checks(paper, only)
+    except KeyError as e:
+        raise ConfigError(str(e).strip("'\"")) from None
+
+
+def _new_report_dir(out, paper: str, quick: bool):
+    """OUT/PAPER[-quick]-YYYYmmdd-HHMMSS[-k]: a fresh name, taken neither finished nor interrupted."""
+    from scanflow.engine.results import new_run_dir
+
+    return new_run_dir(out if out is not None else REPORTS, f"{paper}{'-quick' if quick else ''}")
+
+
+def _report_arg(arg: str):
+    """The report directory `scanflow verify ARG` resumes, or None when ARG names a paper (or all).
+    A paper name always wins; a directory that is not a verify report, or a missing path, is one line."""
+    from pathlib import Path
+
+    from scanflow.engine.results import UNFINISHED_SUFFIX, final_dir
+    from scanflow.verify.framework import OPTIONS_FILE, papers
+
+    if arg == "all" or arg.replace("_", "-") in papers():
+        return None
+    path = Path(arg)
+    if path.is_dir():
+        if not (path / OPTIONS_FILE).is_file():
+            raise ConfigError(f"{arg}: a directory, but not a report of scanflow verify (no {OPTIONS_FILE}); "
+                              "expected a paper name or a report directory REPORT_DIR.partial to resume")
+        return path
+    if path.exists():
+        raise ConfigError(f"{arg}: a file; expected a paper name or a report directory REPORT_DIR.partial to resume")
+    if path.name.endswith(UNFINISHED_SUFFIX) and (final_dir(path) / OPTIONS_FILE).is_file():
+        return final_dir(path)  # resumed already: said so below, exit 0
+    if path.name.endswith(UNFINISHED_SUFFIX) or "/" in arg or "\\" in arg:
+        raise ConfigError(f"{arg}: not found; expected a report directory REPORT_DIR.partial to resume")
+    return None
+
+
+def _verify_resume(args, report) -> int:
+    """``scanflow verify REPORT_DIR.partial``: run only the checks without a recorded verdict, with the
+    options the report was started with, and write the whole report again (the .partial goes)."""
+    from scanflow.engine.results import UNFINISHED_SUFFIX, final_dir
+    from scanflow.verify.framework import papers, read_options, recorded_outcomes
+
+    opts = read_options(report)
+    if opts["status"] == "complete":
+        print(f"{report}: the report is complete ({len(opts['checks'])} check(s)); nothing to re-run; see "
+              f"{report / 'report.md'}")
+        return 0
+    _same_options(args, opts, report)
+    if opts["paper"] not in papers():
+        raise ConfigError(f"{report}: paper {opts['paper']!r} is not available now; expected one of {papers()}")
+    import argparse
+
+    _paper_data([opts["paper"]], argparse.Namespace(data=opts["data"]))  # the recorded data is still there
+    _known_checks(opts["paper"], opts["only"])
+    try:
+        done = recorded_outcomes(report, opts["paper"])
+    except KeyError as e:
+        raise ConfigError(str(e).strip("'\"")) from None
+    final = final_dir(report) if report.name.endswith(UNFINISHED_SUFFIX) else report
+    _x64()
+    return _verify_paper(opts, final, done=done, replace=report)
+
+
+def _same_options(args, opts: dict, report) -> None:
+    """A resume runs with the options the report was started with: an option given again must be
+    the same; one that differs is refused, naming it (the report would mix two settings)."""
+    from pathlib import Path
+
+    how = "resume it with the options it was started with, or none"
+    if args.out is not None:
+        raise ConfigError(f"--out: a resumed report is finished in place ({report}); expected no --out")
+    if args.quick and not opts["quick"]:
+        raise ConfigError(f"--quick: {report} was started without --quick; {how}")
+    if args.only and list(args.only) != list(opts["only"]):
+        was = " ".join(f"--only {n}" for n in opts["only"]) or "no --only (every check)"
+        raise ConfigError(f"--only: {report} was started with {was}, got {' '.join(f'--only {n}' for n in args.only)}; "
+                          f"{how}")
+    if args.data is not None and str(Path(args.data).resolve()) != opts["data"]:
+        was = f"--data {opts['data']}" if opts["data"] else "no --data"
+        raise ConfigError(f"--data: {report} was started with {was}, got --data {args.data}; {how}")
+
+
+def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, later: list[str] = ()) -> int:
+    """Run one paper's checks (those not in `done`) and write its report to `final`, or to
+    `final`.partial when Ctrl-C stops them: that one records the options and prints how to resume."""
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from scanflow.engine.results import unfinished_dir
+    from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, run_checks, write_report
+
+    name, quick, done = opts["paper"], opts["quick"], done or {}
+    print(f"verify {name}{' (quick)' if quick else ''}{f' (resumed: {len(done)} recorded)' if replace else ''}:")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        figs = Path(tmp) / "figures"
+        if replace is not None and (Path(replace) / "figures").is_dir():
+            shutil.copytree(Path(replace) / "figures", figs)  # the finished checks' figures stay
+        interrupted = None
+        ctx = Context(quick=quick, fig_dir=figs, data=Path(opts["data"]) if opts["data"] else None)
+        try:
+            outcomes = run_checks(name, ctx, only=opts["only"] or None, done=done)
+        except ChecksInterrupted as e:  # Ctrl-C: keep every finished check in a resumable report
+            outcomes, interrupted = e.outcomes, e
+        wall = opts.get("wall_s", 0.0) + time.perf_counter() - t0
+        total = interrupted.total if interrupted else len(outcomes)
+        record = {**opts, "checks": _selected(name, opts["only"]), "wall_s": round(wall, 3),
+                  "status": "interrupted" if interrupted else "complete"}
+        out = unfinished_dir(final) if interrupted else final
+        header = _header(opts, outcomes, total, wall, done, out if interrupted else None)
+        write_report(out, f"scanflow verify {name}", outcomes, figs, header, record, replace)
+    counts = {}
+    for o in outcomes:
+        counts[o.verdict] = counts.get(o.verdict, 0) + 1
+    print(f"  {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'no checks finished'}; "
+          f"report {out / 'report.md'}")
+    if interrupted:
+        rest = f"; not started: {', '.join(later)}" if later else ""
+        print(f"scanflow: interrupted after {len(outcomes)} of {total} checks; {out} keeps the finished ones; resume "
+              f"with: scanflow verify {out}{rest}", file=sys.stderr)
+        return 130
+    return exit_code(outcomes)
+
+
+def _selected(paper: str, only: list[str]) -> list[str]:
+    from scanflow.verify.framework import select_checks
+
+    return list(select_checks(paper, only or None))
+
+
+def _header(opts: dict, outcomes: list, total: int, wall: float, done: dict, partial) -> str:
+    """report.md's opening paragraph: interrupted (`partial`: where) or resumed, the mode, the wall
+    time (over every invocation), the legend."""
+    name, quick = opts["paper"], opts["quick"]
+    return (
+        (f"INTERRUPTED (Ctrl-C) after {len(outcomes)} of {total} checks; the others did not run (resume with "
+         f"`scanflow verify {partial}`). " if partial else "") +
+        (f"Resumed: {len(done)} of {total} checks were recorded by an earlier, interrupted invocation. "
+         if done else "") +
+        f"Paper: {name}. Mode: {'quick' if quick else 'full'}. Wall time: "
+        f"{wall:.0f} s. Modes: P = exact/population setting (no sampling noise: "
+        "T -> inf, or full-batch in the theory regime), C = code-faithful or the paper's own setting (sampled, "
+        "finite T, or the paper's figure settings), T = theory only (or small exact identities)."
+    )
 
 
 def _list_papers(args) -> int:
@@ -479,13 +645,44 @@ def _plot(args) -> int:
     if not run_dir.is_dir():
         what = "a file" if run_dir.exists() else "nothing (not found)"
         raise ConfigError(f"{args.run_dir}: expected a run directory, got {what}")
-    if args.out is not None:
-        _check_out_dir("--out", args.out)
     from scanflow.engine.figures import plot_run
 
-    for f in plot_run(Path(args.run_dir), out_dir=args.out):
+    if args.out is None:
+        figures = plot_run(run_dir)  # re-drawn in place: RUN_DIR/figures
+    else:
+        _check_out_dir("--out", args.out)
+        figures = _plot_into(run_dir, Path(args.out))
+    for f in figures:
         print(f"figure {f}")
     return 0
+
+
+def _plot_into(run_dir, out) -> list:
+    """Draw the figures into a new directory OUT/RUN_NAME-figures[-k], whole or not at all: drawn in a
+    temporary directory first, so a damaged run or a Ctrl-C leaves nothing under OUT."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from scanflow.engine.figures import plot_run
+
+    name = f"{run_dir.resolve().name}-figures"
+    with tempfile.TemporaryDirectory() as tmp:
+        drawn = plot_run(run_dir, out_dir=Path(tmp) / "figures")
+        if not drawn:
+            return []
+        out.mkdir(parents=True, exist_ok=True)
+        final, k = out / name, 1
+        while final.exists():
+            final, k = out / f"{name}-{k}", k + 1
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=out))
+        try:
+            shutil.copytree(Path(tmp) / "figures", staging, dirs_exist_ok=True)
+            staging.rename(final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return [final / Path(f).relative_to(Path(tmp) / "figures") for f in drawn]
 
 
 if __name__ == "__main__":

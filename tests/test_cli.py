@@ -47,10 +47,13 @@ def test_tiny_run_end_to_end(tmp_path):
     figs = sorted(f.name for f in (run_dir / "figures").iterdir())
     assert figs == ["attention.png", "loss.png"]
     # plot re-draws from the saved arrays only
-    replot = tmp_path / "replot"
+    replot = tmp_path / "replot"  # --out: the parent of the new figure directory RUN_NAME-figures
     p = scanflow("plot", run_dir, "--out", replot)
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in replot.iterdir()) == ["attention.png", "loss.png"]
+    assert [f.name for f in replot.iterdir()] == [f"{run_dir.name}-figures"]
+    assert sorted(f.name for f in (replot / f"{run_dir.name}-figures").iterdir()) == ["attention.png", "loss.png"]
+    p = scanflow("plot", run_dir, "--out", replot)  # never over an earlier one
+    assert p.returncode == 0 and (replot / f"{run_dir.name}-figures-1" / "loss.png").is_file(), p.stderr
     # the saved config re-runs as is
     p = scanflow("run", run_dir / "config.yaml", "--out", out, "--quiet", "--no-plot")
     assert p.returncode == 0, p.stderr

@@ -18,8 +18,10 @@ A workload owns everything paper-specific the engine needs and nothing else:
   anything is built), ``validate(cfg)`` (rules that span sections, e.g. "flow needs population data",
   and everything the data builder or the model's init can reject, so that a config that passes never
   fails after its run directory exists),
-  ``point_arrays(cfg, hp, record_steps)`` (extra labelled arrays such as a clock), ``plots(run,
-  out_dir, prefix) -> [paths]`` (views of a finished run; never simulate).
+  ``point_arrays(cfg, hp, record_steps)`` (extra labelled arrays such as a clock), ``plots(ds) ->
+  {name: Figure}`` (views of a finished run: `ds` is its `xarray.Dataset` (`scanflow.load_run`); each
+  name, without a suffix, maps to a matplotlib Figure; pure, never simulate and save nothing:
+  `scanflow.engine.figures.plot_run` saves each as NAME.png and NAME.pdf).
 
 A workload outside scanflow is found by ``workload: package.module:NAME`` in YAML or through the
 ``scanflow.workloads`` entry-point group (``NAME = "package.module:NAME"``), exactly like the
@@ -95,8 +97,12 @@ def _no_validate(cfg) -> None:
     return None
 
 
-def _no_plots(run, out_dir, prefix: str = "") -> list:
-    return []
+def _no_plots(ds) -> dict:
+    return {}
+
+
+def _no_summary(ds) -> str:
+    return ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,7 +124,8 @@ class Workload:
     validate: Callable[[Any], None] = _no_validate
     footprint: Callable[[Any], Any] | None = None  # cfg -> scanflow.engine.config.Footprint (None: sizes unknown)
     point_arrays: Callable[[Any, dict, Any], tuple[dict, dict]] = _no_point_arrays
-    plots: Callable[..., list] = _no_plots
+    plots: Callable[..., dict] = _no_plots  # ds -> {name: Figure}
+    summary: Callable[[Any], str] = _no_summary  # ds -> text printed after `scanflow run` (e.g. a paper's table)
     description: str = ""
     extra: dict = field(default_factory=dict)
 

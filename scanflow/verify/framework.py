@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -126,25 +127,41 @@ def papers() -> list[str]:
 
 
 class ChecksInterrupted(KeyboardInterrupt):
-    """Ctrl-C during `run_checks`: `outcomes` holds the checks that finished before it."""
+    """Ctrl-C during `run_checks`: `outcomes` holds the checks that finished before it (recorded ones included)."""
 
     def __init__(self, outcomes: list, total: int):
         super().__init__(f"interrupted after {len(outcomes)} of {total} checks")
         self.outcomes, self.total = outcomes, total
 
 
-def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=print) -> list[Outcome]:
+def select_checks(paper: str, only: list[str] | None = None) -> dict[str, Check]:
+    """The checks a run covers, in the order they run: all of the paper's, or the --only ones."""
     checks = load_paper(paper)
-    if only:
-        unknown = [n for n in only if n not in checks]
-        if unknown:
-            raise KeyError(f"--only: unknown check(s) {unknown} for {paper}; expected some of {list(checks)}")
-        checks = {n: checks[n] for n in only}
+    if not only:
+        return dict(checks)
+    unknown = [n for n in only if n not in checks]
+    if unknown:
+        raise KeyError(f"--only: unknown check(s) {unknown} for {paper}; expected some of {list(checks)}")
+    return {n: checks[n] for n in only}
+
+
+def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=print,
+               done: dict[str, Outcome] | None = None) -> list[Outcome]:
+    """Run the selected checks in order. A check in `done` (recorded by an interrupted earlier run,
+    resumed) is not run again: its recorded outcome takes its place, so the list is the same as one
+    uninterrupted run's."""
+    checks = select_checks(paper, only)
+    done = done or {}
     outcomes = []
     import sys
 
     live = log is print and sys.stdout.isatty()  # a terminal sees which check is running (no minutes of silence)
     for i, (name, c) in enumerate(checks.items()):
+        if name in done:
+            outcomes.append(done[name])
+            if log:
+                log(f"  {done[name].verdict:5s} {paper} {name} (recorded earlier): {c.claim}")
+            continue
         t0 = time.perf_counter()
         if live:
             print(f"  ...   {paper} {name} ({i + 1}/{len(checks)}) running", end="\r", flush=True)
@@ -162,6 +179,50 @@ def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=prin
     return outcomes
 
 
+# ----------------------------------------------------------------------------- resume
+
+OPTIONS_FILE = "verify.json"  # in every report: the options it was started with, its checks and its status
+
+
+def read_options(report: Path) -> dict:
+    """A report's verify.json: paper, quick, only, data (absolute path or None), checks (the selected
+    names in order), status ("complete" or "interrupted") and wall_s (seconds over all invocations)."""
+    path = Path(report) / OPTIONS_FILE
+    try:
+        opts = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{report}: not a report of scanflow verify (no {OPTIONS_FILE})") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: damaged ({e.__class__.__name__}); run the checks again in a new report") from None
+    missing = [k for k in ("paper", "quick", "only", "data", "checks", "status") if k not in opts]
+    if missing:
+        raise ValueError(f"{path}: damaged (missing {missing}); run the checks again in a new report")
+    return opts
+
+
+def recorded_outcomes(report: Path, paper: str) -> dict[str, Outcome]:
+    """The outcomes verdicts.json holds, keyed by check name, rebuilt against the paper's current
+    declarations (claim, mode, expected), so a resumed report is written as one run would write it."""
+    checks = load_paper(paper)
+    path = Path(report) / "verdicts.json"
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: damaged or missing ({e.__class__.__name__}); run the checks again in a new "
+                         "report") from None
+    fields = set(Result.__dataclass_fields__)
+    done = {}
+    for row in rows:
+        c = checks.get(row.get("check"))
+        if c is None:
+            raise KeyError(f"{path}: check {row.get('check')!r} is recorded, but {paper} declares no such check "
+                           "now; run the checks again in a new report")
+        res = None if "error" in row else Result(**{k: v for k, v in row.items() if k in fields})
+        done[c.name] = Outcome(c, res, float(row.get("seconds", 0.0)), row.get("error", ""))
+    return done
+
+
+# ----------------------------------------------------------------------------- report
 # ----------------------------------------------------------------------------- report
 
 
@@ -206,10 +267,14 @@ def _row(*cells: str) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
 
-def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, header: str = "") -> Path:
-    """Write report.md, verdicts.json and figures/ into `out`, atomically (temp dir + rename)."""
+def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, header: str = "",
+                 options: dict | None = None, replace: Path | None = None) -> Path:
+    """Write report.md, verdicts.json, provenance.json, figures/ and (given `options`) verify.json into
+    `out`, atomically (temp dir + rename). `replace`: the interrupted report this one supersedes
+    (resume); it is removed only once the new one is in place, so the checks it holds are never lost."""
     out = Path(out)
-    if out.exists():
+    replace = Path(replace) if replace is not None else None
+    if out.exists() and out != replace:
         raise FileExistsError(f"report directory {out} already exists")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -279,8 +344,28 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
 
         prov = {"title": title, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **provenance()}
         (tmp / "provenance.json").write_text(json.dumps(_jsonable(prov), indent=2))
-        tmp.rename(out)
+        if options is not None:
+            (tmp / OPTIONS_FILE).write_text(json.dumps(_jsonable(options), indent=2))
+        _publish(tmp, out, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _publish(tmp: Path, out: Path, replace: Path | None) -> None:
+    """Rename the written temp directory to `out`. When `out` is the report being replaced (an
+    interrupted resume writes NAME.partial again), the old one steps aside first and goes last."""
+    if replace is not None and out == replace:
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            old.rename(out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    tmp.rename(out)
+    if replace is not None:
+        shutil.rmtree(replace, ignore_errors=True)
