@@ -184,6 +184,8 @@ def _run(args) -> int:
         raise ConfigError(f"config: expected a YAML config file among the arguments, got only overrides {args.overrides}")
 
     resume = Path(args.config) if is_unfinished(args.config) else None
+    if _is_finished_run(Path(args.config)):
+        return _extend(args)
     _explain_run_dir(Path(args.config))
     if resume is not None and (args.overrides or args.out):
         raise ConfigError(f"{args.config}: an unfinished run resumes with its own config; expected no overrides or --out")
@@ -264,6 +266,38 @@ def _startup_interrupts():
         signal.signal(signal.SIGINT, old)
     if hit:
         raise KeyboardInterrupt
+
+
+def _is_finished_run(path) -> bool:
+    return path.is_dir() and (path / "config.yaml").is_file() and (path / "manifest.json").is_file() and (
+        (path / "results.nc").is_file() or (path / "arrays.npz").is_file())
+
+
+def _extend(args) -> int:
+    """``scanflow run RUN_DIR sweep.seeds=20``: the finished sweep with more seeds, learning rates or axis
+    values; only the new runs are computed, into a new run directory (`scanflow.engine.run.extend`)."""
+    from pathlib import Path
+
+    if not args.overrides:
+        raise ConfigError(f"{args.config}: a finished run directory; to extend it give what grows, e.g. "
+                          f"sweep.seeds=20 or 'sweep.lr.Y=[1, 10, 100]'; to run its config again: "
+                          f"scanflow run {Path(args.config) / 'config.yaml'}")
+    if args.distributed:
+        raise ConfigError("--distributed: extending a finished run runs in one process; drop --distributed")
+    if args.out is not None:
+        _check_out_dir("--out", args.out)
+    with _startup_interrupts():
+        from scanflow.engine.run import extend
+
+    path = extend(args.config, args.overrides, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot,
+                  n_devices=args.devices, runs_per_block=args.runs_per_block)
+    _summary(path)
+    from scanflow.engine.dataset import manifest_of
+    from scanflow.engine.results import load_run
+
+    m = manifest_of(load_run(path))
+    print(f"  extended {m['extended_from']}: computed {m['computed_runs']} new run(s), reused {m['reused_runs']}")
+    return 0
 
 
 def _explain_run_dir(path) -> None:
@@ -537,7 +571,7 @@ def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, lat
     from pathlib import Path
 
     from scanflow.engine.results import unfinished_dir
-    from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, run_checks, write_report
+    from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, run_checks, verdict_counts, write_report
 
     name, quick, done = opts["paper"], opts["quick"], done or {}
     print(f"verify {name}{' (quick)' if quick else ''}{f' (resumed: {len(done)} recorded)' if replace else ''}:")
@@ -559,11 +593,7 @@ def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, lat
         out = unfinished_dir(final) if interrupted else final
         header = _header(opts, outcomes, total, wall, done, out if interrupted else None)
         write_report(out, f"scanflow verify {name}", outcomes, figs, header, record, replace)
-    counts = {}
-    for o in outcomes:
-        counts[o.verdict] = counts.get(o.verdict, 0) + 1
-    print(f"  {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'no checks finished'}; "
-          f"report {out / 'report.md'}")
+    print(f"  {verdict_counts(outcomes) if outcomes else 'no checks finished'}; report {out / 'report.md'}")
     if interrupted:
         rest = f"; not started: {', '.join(later)}" if later else ""
         print(f"scanflow: interrupted after {len(outcomes)} of {total} checks; {out} keeps the finished ones; resume "

@@ -5,7 +5,8 @@
 Runs each config (one vmapped program over seeds; default: configs/cooccurrence_tr.yaml and
 configs/cooccurrence_fig.yaml), writes its run directory, and draws figures/<name>_fig1.png
 ((a) score correlations with a red line at T1, (b) per-type losses), <name>_balancing.png
-(S2/S3 and R(t) with the band (1, 2)) and <name>_inverse_loss.png (1/L against t) for seed 0.
+(S2/S3 and R(t) with the band (1, 2)) and <name>_inverse_loss.png (1/L against t) for seed 0, each
+also as PDF.
 """
 
 from __future__ import annotations

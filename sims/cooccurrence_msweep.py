@@ -5,7 +5,7 @@
 
 One vmapped program per m over the config's seeds (lr is given as tau per step, so every m runs on
 the same tau grid). Prints T1 sigma1^2 m m1 per m and the fitted log-log slope with its standard
-error, and draws figures/cooccurrence_msweep_T1.png and figures/cooccurrence_msweep_inverse_loss.png.
+error, and draws figures/cooccurrence_msweep_T1.{png,pdf} and figures/cooccurrence_msweep_inverse_loss.{png,pdf}.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from scanflow.papers.cooccurrence.checks.common import T1_tau_S, loglog_slope
     from scanflow.papers.cooccurrence import plots as figs
-    from scanflow.engine.figures import save
+    from scanflow.engine.figures import save_all
     from scanflow.engine.sweep import run_sweep
 
     T1, curves = [], []
@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     slope, se = loglog_slope(args.ms, T1)
     print(f"slope of log(T1 sigma1^2 m m1) vs log m: {slope:+.4f} +- {se:.4f} (Thm 3.1: 0)")
     fig_dir = Path(args.figures)
-    print(f"figure {save(figs.t1_scaling(args.ms, T1, slope, se), fig_dir / 'cooccurrence_msweep_T1.png')}")
+    for path in save_all(figs.t1_scaling(args.ms, T1, slope, se), fig_dir / "cooccurrence_msweep_T1"):
+        print(f"figure {path}")
     fig = figs.inverse_loss(curves, "TR, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1")
-    print(f"figure {save(fig, fig_dir / 'cooccurrence_msweep_inverse_loss.png')}")
+    for path in save_all(fig, fig_dir / "cooccurrence_msweep_inverse_loss"):
+        print(f"figure {path}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Runs the norm-growth checks that produce the README figures (C7 random-walk null, C8 norm growth and
 direction cosines of the trained toy transformer, C9 scale curves, C10 head support sizes, the Scan-and-Snap
-and co-occurrence sections) and keeps their figures. The figures are views of the checks' arrays.
+and co-occurrence sections) and keeps their figures, each as PNG and PDF. The figures are views of the
+checks' arrays.
 
     python sims/norm_growth_figs.py            # full size (about 6 min on 2 CPU cores)
     python sims/norm_growth_figs.py --quick    # the reduced form (what the slow smoke test runs)
@@ -18,6 +19,20 @@ import jax
 FIG_CHECKS = ("C7", "C8", "C9", "C10", "NG-scan-snap", "NG-cooccurrence")
 
 
+def _png_and_pdf_context():
+    """A check `Context` whose `save_figure` writes NAME.png and NAME.pdf (the report names the PNG)."""
+    from scanflow.verify import Context
+
+    class PngAndPdf(Context):
+        def save_figure(self, fig, name: str, dpi: int = 110) -> str:
+            from scanflow.engine.figures import save_all
+
+            save_all(fig, self.fig_dir / name, dpi=dpi, tight=True)
+            return name
+
+    return PngAndPdf
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reduced steps and seeds")
@@ -25,11 +40,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     import scanflow.papers.norm_growth.checks  # noqa: F401  registers the checks
-    from scanflow.verify import REGISTRY, Context
+    from scanflow.verify import REGISTRY
 
     out = Path(args.out)
     for name in FIG_CHECKS:
-        r = REGISTRY["norm-growth"][name].fn(Context(quick=args.quick, fig_dir=out))
+        r = REGISTRY["norm-growth"][name].fn(_png_and_pdf_context()(quick=args.quick, fig_dir=out))
         print(f"{name}: {'pass' if r.passed else 'FAIL'} -> {out / (r.figure or '')}")
     return 0
 

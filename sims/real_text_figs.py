@@ -8,7 +8,7 @@ Runs three engine configs, each one vmapped program written to a run directory u
 ``configs/real_text.yaml`` (the reference model: sinusoidal PE, post-LN, FFN, 1 head, 1 layer; eta x
 seed), ``configs/real_text_analysed.yaml`` (no PE, no FFN, l2-normalised attention output) and the
 reference config with ``model.n_layers=3`` at the largest eta, one seed. Then it draws, from the run
-directories only (``--redraw`` draws from existing ones without training):
+directories only (``--redraw`` draws from existing ones without training), each as PNG and PDF:
 
 * ``real_text_fig7_attention.png``: lowest-layer attention of one evaluation sequence at 4 iterations,
   for the 1-layer and 3-layer reference models and the analysed variant (largest eta, seed 0);
@@ -46,39 +46,49 @@ def configs(data: str | None, quick: bool, overrides: list[str]) -> dict:
     return {"reference": ref, "analysed": ana, "reference_3layer": l3}
 
 
-def draw(runs: dict, fig_dir: Path) -> list[Path]:
-    """The three figures from loaded runs {reference, analysed, reference_3layer} (views only)."""
+def figures(runs: dict) -> dict:
+    """The three figures {name: Figure} from loaded runs {reference, analysed, reference_3layer}
+    (results Datasets, `scanflow.load_run`; views only, nothing saved)."""
     import numpy as np
 
-    from scanflow.engine.figures import plt, save
+    from scanflow.engine.dataset import manifest_of
+    from scanflow.engine.figures import plt, record_values
     from scanflow.papers.real_text import plots as views
     from scanflow.papers.real_text.measure import freeze_analysis
 
     ref, ana, l3 = runs["reference"], runs["analysed"], runs["reference_3layer"]
-    info = ref.manifest["workload_info"]
+    manifest = manifest_of(ref)
+    info = manifest["workload_info"]
     split = f"train {Path(info['train_path']).name}, eval {Path(info['valid_path']).name}"
-    steps = ref.coords["record"]
+    steps = record_values(ref)
     pick = [int(i) for i in np.linspace(0, len(steps) - 1, 4).round()]
-    l3_pick = [int(np.searchsorted(l3.coords["record"], steps[i])) for i in pick]
-    rows = [("1 layer", ref["attn"][-1, 0, pick, 0]), ("3 layers (layer 0)", l3["attn"][-1, 0, l3_pick, 0]),
-            ("analysed, 1 layer", ana["attn"][-1, 0, pick, 0])]
-    eta = ref["eta"]
-    paths = [save(views.attention_maps(rows, [int(steps[i]) for i in pick],
-                                       title=rf"lowest-layer attention, $\eta$={eta[-1]:g}, seed 0, one evaluation "
-                                             f"sequence ({split})"),
-                  fig_dir / "real_text_fig7_attention.png")]
-    curves = [(n, r["entropy"][:, :, -1, 0], r["entropy"][:, :, 0, 0]) for n, r in (("reference", ref),
-                                                                                    ("analysed", ana))]
-    n_seeds, n_steps = ref.manifest["n_seeds"], int(steps[-1])
-    paths.append(save(views.entropy_vs_lr(curves, eta, ref=info["uniform_entropy"],
-                                          title=f"{n_seeds} seeds, {n_steps} SGD steps ({split})"),
-                      fig_dir / "real_text_fig10_entropy.png"))
+    l3_pick = [int(np.searchsorted(record_values(l3), steps[i])) for i in pick]
+    rows = [("1 layer", ref["attn"].values[-1, 0, pick, 0]), ("3 layers (layer 0)", l3["attn"].values[-1, 0, l3_pick, 0]),
+            ("analysed, 1 layer", ana["attn"].values[-1, 0, pick, 0])]
+    eta = ref["eta"].values
+    out = {"real_text_fig7_attention": views.attention_maps(
+        rows, [int(steps[i]) for i in pick],
+        title=rf"lowest-layer attention, $\eta$={eta[-1]:g}, seed 0, one evaluation sequence ({split})")}
+    curves = [(n, r["entropy"].values[:, :, -1, 0], r["entropy"].values[:, :, 0, 0])
+              for n, r in (("reference", ref), ("analysed", ana))]
+    n_seeds, n_steps = manifest["n_seeds"], int(steps[-1])
+    out["real_text_fig10_entropy"] = views.entropy_vs_lr(curves, eta, ref=info["uniform_entropy"],
+                                                         title=f"{n_seeds} seeds, {n_steps} SGD steps ({split})")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True)
     for ax, (n, r) in zip(axes, (("reference", ref), ("analysed", ana))):
-        fa = freeze_analysis(r["attn"], r.coords["record"])
-        views.change_vs_step(fa["steps"], fa["change"], r["eta"], fa["freeze"], fa["eps"], title=f"{n} model", ax=ax)
-    paths.append(save(fig, fig_dir / "real_text_attention_change.png"))
-    return paths
+        fa = freeze_analysis(r["attn"].values, record_values(r))
+        views.change_vs_step(fa["steps"], fa["change"], r["eta"].values, fa["freeze"], fa["eps"], title=f"{n} model",
+                             ax=ax)
+    out["real_text_attention_change"] = fig
+    return out
+
+
+def draw(runs: dict, fig_dir: Path) -> list[Path]:
+    """Save `figures(runs)` into `fig_dir`, each as PNG and PDF; return the paths."""
+    from scanflow.engine.figures import save_all
+
+    figs = figures(runs)
+    return [path for name, fig in figs.items() for path in save_all(fig, Path(fig_dir) / name)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@
 
 Runs the config (one vmapped program), writes the run directory under runs/, and draws
 figures/scan_snap_small_attention.png (c_n heatmaps at iterations 0, 2, ..., 10 and final, per
-class and eta_Y) and figures/scan_snap_small_loss.png (loss and entropy, seed median and range).
+class and eta_Y) and figures/scan_snap_small_loss.png (loss and entropy, seed median and range),
+each also as PDF.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ whole grid eta_Z in {0.5, 1, 2, 3} x eta_Y/eta_Z in {1, 2, 5, 10} x seeds is ONE
 (`scanflow.engine.run.execute`), written as a run directory. The figures are then drawn from the saved
 run directories only:
 
-* figures/scan_snap_fig6_entropy.png: final distinct-token entropy vs eta_Y/eta_Z, one line per eta_Z;
-* figures/scan_snap_fig11_recall_ratio.png: recall vs threshold, lines = eta_Y/eta_Z at eta_Z = 1;
-* figures/scan_snap_fig12_recall_etaZ.png: recall vs threshold, lines = eta_Z at eta_Y/eta_Z = 1.
+* figures/scan_snap_fig6_entropy.{png,pdf}: final distinct-token entropy vs eta_Y/eta_Z, one line per eta_Z;
+* figures/scan_snap_fig11_recall_ratio.{png,pdf}: recall vs threshold, lines = eta_Y/eta_Z at eta_Z = 1;
+* figures/scan_snap_fig12_recall_etaZ.{png,pdf}: recall vs threshold, lines = eta_Z at eta_Y/eta_Z = 1.
 
 Recall figures have two rows. Top: attention = c_n of Eq. 5 (P-weighted, the spec's reading).
 With P(l|n) >= 0.1/15.5 = 0.0065 for every distinct token, the M = 240 panel's thresholds
@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = {
-    "entropy": "scan_snap_fig6_entropy.png",
-    "recall_ratio": "scan_snap_fig11_recall_ratio.png",
-    "recall_etaZ": "scan_snap_fig12_recall_etaZ.png",
+FIGURES = {  # each saved as NAME.png and NAME.pdf
+    "entropy": "scan_snap_fig6_entropy",
+    "recall_ratio": "scan_snap_fig11_recall_ratio",
+    "recall_etaZ": "scan_snap_fig12_recall_etaZ",
 }
 
 
@@ -73,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scan_snap_fig6: error: {e}", file=sys.stderr)
         return 2
 
-    from scanflow.papers.scan_snap import plots_sweeps as sw
+    from scanflow.engine.dataset import manifest_of
+    from scanflow.engine.figures import save_all
     from scanflow.engine.results import load_run
     from scanflow.engine.run import execute
+    from scanflow.papers.scan_snap import plots_sweeps as sw
 
     run_dirs, lines = [], []
     t_all = time.perf_counter()
@@ -85,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         run_dir = execute(cfg, out_dir=args.runs, progress=False, plot=False)
         wall = time.perf_counter() - t0
-        r = load_run(run_dir)
-        tm = r.manifest["timings"]
-        M = r.manifest["workload_info"]["M"]
-        n_runs = r.manifest["n_points"] * r.manifest["n_seeds"]
+        manifest = manifest_of(load_run(run_dir))
+        tm = manifest["timings"]
+        M = manifest["workload_info"]["M"]
+        n_runs = manifest["n_points"] * manifest["n_seeds"]
         line = (f"L={cfg.data.num_last:<3d} M={M:<4d} runs={n_runs:<4d} wall {wall:7.1f} s "
-                f"(compile {tm['compile_s']:.1f} s, run {tm['run_s']:.1f} s), diverged {len(r.manifest['diverged_runs'])}")
+                f"(compile {tm['compile_s']:.1f} s, run {tm['run_s']:.1f} s), diverged {len(manifest['diverged_runs'])}")
         print(line, flush=True)
         lines.append(line)
         run_dirs.append(run_dir)
@@ -98,20 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     if cfgs:
         print(f"whole sweep: {total:.1f} s for {len(cfgs)} vocabulary sizes")
 
-    run_dirs = sorted(run_dirs, key=lambda d: load_run(d).manifest["workload_info"]["M"])
+    runs = sorted((load_run(d) for d in run_dirs), key=lambda r: manifest_of(r)["workload_info"]["M"])
     figs = Path(args.figures)
     paths = [
-        sw.plot_fig6_entropy(run_dirs, figs / FIGURES["entropy"]),
-        sw.plot_recall(run_dirs, figs / FIGURES["recall_ratio"], vary="ratio", fixed=args.fig11_eta_z),
-        sw.plot_recall(run_dirs, figs / FIGURES["recall_etaZ"], vary="eta_Z", fixed=args.fig12_ratio),
+        *save_all(sw.fig6_entropy(runs), figs / FIGURES["entropy"]),
+        *save_all(sw.recall_figure(runs, vary="ratio", fixed=args.fig11_eta_z), figs / FIGURES["recall_ratio"]),
+        *save_all(sw.recall_figure(runs, vary="eta_Z", fixed=args.fig12_ratio), figs / FIGURES["recall_etaZ"]),
     ]
     print("\nfinal distinct-token entropy, mean ± std over seeds (initial %.4f):" % sw.H0)
-    for d in run_dirs:
-        print(sw.format_fig6_table(sw.fig6_table(d)))
+    for r in runs:
+        print(sw.format_fig6_table(sw.fig6_table(r)))
     for p in paths:
         print(f"figure {p}")
-    for d in run_dirs:
-        print(f"run directory {d}")
+    for r in runs:
+        print(f"run directory {r.attrs['run_dir']}")
     return 0
 
 

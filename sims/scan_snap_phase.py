@@ -26,7 +26,7 @@ Predicted = the gamma-peak time K (e^{x*} + (M-1) x* - 1) / (M eta_Y) with e^{x*
 panel: by Theorem 4, B(t_0) decreases with nu = eta_Y / eta_Z, so attention should be less sparse
 (higher entropy) as nu grows, and at fixed nu larger rates give larger B (lower entropy).
 
-Writes the run directory under runs/ and figures/scan_snap_phase.png; prints a measured-vs-predicted table.
+Writes the run directory under runs/ and figures/scan_snap_phase.{png,pdf}; prints a measured-vs-predicted table.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURE = "scan_snap_phase.png"
+FIGURE = "scan_snap_phase"  # saved as .png and .pdf
 
 
 def x_star(M: float) -> float:
@@ -152,20 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from scanflow.engine.config import config_from_dict
-    from scanflow.papers.scan_snap import plots_sweeps as sw
+    from scanflow.engine.dataset import manifest_of
+    from scanflow.engine.figures import save_all
     from scanflow.engine.results import load_run
     from scanflow.engine.run import execute
+    from scanflow.papers.scan_snap import plots_sweeps as sw
 
     cfg = config_from_dict(config_dict(args.grid, args.seeds, args.steps, args.classes, args.init_scale))
     t0 = time.perf_counter()
     run_dir = execute(cfg, out_dir=args.runs, progress=False, plot=False)
     wall = time.perf_counter() - t0
     r = load_run(run_dir)
-    tm = r.manifest["timings"]
-    K, M = r.manifest["workload_info"]["K"], r.manifest["workload_info"]["M"]
-    print(f"sweep: {r.manifest['n_points']} points x {r.manifest['n_seeds']} seeds, M={M}, K={K}, "
+    manifest = manifest_of(r)
+    tm = manifest["timings"]
+    K, M = manifest["workload_info"]["K"], manifest["workload_info"]["M"]
+    print(f"sweep: {manifest['n_points']} points x {manifest['n_seeds']} seeds, M={M}, K={K}, "
           f"{args.steps} steps: wall {wall:.1f} s (compile {tm['compile_s']:.1f} s, run {tm['run_s']:.1f} s), "
-          f"diverged {len(r.manifest['diverged_runs'])}")
+          f"diverged {len(manifest['diverged_runs'])}")
 
     predict, source = predictor(K, M)
     g = sw.phase_grid(r)
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.mean(d <= 0):.0%} of adjacent pairs")
     # Reduced-ODE prediction B(t_end) with C0 = (||P_n|| / P_c)^4 / K (spec checks S8/S10): the drop
     # is monotone in B, and the ranking over the grid does not depend on C0.
-    P = np.asarray(r.manifest["workload_info"]["probs_KxM"])
+    P = np.asarray(manifest["workload_info"]["probs_KxM"])
     common = (P > 0).sum(0) > 1
     C0 = float((np.linalg.norm(P[0]) / P[0, common].mean()) ** 4 / K)
     predict_B = B_predictor(K, M, float(g["steps"]), C0)
@@ -227,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
 
     title = (f"Phase diagram beyond the paper: population (T→∞), plain GD, {g['steps']} steps, "
              f"one query shared by K={K} classes, 1 weak common token (S7 setting), M={M}, "
-             f"{r.manifest['n_seeds']} seeds, init U(±{args.init_scale:g})")
+             f"{manifest['n_seeds']} seeds, init U(±{args.init_scale:g})")
     note = ENTROPY_NOTE + f"\nSpearman(drop, predicted B(t={g['steps']})) over the grid = {rho:.3f}"
-    path = sw.plot_phase(r, Path(args.figures) / FIGURE, predict, title=title, entropy_note=note,
-                         predicted_B=predict_B)
-    print(f"\nfigure {path}")
+    fig = sw.phase_figure(r, predict, title=title, entropy_note=note, predicted_B=predict_B)
+    print()
+    for path in save_all(fig, Path(args.figures) / FIGURE):
+        print(f"figure {path}")
     print(f"run directory {run_dir}")
     return 0
 

@@ -2,7 +2,7 @@
 
     python sims/scan_snap_theory_figs.py [--figures figures]
 
-Writes
+Writes (each also as .pdf)
   scan_snap_fig3_chi.png    chi = e^{2 B_n(t)}, K=10, M=1000, eta_Z=0.5, eta_Y in {0.5,1,2,5}, t in [0,700];
   scan_snap_fig8_hstar.png  staircase h*(s) (Lemma 5) against the smooth h(s) (Lemma 6), M=50 and M=1000;
   scan_snap_fig9_B.png      B_n(t) at fixed nu = eta_Y/eta_Z (left nu=10, M=100; right nu=1, M=1e4), K=1, C0=1.
@@ -21,8 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fig3(out: Path) -> Path:
-    from scanflow.engine.figures import plt, save
+def fig3(out: Path) -> list[Path]:
+    from scanflow.engine.figures import plt, save_all
     from scanflow.papers.scan_snap import theory as th
 
     K, M, eZ, C0 = 10, 1000, 0.5, 1.0
@@ -42,11 +42,11 @@ def fig3(out: Path) -> Path:
         fontsize=10,
     )
     ax.legend(fontsize=8, loc="lower right")
-    return save(fig, out / "scan_snap_fig3_chi.png")
+    return save_all(fig, out / "scan_snap_fig3_chi")
 
 
-def fig8(out: Path) -> Path:
-    from scanflow.engine.figures import plt, save
+def fig8(out: Path) -> list[Path]:
+    from scanflow.engine.figures import plt, save_all
     from scanflow.papers.scan_snap import theory as th
 
     panels = ((50, (0.1, 0.2, 0.5, 1.0, 2.0), 80), (1000, (0.2, 0.5, 1.0, 2.0, 4.0), 70))
@@ -63,11 +63,11 @@ def fig8(out: Path) -> Path:
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Fig 8 (theory): discrete decoder coefficient $h^*$ and its continuous limit $h$; "
                  r"$0 \leq h^*-h \leq 2\eta_Y/M$ (Lemma 7)", fontsize=10)
-    return save(fig, out / "scan_snap_fig8_hstar.png")
+    return save_all(fig, out / "scan_snap_fig8_hstar")
 
 
-def fig9(out: Path) -> Path:
-    from scanflow.engine.figures import plt, save
+def fig9(out: Path) -> list[Path]:
+    from scanflow.engine.figures import plt, save_all
     from scanflow.papers.scan_snap import theory as th
 
     panels = (
@@ -87,7 +87,7 @@ def fig9(out: Path) -> Path:
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(r"Fig 9 (theory): $B_n(t)=\frac{1}{4}\ln(1+4\Gamma(t)/C_0)$ at fixed $\nu=\eta_Y/\eta_Z$; "
                  r"dotted: $t_0$ (exact $x_0$), dots: $B_n(t_0)$, the same for every $\eta_Z$", fontsize=10)
-    return save(fig, out / "scan_snap_fig9_B.png")
+    return save_all(fig, out / "scan_snap_fig9_B")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.figures)
     out.mkdir(parents=True, exist_ok=True)
-    for f in (fig3(out), fig8(out), fig9(out)):
+    for f in (*fig3(out), *fig8(out), *fig9(out)):
         print(f"figure {f}")
     return 0
 

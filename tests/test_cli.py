@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scanflow.engine.dataset import config_of, manifest_of
 from scanflow.engine.results import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,26 +33,29 @@ def test_tiny_run_end_to_end(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "compile" in p.stdout and "run" in p.stdout
     (run_dir,) = out.iterdir()
-    r = load_run(run_dir)
-    assert r["loss"].shape == (2, 3, 7) and r.dims["loss"] == ("point", "seed", "record")
-    assert r["attn"].shape == (2, 3, 7, 2, 34)
-    assert r["loss"].dtype == np.float32 and r.manifest["x64"] is False
-    np.testing.assert_allclose(r["loss"][:, :, 0], np.log(34), rtol=1e-6)  # zero init: ln M
-    assert list(r.coords["record"]) == list(range(0, 13, 2))
-    assert r.config["train"]["steps"] == 12  # the resolved config, overrides applied
+    ds = load_run(run_dir)
+    manifest = manifest_of(ds)
+    assert ds["loss"].shape == (2, 3, 7) and ds["loss"].dims == ("point", "seed", "step")
+    assert ds["attn"].shape == (2, 3, 7, 2, 34)
+    assert ds["loss"].dtype == np.float32 and manifest["x64"] is False
+    np.testing.assert_allclose(ds["loss"].sel(step=0).values, np.log(34), rtol=1e-6)  # zero init: ln M
+    assert ds["step"].values.tolist() == list(range(0, 13, 2))
+    assert config_of(ds)["train"]["steps"] == 12  # the resolved config, overrides applied
     for key in ("versions", "devices", "timings", "diverged_runs"):
-        assert key in r.manifest
-    assert r.manifest["timings"]["compile_s"] > 0 and r.manifest["timings"]["run_s"] > 0
-    assert r.manifest["versions"]["jax"] != "not installed"
-    np.testing.assert_array_equal(r.sel("loss", point=1, seed=2), r["loss"][1, 2])
+        assert key in manifest
+    assert manifest["timings"]["compile_s"] > 0 and manifest["timings"]["run_s"] > 0
+    assert manifest["versions"]["jax"] != "not installed"
+    lr_Y = float(ds["lr_Y"].values[1])
+    np.testing.assert_array_equal(ds["loss"].sel(lr_Y=lr_Y, seed=2).squeeze().values, ds["loss"].values[1, 2])
     figs = sorted(f.name for f in (run_dir / "figures").iterdir())
-    assert figs == ["attention.png", "loss.png"]
+    assert figs == ["attention.pdf", "attention.png", "loss.pdf", "loss.png"]
     # plot re-draws from the saved arrays only
     replot = tmp_path / "replot"  # --out: the parent of the new figure directory RUN_NAME-figures
     p = scanflow("plot", run_dir, "--out", replot)
     assert p.returncode == 0, p.stderr
     assert [f.name for f in replot.iterdir()] == [f"{run_dir.name}-figures"]
-    assert sorted(f.name for f in (replot / f"{run_dir.name}-figures").iterdir()) == ["attention.png", "loss.png"]
+    assert sorted(f.name for f in (replot / f"{run_dir.name}-figures").iterdir()) == [
+        "attention.pdf", "attention.png", "loss.pdf", "loss.png"]
     p = scanflow("plot", run_dir, "--out", replot)  # never over an earlier one
     assert p.returncode == 0 and (replot / f"{run_dir.name}-figures-1" / "loss.png").is_file(), p.stderr
     # the saved config re-runs as is
@@ -59,4 +63,4 @@ def test_tiny_run_end_to_end(tmp_path):
     assert p.returncode == 0, p.stderr
     runs = sorted(out.iterdir())
     assert len(runs) == 2
-    np.testing.assert_array_equal(load_run(runs[1])["loss"], r["loss"])  # same seeds -> same numbers
+    np.testing.assert_array_equal(load_run(runs[1])["loss"].values, ds["loss"].values)  # same seeds -> same numbers

@@ -22,6 +22,7 @@ import pytest
 
 from scanflow import cli
 from scanflow.engine.registry import paper_names, register_paper
+from scanflow.engine.dataset import config_of, manifest_of
 from scanflow.engine.results import load_run
 from scanflow.verify import Result, check
 
@@ -77,7 +78,7 @@ def test_options_and_overrides_in_any_order(tmp_path, capsys):
     assert cli.main(["run", CONFIG, "--out", str(a), *TINY, "--quiet", "--no-plot"]) == 0
     assert cli.main(["run", "--no-plot", *TINY[:2], "--out", str(b), CONFIG, *TINY[2:], "--quiet"]) == 0
     (ra,), (rb,) = a.iterdir(), b.iterdir()
-    assert load_run(ra).config == load_run(rb).config and load_run(ra).config["sweep"]["seeds"] == 2
+    assert config_of(load_run(ra)) == config_of(load_run(rb)) and config_of(load_run(ra))["sweep"]["seeds"] == 2
 
 
 def test_verify_without_a_paper_lists_papers_and_durations(capsys):
@@ -250,7 +251,7 @@ def test_compiling_line_and_provenance(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "compiling 4 runs (2 points x 2 seeds)" in err
     (run_dir,) = tmp_path.iterdir()
-    m = load_run(run_dir).manifest
+    m = manifest_of(load_run(run_dir))
     prov = m["provenance"]
     assert m["started"] <= m["ended"]
     assert prov["versions"]["jax"] and prov["device_kind"] == ["cpu"] and "xla_flags" in prov

@@ -10,6 +10,7 @@ import pytest
 
 from scanflow.engine import sweep
 from scanflow.engine.config import ConfigError, config_from_dict, load_config
+from scanflow.engine.dataset import manifest_of
 from scanflow.engine.results import load_run
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -93,14 +94,17 @@ def test_cli_run_writes_clocks_arrays_and_figures(tr64_run):
     r = load_run(path)
     eta = 0.02 / tau_per_t(cfg)  # lr.eta_tau = eta * sigma1^2 m m1 (sigma1 = 1/sqrt(m1): = eta * m)
     assert tau_per_t(cfg) == pytest.approx(64.0)
-    np.testing.assert_allclose(r["t"][0], eta * STEPS, rtol=1e-12)
-    np.testing.assert_allclose(r["tau"][0], 0.02 * STEPS, rtol=1e-12)
-    np.testing.assert_allclose(r["lr_W_Q"], [eta]) and np.testing.assert_allclose(r["lr_a"], [0.0])
-    assert r["loss"].shape == (1, 2, STEPS.size) and r.dims["margins"] == ("point", "seed", "record", "sample")
-    assert r["loss"][0, 0, -1] < r["loss"][0, 0, 0]  # it trains
-    assert not np.allclose(r["loss"][0, 0], r["loss"][0, 1])  # seeds differ (init)
-    assert r.manifest["diverged_runs"] == [] and not r["diverged"].any()
-    assert sorted(p.name for p in (path / "figures").glob("*.png")) == ["balancing.png", "fig1.png", "inverse_loss.png"]
+    np.testing.assert_allclose(r["t"].values[0], eta * STEPS, rtol=1e-12)
+    np.testing.assert_allclose(r["tau"].values[0], 0.02 * STEPS, rtol=1e-12)
+    np.testing.assert_allclose(r["lr_W_Q"].values, [eta]) and np.testing.assert_allclose(r["lr_a"].values, [0.0])
+    np.testing.assert_array_equal(r["step"].values, STEPS)
+    loss = r["loss"].values
+    assert loss.shape == (1, 2, STEPS.size) and r["margins"].dims == ("point", "seed", "step", "sample")
+    assert loss[0, 0, -1] < loss[0, 0, 0]  # it trains
+    assert not np.allclose(loss[0, 0], loss[0, 1])  # seeds differ (init)
+    assert manifest_of(r)["diverged_runs"] == [] and not r["diverged"].any()
+    names = ["balancing", "fig1", "inverse_loss"]
+    assert sorted(p.name for p in (path / "figures").iterdir()) == sorted(f"{n}.{x}" for n in names for x in ("pdf", "png"))
 
 
 def test_engine_gd_equals_hand_loop_and_no_recompile(tr64_run):
@@ -121,12 +125,13 @@ def test_engine_gd_equals_hand_loop_and_no_recompile(tr64_run):
     for k in range(20):
         g = grad(params)
         params = {n: params[n] - hp["lr"][n] * g[n] for n in params}
-    np.testing.assert_allclose(r["margins"][0, 1, 2], np.asarray(mdl.margins_N(params, train)), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(r["margins"].values[0, 1, 2], np.asarray(mdl.margins_N(params, train)), rtol=1e-10,
+                               atol=1e-13)
 
     traces = dict(sweep.TRACE_COUNT)
     out = sweep.run_sweep(load_config(TR_YAML, [*TR64, "sweep.lr.eta_tau=[0.03]", "model.c0=0.5", "model.train_a=true"]))
     assert sweep.TRACE_COUNT == traces and out.timings["compile_s"] == 0.0  # same shapes: the same program
-    assert out.arrays["lr_a"][0] > 0 and not np.allclose(out.arrays["loss"], r["loss"])
+    assert out.arrays["lr_a"][0] > 0 and not np.allclose(out.arrays["loss"], r["loss"].values)
     np.testing.assert_allclose(out.arrays["tau"][0], 0.03 * STEPS, rtol=1e-12)
 
 
@@ -147,7 +152,8 @@ def test_sims_fig1_smoke(tr64_run, tmp_path):
     figs = tmp_path / "figs"
     assert _load_sim("cooccurrence_fig1").main(["--config", str(TR_YAML), "--figures", str(figs), "--runs",
                                                 str(tmp_path / "runs"), *_OVER, "model.m=64"]) == 0
-    assert {p.name for p in figs.glob("*.png")} == {f"cooccurrence_tr_{k}.png" for k in ("fig1", "balancing", "inverse_loss")}
+    assert {p.name for p in figs.iterdir()} == {f"cooccurrence_tr_{k}.{x}" for k in ("fig1", "balancing", "inverse_loss")
+                                                for x in ("png", "pdf")}
     assert _load_sim("cooccurrence_fig1").main(["--config", str(TR_YAML), "data.n=7"]) == 2  # one-line error
 
 
@@ -157,5 +163,5 @@ def test_sims_msweep_smoke(tr64_run, tmp_path):
     figs = tmp_path / "figs"
     ms = _load_sim("cooccurrence_msweep")
     assert ms.main(["--ms", "64", "128", "--figures", str(figs), *_OVER]) == 0
-    assert (figs / "cooccurrence_msweep_T1.png").is_file()
+    assert (figs / "cooccurrence_msweep_T1.png").is_file() and (figs / "cooccurrence_msweep_T1.pdf").is_file()
     assert ms.main(["--ms", "8", "--figures", str(figs)]) == 2  # one width: a one-line error, nothing drawn

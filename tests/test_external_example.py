@@ -59,6 +59,7 @@ def cli_runs(tmp_path_factory):
 
 
 def test_run_of_the_example_yaml(cli_runs):
+    from scanflow.engine.dataset import config_of
     from scanflow.engine.results import load_run
 
     tmp, done = cli_runs
@@ -66,13 +67,15 @@ def test_run_of_the_example_yaml(cli_runs):
     assert code == 0, err[-3000:]
     (run_dir,) = (tmp / "runs").iterdir()
     r = load_run(run_dir)
-    assert r.config["workload"] == "linear_net"
-    assert r.dims["mode_strength"] == ("point", "seed", "record", "mode")
-    assert r.dims["balance"] == ("point", "seed", "record", "hidden_i", "hidden_j")
+    config = config_of(r)
+    assert config["workload"] == "linear_net"
+    assert r.attrs["record_label"] == "time"  # gradient flow: records are labelled by time
+    assert r["mode_strength"].dims == ("point", "seed", "time", "mode")
+    assert r["balance"].dims == ("point", "seed", "time", "hidden_i", "hidden_j")
     assert not (run_dir / "figures").exists()  # --no-plot
     assert (r["solver_status"] == 0).all() and not r["diverged"].any()
-    s = np.asarray(r.config["data"]["singular_values"])
-    final = r["mode_strength"][..., -1, :]  # (point, seed, mode)
+    s = np.asarray(config["data"]["singular_values"])
+    final = r["mode_strength"].isel(time=-1).values  # (point, seed, mode)
     np.testing.assert_allclose(final, np.broadcast_to(s, final.shape), rtol=1e-3)  # every mode learned by t = 300
 
 
@@ -80,7 +83,8 @@ def test_verify_linear_net_quick_passes_within_solver_tolerances(cli_runs):
     tmp, done = cli_runs
     code, out, err = done["verify"]
     assert code == 0, (out + err)[-3000:]
-    verdicts = {v["check"]: v for v in json.loads((tmp / "r" / "verdicts.json").read_text())}
+    (report,) = (tmp / "r").glob("linear-net-quick-*")  # --out: the parent of the report directory
+    verdicts = {v["check"]: v for v in json.loads((report / "verdicts.json").read_text())}
     assert {k: v["verdict"] for k, v in verdicts.items()} == {"L1-conservation": "PASS", "L2-saxe-sigmoid": "PASS"}
     l1 = verdicts["L1-conservation"]["measured"]
     assert l1["max drift / bound, equal rates"] < 1
@@ -90,13 +94,14 @@ def test_verify_linear_net_quick_passes_within_solver_tolerances(cli_runs):
     assert l2["max_t |a - a_theory| / bound (all modes and runs)"] < 1
     assert l2["max |t_half - t_half_theory| / tolerance"] < 1
     assert l2["half-learned in order of decreasing s (all runs)"] is True
-    assert (tmp / "r" / "figures" / "L2_saxe_sigmoid.png").is_file()
+    assert (report / "figures" / "L2_saxe_sigmoid.png").is_file()
 
 
 def test_conservation_of_the_yaml_run_and_a_violation_is_caught(cli_runs):
     """The solver-derived bound holds on the YAML run's own records, and a drift of 10x the bound
     added to one record is flagged (the tolerance can fail)."""
     from scanflow.engine.config import load_config
+    from scanflow.engine.dataset import manifest_of
     from scanflow.engine.results import load_run
     from scanflow.engine.sweep import SweepOutput
     from scanflow_linear_net.checks import conservation_table
@@ -106,14 +111,19 @@ def test_conservation_of_the_yaml_run_and_a_violation_is_caught(cli_runs):
     (run_dir,) = (tmp / "runs").iterdir()
     r = load_run(run_dir)
     cfg = load_config(run_dir / "config.yaml")
-    out = SweepOutput(dict(r.arrays), r.dims, r.coords, r.manifest["workload_info"], r.manifest["timings"])
+    names = [*r.data_vars, "lr_W1", "lr_W2"]  # the metrics and flags, and the learning rates of each point
+    arrays = {k: r[k].values for k in names}
+    dims = {k: tuple("record" if d == "time" else d for d in r[k].dims) for k in names}
+    coords = {"record": r["time"].values}
+    manifest = manifest_of(r)
+    out = SweepOutput(arrays, dims, coords, manifest["workload_info"], manifest["timings"])
     rows = conservation_table(out, cfg)
     assert rows and all(row["balance_drift"] <= row["balance_bound"] for row in rows)
     worst = max(rows, key=lambda row: row["balance_drift"] / row["balance_bound"])
     bad = dict(out.arrays)
     bad["balance"] = out.arrays["balance"].copy()
     bad["balance"][worst["point"], worst["seed"], -1, 0, 0] += 10 * worst["balance_bound"]
-    rows_bad = conservation_table(SweepOutput(bad, r.dims, r.coords, out.info, {}), cfg)
+    rows_bad = conservation_table(SweepOutput(bad, dims, coords, out.info, {}), cfg)
     flagged = [row for row in rows_bad if row["balance_drift"] > row["balance_bound"]]
     assert [(row["point"], row["seed"]) for row in flagged] == [(worst["point"], worst["seed"])]
 

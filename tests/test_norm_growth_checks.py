@@ -23,6 +23,7 @@ import pytest
 import scanflow.papers.norm_growth.checks  # noqa: F401  registers the checks
 from scanflow.engine import sweep as sweep_mod
 from scanflow.engine.config import ConfigError, config_from_dict, load_config
+from scanflow.engine.dataset import manifest_of
 from scanflow.engine.results import load_run
 from scanflow.papers.norm_growth import workload as wl
 from scanflow.papers.norm_growth.checks import transformer_checks as tc
@@ -173,9 +174,11 @@ def test_cli_run_norm_growth_config(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (run_dir,) = (tmp_path / "tmp").iterdir()
     run = load_run(run_dir)
-    assert run["params"].shape == (1, 1, 3, run.manifest["workload_info"]["n_params"])
-    assert run.dims["group_norm"] == ("point", "seed", "record", "group")
-    assert {p.name for p in (run_dir / "figures").glob("*.png")} == {"norm.png", "cosines.png", "training.png"}
+    assert run["params"].shape == (1, 1, 3, manifest_of(run)["workload_info"]["n_params"])
+    assert run["group_norm"].dims == ("point", "seed", "step", "group")
+    assert list(run["group"].values) == ["attn", "decoder", "embed", "norm"]
+    assert {p.name for p in (run_dir / "figures").iterdir()} == {f"{n}.{x}" for n in ("norm", "cosines", "training")
+                                                                  for x in ("png", "pdf")}
     bad = _cli("run", cfg, "model.n_heads=3", "--out", "bad", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0
@@ -261,4 +264,4 @@ def test_sims_norm_growth_figs_smoke(tmp_path):
     assert mod.main(["--quick", "--out", str(tmp_path)]) == 0
     for name in ("C8_homogeneous_norm.png", "C8_homogeneous_cosines.png", "C9_scale_curves.png",
                  "C10_support_hist.png", "NG_scan_snap.png", "NG_cooccurrence.png"):
-        assert (tmp_path / name).is_file(), name
+        assert (tmp_path / name).is_file() and (tmp_path / name).with_suffix(".pdf").is_file(), name

@@ -14,6 +14,7 @@ import optax
 import pytest
 
 from scanflow.engine.config import ConfigError, TrainConfig, load_config
+from scanflow.engine.dataset import config_of, manifest_of
 from scanflow.engine.results import load_run
 from scanflow.models import causal
 from scanflow.papers.real_text.config import QUICK, path_override
@@ -274,12 +275,16 @@ def test_scanflow_run_writes_a_run_directory(corpus_dir, tmp_path):
     assert p.returncode == 0, p.stderr
     (run_dir,) = out.iterdir()
     r = load_run(run_dir)
-    assert r.config["workload"] == "real_text" and r.config["data"]["path"] == str(corpus_dir)
+    config, manifest = config_of(r), manifest_of(r)
+    assert config["workload"] == "real_text" and config["data"]["path"] == str(corpus_dir)
     assert r["attn"].shape == (2, 2, 3, 2, 8, 8) and r["entropy"].shape == (2, 2, 3, 1)
     assert r["loss"].shape == r["train_loss"].shape == (2, 2, 3)
-    assert r.manifest["workload_info"]["train_path"].endswith("test.txt")
-    assert r.manifest["n_points"] == 2 and r.manifest["n_seeds"] == 2
-    assert sorted(f.name for f in (run_dir / "figures").iterdir()) == ["attention_maps.png", "entropy_vs_lr.png"]
+    assert r["entropy"].dims == ("point", "seed", "step", "layer")
+    np.testing.assert_array_equal(r["eta"].values, [1.0, 5.0])
+    assert manifest["workload_info"]["train_path"].endswith("test.txt")
+    assert manifest["n_points"] == 2 and manifest["n_seeds"] == 2
+    assert sorted(f.name for f in (run_dir / "figures").iterdir()) == [
+        "attention_maps.pdf", "attention_maps.png", "entropy_vs_lr.pdf", "entropy_vs_lr.png"]
     assert "lr_ffn=5" in p.stdout
 
 
@@ -330,8 +335,9 @@ def test_cli_verify_real_text(corpus_dir, tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["verify", "real-text", "--quick", "--data", str(corpus_dir), "--out", str(out),
                  "--only", "RT1", "--only", "RT3"])
-    assert code == 0 and (out / "report.md").is_file()
-    assert "RT1_reference_entropy_vs_lr.png" in (out / "report.md").read_text()
+    (report,) = out.glob("real-text-quick-*")  # --out: the parent of the report directory
+    assert code == 0 and (report / "report.md").is_file()
+    assert "RT1_reference_entropy_vs_lr.png" in (report / "report.md").read_text()
 
 
 def test_checks_are_registered_for_both_models():
@@ -353,10 +359,11 @@ def test_quick_verify_analysed_variant_and_figures_script(corpus_dir, tmp_path):
     spec.loader.exec_module(mod)
     figs, runs = tmp_path / "figs", tmp_path / "runs"
     assert mod.main(["--data", str(corpus_dir), "--quick", "--figures", str(figs), "--runs", str(runs)]) == 0
-    names = ["real_text_attention_change.png", "real_text_fig10_entropy.png", "real_text_fig7_attention.png"]
+    names = sorted(f"real_text_{n}.{x}" for n in ("attention_change", "fig10_entropy", "fig7_attention")
+                   for x in ("png", "pdf"))
     assert sorted(p.name for p in figs.iterdir()) == names
     dirs = sorted(runs.iterdir())
-    assert [load_run(d).config["name"] for d in dirs] == ["real_text", "real_text_3layer", "real_text_analysed"]
+    assert [config_of(load_run(d))["name"] for d in dirs] == ["real_text", "real_text_3layer", "real_text_analysed"]
     redrawn = tmp_path / "redrawn"
     assert mod.main(["--redraw", str(dirs[0]), str(dirs[2]), str(dirs[1]), "--figures", str(redrawn)]) == 0
     assert sorted(p.name for p in redrawn.iterdir()) == names

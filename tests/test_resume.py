@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
+from scanflow.engine.dataset import manifest_of
 from scanflow.engine.results import is_unfinished, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,10 +92,11 @@ def test_kill_then_resume_is_bit_identical(tmp_path):
     (done,) = out.iterdir()  # the .partial directory was renamed: complete
     assert done.name == partial.name.removesuffix(".partial")
     r = load_run(done)
-    assert r.manifest["timings"]["resumed_at_chunk"] >= n_killed
-    assert sorted(r.arrays) == sorted(ref.arrays)
-    for name, a in ref.arrays.items():
-        np.testing.assert_array_equal(r[name], a, err_msg=name)
+    assert manifest_of(r)["timings"]["resumed_at_chunk"] >= n_killed
+    assert sorted(r.data_vars) == sorted(ref.data_vars)
+    for name in ref.data_vars:
+        np.testing.assert_array_equal(r[name].values, ref[name].values, err_msg=name)
+    xr.testing.assert_equal(r, ref)  # values, dimensions and coordinates (not attrs: the timings differ)
     assert not list(done.glob("checkpoint-*")) and not (done / "records").exists()
 
 
@@ -128,9 +131,10 @@ def test_ctrl_c_leaves_a_resumable_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(RecordStore, "put_records", put)
     assert cli.main(["run", str(partial), "--quiet", "--no-plot"]) == 0
     r, ref = load_run(partial.with_name(partial.name.removesuffix(".partial"))), load_run(ref_dir)
-    assert r.manifest["timings"]["resumed_at_chunk"] == 3
-    for name, a in ref.arrays.items():
-        np.testing.assert_array_equal(r[name], a, err_msg=name)
+    assert manifest_of(r)["timings"]["resumed_at_chunk"] == 3
+    for name in ref.data_vars:
+        np.testing.assert_array_equal(r[name].values, ref[name].values, err_msg=name)
+    xr.testing.assert_equal(r, ref)
 
 
 def test_resume_refuses_overrides(tmp_path):

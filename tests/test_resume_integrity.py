@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from scanflow import cli
+from scanflow.engine.dataset import config_of
 from scanflow.engine.results import is_unfinished, load_run
 from scanflow.engine.store import RecordStore, RunDirError
 
@@ -70,9 +72,10 @@ def _finished(partial: Path):
 
 
 def _same(r, ref) -> None:
-    assert sorted(r.arrays) == sorted(ref.arrays)
-    for name, a in ref.arrays.items():
-        np.testing.assert_array_equal(r[name], a, err_msg=name)
+    assert sorted(r.data_vars) == sorted(ref.data_vars)
+    for name in ref.data_vars:
+        np.testing.assert_array_equal(r[name].values, ref[name].values, err_msg=name)
+    xr.testing.assert_equal(r, ref)  # values, dimensions and coordinates (not attrs: the timings differ)
 
 
 @pytest.mark.parametrize("edit", [("steps: 12", "steps: 24"), ("- 10.0", "- 20.0")], ids=["train.steps", "sweep.lr.Y"])
@@ -180,15 +183,16 @@ def test_ctrl_c_while_drawing_figures_says_the_run_is_complete(tmp_path, monkeyp
     assert cli.main(["run", *[a for a in SMALL if a != "--no-plot"], "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip()
     (done,) = out.iterdir()
-    assert not is_unfinished(done) and load_run(done)
+    assert not is_unfinished(done) and "loss" in load_run(done)
     assert "is complete" in err and f"scanflow plot {done}" in err, err
 
 
 def test_a_finished_run_directory_is_explained(tmp_path, reference, capsys):
     capsys.readouterr()
-    assert cli.main(["run", str(reference.path)]) == 2
+    ref_dir = Path(reference.attrs["run_dir"])
+    assert cli.main(["run", str(ref_dir)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "finished run directory" in err and f"{reference.path / 'config.yaml'}" in err
+    assert "finished run directory" in err and f"{ref_dir / 'config.yaml'}" in err
     gone = tmp_path / "x.partial"
     gone.mkdir()
     assert cli.main(["run", str(gone)]) == 2
@@ -245,12 +249,12 @@ def test_a_signal_checkpoints_the_last_chunk_whatever_the_interval(tmp_path, sig
     assert len(list((partial / "records").glob("p000-c*.npz"))) == done + 1  # records 0..done, nothing half-written
 
 
-@pytest.mark.parametrize("damage", ["arrays.npz", "manifest.json", "config.yaml"])
+@pytest.mark.parametrize("damage", ["results.nc", "manifest.json", "config.yaml"])
 def test_a_damaged_result_is_named_by_load_run_and_plot(tmp_path, reference, capsys, damage):
     import shutil
 
     run = tmp_path / "run"
-    shutil.copytree(reference.path, run)
+    shutil.copytree(reference.attrs["run_dir"], run)
     f = run / damage
     f.write_bytes(f.read_bytes()[:40] if damage != "config.yaml" else b"- [unclosed\n")
     with pytest.raises(RunDirError, match=str(f)):
@@ -301,7 +305,7 @@ def test_optimizer_arguments_written_as_yaml_strings_are_numbers(tmp_path, capsy
     args = [*SMALL, "train.optimizer=adamw", "train.optimizer_args={weight_decay: 1e-4}", "--out", str(out)]
     assert cli.main(["run", *args]) == 0
     (run,) = out.iterdir()
-    assert load_run(run).config["train"]["optimizer_args"] == {"weight_decay": 1e-4}
+    assert config_of(load_run(run))["train"]["optimizer_args"] == {"weight_decay": 1e-4}
 
 
 def test_ctrl_c_during_start_up_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):

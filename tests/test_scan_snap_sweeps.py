@@ -56,10 +56,12 @@ def test_s11_trend_counting_on_synthetic_tables():
 
 def test_fig6_config_matches_the_s11_check():
     """configs/scan_snap_fig6.yaml and check S11 simulate the same Syn-Medium setting."""
-    from scanflow.papers.scan_snap.checks.sweep_checks import FIG6
+    from scanflow.papers.scan_snap.checks.sweep_checks import FIG6, FULL_NUM_LAST
     from scanflow.engine.config import config_from_dict, load_config
 
-    a = load_config(ROOT / "configs" / "scan_snap_fig6.yaml")
+    whole = load_config(ROOT / "configs" / "scan_snap_fig6.yaml")
+    assert whole.sweep.grid == {"data.num_last": FULL_NUM_LAST}  # the four vocabulary sizes, one program each
+    a = load_config(ROOT / "configs" / "scan_snap_fig6.yaml", ["data.num_last=1"])
     b = config_from_dict(FIG6)
     assert a.data == b.data and a.model == b.model and a.sweep == b.sweep
     assert (a.train.optimizer, a.train.momentum, a.train.steps) == (b.train.optimizer, b.train.momentum, 100)
@@ -80,7 +82,7 @@ def test_fig6_script_smoke(tmp_path):
               "--figures", figs, "--runs", runs, "data.batch_size=16", "data.seq_len=32"])
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in figs.iterdir()) == sorted(
-        ["scan_snap_fig6_entropy.png", "scan_snap_fig11_recall_ratio.png", "scan_snap_fig12_recall_etaZ.png"])
+        f"scan_snap_{n}.{x}" for n in ("fig6_entropy", "fig11_recall_ratio", "fig12_recall_etaZ") for x in ("png", "pdf"))
     assert all(f.stat().st_size > 10_000 for f in figs.iterdir())
     assert "whole sweep" in p.stdout and "M=33" in p.stdout
     (run_dir,) = list(runs.iterdir())
@@ -98,7 +100,7 @@ def test_phase_script_smoke(tmp_path):
     p = _run([ROOT / "sims" / "scan_snap_phase.py", "--grid", "2", "--seeds", "2", "--steps", "40",
               "--figures", figs, "--runs", tmp_path / "runs"])
     assert p.returncode == 0, p.stderr
-    assert (figs / "scan_snap_phase.png").stat().st_size > 10_000
+    assert (figs / "scan_snap_phase.png").stat().st_size > 10_000 and (figs / "scan_snap_phase.pdf").is_file()
     assert "measured / predicted snap time" in p.stdout
     # eta_Y = 10 (predicted gamma peak 3.1 steps) is resolved by record_every = 1 in the theory regime
     from scanflow.papers.scan_snap.plots_sweeps import phase_grid

@@ -15,7 +15,8 @@ def test_fig4_script_smoke(tmp_path):
         capture_output=True, text=True, timeout=600,
     )
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in (tmp_path / "figs").iterdir()) == ["smoke_attention.png", "smoke_loss.png"]
+    assert sorted(f.name for f in (tmp_path / "figs").iterdir()) == [
+        "smoke_attention.pdf", "smoke_attention.png", "smoke_loss.pdf", "smoke_loss.png"]
     bad = subprocess.run([sys.executable, str(ROOT / "sims" / "scan_snap_fig4.py"), "train.steps=0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "train.steps" in bad.stderr

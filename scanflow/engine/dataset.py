@@ -111,6 +111,39 @@ def static_axes(ds: xr.Dataset) -> list[str]:
     return json.loads(ds.attrs.get("static_axes", "[]"))
 
 
+def split_parts(ds: xr.Dataset) -> list[tuple[dict, xr.Dataset]]:
+    """The static parts of a Dataset (`combine`) as ``[(values, Dataset of that part)]``: each part is
+    cut to its own axes (padding dropped) and carries its own config and manifest (its workload info,
+    timings and diverged runs), so code written for one program's results works on each part.
+    A Dataset without static axes is one part: ``[({}, ds)]``."""
+    names = static_axes(ds)
+    if not names:
+        return [({}, ds)]
+    manifest, config = manifest_of(ds), config_of(ds)
+    label = ds.attrs.get("record_label", "step")
+    out = []
+    for info in manifest.get("parts", []):
+        values = info["values"]  # {"section.field": value}
+        key = dict(zip(names, values.values()))
+        part = ds.sel(key)
+        for d in list(part.dims):
+            if d not in ("point", "seed", label) and d in part.coords:
+                part = part.dropna(d, how="all")  # a smaller vocabulary's padding
+        cfg = json.loads(json.dumps(config))
+        for path, v in values.items():
+            section, field = path.split(".")
+            cfg.setdefault(section, {})[field] = v
+            (cfg.get("sweep", {}).get("grid") or {}).pop(path, None)
+        key_vals = set(key.items())
+        bad = [b for b in manifest.get("diverged_runs", []) if key_vals <= set(b.items())]
+        m = {**manifest, "workload_info": info["workload_info"], "timings": info["timings"], "diverged_runs": bad}
+        m.pop("parts", None)
+        part = part.copy()
+        part.attrs.update(_attrs(cfg, m, point_levels(ds), label), static_axes="[]")
+        out.append((values, part))
+    return out
+
+
 def config_of(ds: xr.Dataset) -> dict:
     """The resolved config a Dataset was computed from (a dict, as in ``config.yaml``)."""
     return yaml.safe_load(ds.attrs.get("config", "{}")) or {}
@@ -159,4 +192,4 @@ def _json_default(x):
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-__all__ = ["RESULTS_FILE", "combine", "config_of", "manifest_of", "point_levels", "static_axes", "read_netcdf", "to_dataset", "write_netcdf"]
+__all__ = ["RESULTS_FILE", "combine", "config_of", "manifest_of", "point_levels", "split_parts", "static_axes", "read_netcdf", "to_dataset", "write_netcdf"]

@@ -294,6 +294,141 @@ def run(config, overrides=(), out_dir: str | Path | None = None, progress: bool 
     return combine_parts(cfg, outs, None)
 
 
+# Fields an extension may change: more seeds, more learning rates, more values of a grid axis. Anything
+# else changes what the finished runs mean.
+EXTENDABLE = ("sweep.seeds", "sweep.lr", "sweep.grid", "sweep.max_memory_gb", "sweep.max_run_steps", "name", "out_dir")
+
+
+def extend(run_dir: str | Path, overrides=(), out_dir: str | Path | None = None, progress: bool = False,
+           plot: bool = True, n_devices: int | None = None, runs_per_block: int | None = None) -> Path:
+    """A finished sweep with more seeds, learning rates or axis values, computing only the new runs.
+
+    `overrides` change the run's config (``sweep.seeds=20``, ``'sweep.lr.Y=[1, 10, 100]'``,
+    ``'data.num_last=[1, 3, 5]'``); nothing else may change. Seeds share their keys across points and
+    a run's bits depend only on its static config, hyperparameters and seed, so the merged result is
+    bit-identical to a fresh sweep of the larger grid. Writes a NEW run directory (the old one is kept)
+    and returns its path; with no new run to compute it says so (`ConfigError`)."""
+    from scanflow.engine.config import config_from_dict
+    from scanflow.engine.dataset import config_of, manifest_of
+
+    run_dir = Path(run_dir)
+    old = results.load_run(run_dir)
+    raw = config_of(old)
+    base = config_from_dict(raw)
+    cfg = config_from_dict(raw, list(overrides))
+    changed = _changed_fields(to_dict(base), to_dict(cfg))
+    bad = [c for c in changed if not c.startswith(EXTENDABLE)]
+    if bad:
+        raise ConfigError(f"{bad[0]}: an extension of {run_dir} may change only the seeds, learning rates and grid "
+                          f"axes; to change {bad[0]} start a new run (scanflow run {run_dir / 'config.yaml'} ...)")
+    if cfg.sweep.seeds < base.sweep.seeds:
+        raise ConfigError(f"sweep.seeds: expected at least the run's {base.sweep.seeds} seeds, got {cfg.sweep.seeds}")
+    for _, part in grid.static_parts(cfg):
+        check_buildable(part)
+    static = grid.axes(cfg, dynamic=False)
+    names = [grid.label(p, set()) for p in static]
+    outs, computed = [], 0
+    for values, part in grid.static_parts(cfg):
+        prev = _old_part(old, names, values)
+        out = _extend_part(part, prev, progress=progress, n_devices=n_devices, runs_per_block=runs_per_block)
+        computed += out.timings["computed_runs"]
+        outs.append((values, part, out))
+    if computed == 0:
+        raise ConfigError(f"{', '.join(changed) or 'overrides'}: no new run to compute; {run_dir} already holds them all")
+    ds = combine_parts(cfg, outs, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    m = manifest_of(ds)
+    m.update(extended_from=str(run_dir), computed_runs=computed, reused_runs=int(sum(
+        np.prod([o.arrays["diverged"].shape]) for _, _, o in outs)) - computed)
+    ds.attrs["manifest"] = json.dumps(m, default=str)
+    final = results.new_run_dir(out_dir if out_dir is not None else run_dir.parent, cfg.name)
+    path = results.write_run(final, ds)
+    if plot:
+        from scanflow.engine.figures import plot_run
+
+        plot_run(path)
+    return path
+
+
+def _changed_fields(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        path = f"{prefix}{k}"
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out += _changed_fields(a[k], b[k], path + ".")
+        elif a.get(k) != b.get(k):
+            out.append(path)
+    return out
+
+
+def _old_part(old, names: list[str], values: dict):
+    """The finished run's Dataset at these static values (None if it has none), cut to its own axes."""
+    if not names:
+        return old
+    key = dict(zip(names, values.values()))
+    try:
+        part = old.sel(key)
+    except (KeyError, ValueError):
+        return None
+    return part
+
+
+def _extend_part(cfg: Config, prev, **kw):
+    """SweepOutput of `cfg`, computing only the runs `prev` (a Dataset or None) does not hold."""
+    from scanflow.engine.dataset import point_levels
+
+    with _x64(cfg):
+        problem = program(static_part(cfg)).problem
+        labels = _point_labels(cfg, problem.info)
+    P, S = len(next(iter(labels.values()))), cfg.sweep.seeds
+    have = np.full(P, -1)
+    S_old = 0
+    if prev is not None:
+        S_old = prev.sizes["seed"]
+        old_labels = {k: np.asarray(prev[k].values, np.float64).reshape(-1) for k in point_levels(prev) if k in prev.coords}
+        keys = [k for k in labels if k in old_labels]
+        index = {tuple(old_labels[k][q] for k in keys): q for q in range(prev.sizes["point"])}
+        have = np.array([index.get(tuple(labels[k][p] for k in keys), -1) for p in range(P)])
+    need = [p * S + s for p in range(P) for s in range(S) if have[p] < 0 or s >= S_old]
+    if not need:
+        out = run_sweep(cfg, only_runs=[0], **kw)  # labels, coords and dims of the part (one run, replaced below)
+    else:
+        out = run_sweep(cfg, only_runs=need, **kw)
+    out.timings["computed_runs"] = len(need)
+    if prev is None:
+        return out
+    label = out.record_label
+    for name, a in out.arrays.items():
+        if name in out.point_levels or out.dims[name][:2] != ("point", "seed"):
+            continue
+        dims = [label if d == "record" else d for d in out.dims[name]]
+        src = prev[name]
+        for d in dims[2:]:  # a padded static part: back to this part's own coordinates
+            if d in out.coords and d in src.dims:
+                src = src.sel({d: out.coords[d] if d != label else out.coords["record"]})
+        src = src.transpose(*dims).values
+        for p in np.nonzero(have >= 0)[0]:
+            a[p, :S_old] = src[have[p], :S_old].astype(a.dtype)
+    return out
+
+
+def _point_labels(cfg: Config, info: dict) -> dict:
+    """The float64 labels of every grid point of `cfg` (as `run_sweep` records them)."""
+    import dataclasses
+
+    from scanflow.engine.sweep import axis_labels, hyperparams
+
+    hp = hyperparams(dataclasses.replace(cfg, x64=True), info)
+    out = {f"{kind}_{g}": np.asarray(v, np.float64) for kind in ("lr", "init_scale") for g, v in hp[kind].items()}
+    P = len(next(iter(out.values())))
+    return {**out, **axis_labels(cfg, P)}
+
+
+def _x64(cfg: Config):
+    import jax
+
+    return jax.enable_x64(bool(cfg.x64))
+
+
 def _checkpointed_chunks(work: Path) -> int:
     """Chunks held by the checkpoint of an unfinished run directory (0 if none or unreadable)."""
     from scanflow.engine.store import RecordStore

@@ -7,11 +7,17 @@ pass/fail bit; the gate helpers of `scanflow.verify.compare` produce the bit and
 tolerance text from the same numbers. `run_checks` runs a paper's checks and `write_report` writes report.md and
 verdicts.json. A check the paper itself does not support is declared ``expected="fail"`` with
 the reason; its failure is reported as XFAIL and does not fail the run.
+
+A check also declares the assumptions of the result it tests (`meter`, `holds`: computed on its own
+setting, printed with the side each inequality needs) and, for an asymptotic claim, a regime path
+(`trend`: the violation along settings deeper into the regime). A failed gate is then FAIL only
+inside every assumption and without a converging path; else OUTSIDE or CONVERGES (`VERDICT_SCALE`).
 """
 
 from scanflow.verify.compare import Gate, all_of, at_least, at_most, between, close, within_se
 from scanflow.verify.framework import (
     REGISTRY,
+    VERDICT_SCALE,
     Check,
     Context,
     Result,
@@ -21,8 +27,10 @@ from scanflow.verify.framework import (
     verdict,
     write_report,
 )
+from scanflow.verify.regime import Assumption, Regime, holds, meter, trend
 
 __all__ = [
-    "REGISTRY", "Check", "Context", "Gate", "Result", "all_of", "at_least", "at_most", "between", "check", "close",
-    "exit_code", "run_checks", "verdict", "within_se", "write_report",
+    "REGISTRY", "VERDICT_SCALE", "Assumption", "Check", "Context", "Gate", "Regime", "Result", "all_of", "at_least",
+    "at_most", "between", "check", "close", "exit_code", "holds", "meter", "run_checks", "trend", "verdict",
+    "within_se", "write_report",
 ]

@@ -53,6 +53,25 @@ class Result:
     notes: str = ""
     figure: str | None = None  # file name inside the report's figures/
     seeds: int | None = None
+    # The theorem's assumptions evaluated on this setting (`scanflow.verify.regime.meter`): a failed
+    # gate with an assumption not met is OUTSIDE, never FAIL.
+    assumptions: list = field(default_factory=list)
+    # A path deeper into the theorem's regime (`scanflow.verify.regime.trend`): a failed gate whose
+    # violation shrinks along it is CONVERGES.
+    regime: Any = None
+    # Where each predicted value comes from: {quantity: "theory function, equation" or "paper text/figure"}.
+    sources: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        from scanflow.verify.regime import Assumption, Regime
+
+        self.assumptions = [a if isinstance(a, Assumption) else Assumption(**a) for a in self.assumptions]
+        if isinstance(self.regime, dict):
+            self.regime = Regime(**self.regime)
+
+    @property
+    def unmet(self) -> list:
+        return [a for a in self.assumptions if not a.met]
 
 
 @dataclass(frozen=True)
@@ -93,17 +112,34 @@ class Outcome:
         return verdict(self)
 
 
+VERDICTS = ("PASS", "FAIL", "OUTSIDE", "CONVERGES", "XFAIL", "XPASS", "ERROR")
+VERDICT_SCALE = (
+    "PASS: the claim holds (its assumption meters are listed; a PASS with a meter not met holds outside the "
+    "theorem's stated regime). FAIL: it fails with every assumption met and no regime path that converges: a "
+    "counterexample, the only verdict that accuses a paper. OUTSIDE: it fails where an assumption is not met "
+    "(named). CONVERGES: it fails at the nearest setting but the violation shrinks along a path deeper into the "
+    "theorem's regime, as the theory predicts. XFAIL: the paper itself disclaims the claim here and it fails "
+    "(XPASS: it held anyway). ERROR: the check crashed. The exit code fails only on FAIL and ERROR.")
+
+
 def verdict(o: Outcome) -> str:
-    """PASS / FAIL (expected pass, failed) / XFAIL (expected fail, failed) / XPASS / ERROR."""
-    if o.result is None:
+    """The verdict scale (`VERDICT_SCALE`): ERROR, PASS / XPASS, XFAIL, CONVERGES, OUTSIDE, FAIL."""
+    r = o.result
+    if r is None:
         return "ERROR"
-    if o.check.expected == "pass":
-        return "PASS" if o.result.passed else "FAIL"
-    return "XPASS" if o.result.passed else "XFAIL"
+    if r.passed:
+        return "XPASS" if o.check.expected == "fail" else "PASS"
+    if o.check.expected == "fail":
+        return "XFAIL"
+    if r.regime is not None and r.regime.shrinks:
+        return "CONVERGES"
+    if r.unmet:
+        return "OUTSIDE"
+    return "FAIL"
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
-    """Non-zero when a check expected to pass failed or raised."""
+    """Non-zero only when a claim fails inside its assumptions (FAIL) or a check raised (ERROR)."""
     return 1 if any(o.verdict in ("FAIL", "ERROR") for o in outcomes) else 0
 
 
@@ -262,6 +298,22 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def verdict_counts(outcomes: list[Outcome]) -> str:
+    """'Verdicts: PASS 12, FAIL 0, OUTSIDE 1, ...': every kind of the scale, in its order."""
+    counts = {k: 0 for k in VERDICTS}
+    for o in outcomes:
+        counts[o.verdict] = counts.get(o.verdict, 0) + 1
+    return "Verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def _meters_cell(r: Result) -> str:
+    if not r.assumptions:
+        return "none declared"
+    bad = r.unmet
+    head = f"{len(r.assumptions) - len(bad)}/{len(r.assumptions)} met"
+    return head + "".join(f"<br>NOT MET: {a.name} = {_fmt(a.value)} (needs {a.required})" for a in bad)
+
+
 def _row(*cells: str) -> str:
     """One markdown table row; a '|' inside a cell (e.g. a norm ||u||) is escaped so the table keeps its columns."""
     return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
@@ -281,30 +333,27 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
     try:
         if fig_src.is_dir():
             shutil.copytree(fig_src, tmp / "figures")
-        counts: dict[str, int] = {}
-        for o in outcomes:
-            counts[o.verdict] = counts.get(o.verdict, 0) + 1
         lines = [f"# {title}", "", header, ""] if header else [f"# {title}", ""]
-        lines.append("Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        lines += [
-            "",
-            "PASS/FAIL: the claim is expected to hold and did / did not. XFAIL: the paper does not support the "
-            "claim in this setting (reason given) and it indeed fails; XPASS: it held anyway. ERROR: the check crashed.",
-            "",
-            "| check | verdict | claim | mode | predicted | measured | tolerance | figure |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for o in outcomes:
-            r = o.result
-            fig = f"[{r.figure}](figures/{r.figure})" if r and r.figure else ""
-            if r is None:
-                lines.append(_row(o.check.name, "ERROR", o.check.claim, o.check.mode, "", "", "", ""))
+        lines += [verdict_counts(outcomes), "", VERDICT_SCALE, ""]
+        sim = [o for o in outcomes if o.check.mode != "T"]
+        theory = [o for o in outcomes if o.check.mode == "T"]
+        for heading, group in (("Simulation against theory", sim),
+                               ("Theory self-consistency (no simulation: the theory module against itself)", theory)):
+            if not group:
                 continue
-            lines.append(
-                _row(o.check.name, f"**{o.verdict}**", o.check.claim, o.check.mode, _kv(r.predicted),
-                     _kv(r.measured), r.tolerance, fig)
-            )
-        lines += ["", "## Details", ""]
+            lines += [f"## {heading}", "",
+                      "| check | verdict | claim | mode | predicted | measured | tolerance | assumptions | figure |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for o in group:
+                r = o.result
+                fig = f"[{r.figure}](figures/{r.figure})" if r and r.figure else ""
+                if r is None:
+                    lines.append(_row(o.check.name, "ERROR", o.check.claim, o.check.mode, "", "", "", "", ""))
+                    continue
+                lines.append(_row(o.check.name, f"**{o.verdict}**", o.check.claim, o.check.mode, _kv(r.predicted),
+                                  _kv(r.measured), r.tolerance, _meters_cell(r), fig))
+            lines.append("")
+        lines += ["## Details", ""]
         for o in outcomes:
             r = o.result
             lines.append(f"### {o.check.name}: {o.verdict} ({o.seconds:.1f} s)")
@@ -318,6 +367,15 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
                 if r.seeds:
                     lines.append(f"\n*Seeds:* {r.seeds}")
                 lines.append(f"\n*Tolerance:* {r.tolerance}")
+                if r.assumptions:
+                    lines.append("\n*Assumptions:*\n")
+                    lines += [f"- {a.text()}" + (f" [{a.ref}]" if a.ref else "") + (f" {a.note}" if a.note else "")
+                              for a in r.assumptions]
+                if r.regime is not None:
+                    lines.append(f"\n*Regime path:* {r.regime.text()}")
+                if r.sources:
+                    lines.append("\n*Sources of the predicted values:* " + "; ".join(
+                        f"{k}: {v}" for k, v in r.sources.items()))
                 if r.notes:
                     lines.append(f"\n{r.notes}")
                 if r.figure:

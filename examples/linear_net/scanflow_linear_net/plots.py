@@ -1,9 +1,8 @@
-"""Views of a finished linear-net run (never simulate): mode strengths against Saxe's sigmoid, and
-the drift of the conserved balancedness matrix."""
+"""Views of a finished linear-net run (never simulate, never save): mode strengths against Saxe's
+sigmoid, and the drift of the conserved balancedness matrix. `modes_figure` takes arrays, `modes_run`
+a results Dataset (`scanflow.load_run`); `all_figures` is the workload's `Workload.plots`."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -50,17 +49,19 @@ def modes_figure(arrays: dict, config: dict, point: int = 0, seed: int = 0, titl
     return fig
 
 
-def plot_run(run, out_dir, prefix: str = "") -> list[Path]:
-    """The figures of a run directory (`scanflow.engine.results.RunResults`): one per grid point, seed 0."""
-    from scanflow.engine.figures import save
+def modes_run(ds, point: int = 0, seed: int = 0, title: str = ""):
+    """`modes_figure` of one run of a results Dataset (`scanflow.load_run`)."""
+    from scanflow.engine.dataset import config_of
+    from scanflow.engine.figures import record_values
 
-    arrays = dict(run.arrays)
-    arrays["_record"] = run.coords["record"]
-    out = []
-    for p in range(arrays["mode_strength"].shape[0]):
-        fig = modes_figure(arrays, run.config, point=p)
-        out.append(save(fig, Path(out_dir) / f"{prefix}modes_point{p}.png"))
-    return out
+    arrays = {k: ds[k].values for k in ("lr_W1", "lr_W2", "mode_strength", "balance", "balance_lr")}
+    arrays["_record"] = record_values(ds)
+    return modes_figure(arrays, config_of(ds), point=point, seed=seed, title=title)
 
 
-__all__ = ["modes_figure", "plot_run"]
+def all_figures(ds) -> dict:
+    """The figures of a linear_net run (`Workload.plots`): ``modes_point<p>`` for every grid point, seed 0."""
+    return {f"modes_point{p}": modes_run(ds, point=p) for p in range(ds.sizes["point"])}
+
+
+__all__ = ["all_figures", "modes_figure", "modes_run"]

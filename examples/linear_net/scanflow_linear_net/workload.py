@@ -124,10 +124,11 @@ def build(cfg) -> Problem:
     return Problem(init, loss, metrics, flow_loss, metric_dims, coords, info)
 
 
-def _plots(run, out_dir, prefix: str = ""):
+def _plots(ds) -> dict:
+    """The figures of a finished run (``{name: Figure}``; `scanflow_linear_net.plots.all_figures`)."""
     from scanflow_linear_net import plots
 
-    return plots.plot_run(run, out_dir, prefix)
+    return plots.all_figures(ds)
 
 
 WORKLOAD = Workload(

@@ -207,3 +207,29 @@ def test_quick_checks_pass_through_the_engine(tmp_path):
     assert l2["max_t |a - a_theory| / bound (all modes and runs)"] < 1
     assert l2["max |t_half - t_half_theory| / tolerance"] < 1
     assert {p.name for p in tmp_path.iterdir()} == {"L1_conservation.png", "L2_saxe_sigmoid.png"}
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_plots_are_figures_of_a_dataset(tmp_path):
+    """`Workload.plots(ds)` returns {name: Figure} (a view: nothing saved); `plot_run` saves PNG and PDF."""
+    from matplotlib.figure import Figure
+
+    from scanflow.engine.config import to_dict
+    from scanflow.engine.figures import plot_run, plt
+    from scanflow.engine.sweep import run_sweep
+    from scanflow_linear_net import plots
+
+    cfg = cfg_of(data={"input_dim": 3, "output_dim": 3, "singular_values": [2.0, 1.0]}, model={"hidden_dim": 2},
+                 sweep={"seeds": 1, "lr": {"W1": [0.1, 0.2], "W2": [0.1]}})
+    out = run_sweep(cfg)
+    ds = out.dataset(to_dict(cfg), {"workload_info": out.info, "timings": out.timings})
+    assert ds.attrs["record_label"] == "time"
+    figs = WORKLOAD.plots(ds)
+    assert list(figs) == ["modes_point0", "modes_point1"] and all(isinstance(f, Figure) for f in figs.values())
+    plt.close("all")
+    assert isinstance(plots.modes_run(ds, point=1), Figure)
+    plt.close("all")
+    paths = plot_run(ds, out_dir=tmp_path)
+    assert sorted(p.name for p in paths) == sorted(f"modes_point{p}.{x}" for p in (0, 1) for x in ("png", "pdf"))

@@ -5,16 +5,15 @@
 * `t1_scaling`: T1 * sigma1^2 m m1 against m with the fitted log-log slope;
 * `balancing`: S2/S3 and R(t) with the band (1, 2) of Lemma F.6;
 * `inverse_loss`: 1/L_hat against t, linear in Phase 2 (Thm F.8);
-* `plot_all`: the figures of a `scanflow run` directory of the cooccurrence workload.
+* `fig1_run`, `balancing_run`, `inverse_loss_run`: the same from a results Dataset (`scanflow.load_run`);
+* `all_figures`: the figures of a run of the cooccurrence workload (``{name: Figure}``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from scanflow.engine.figures import plt, save
+from scanflow.engine.figures import plt
 
 NAMES = ("mu1", "mu2", "mu3")
 # (key, query) pairs of Fig. 1(a), in the paper's convention nu^T W_K^T W_Q mu = <key(nu), query(mu)>
@@ -108,20 +107,43 @@ def inverse_loss(curves: list[tuple[str, np.ndarray, np.ndarray, float]], title:
     return fig
 
 
-def plot_all(r, out: Path, prefix: str = "") -> list[Path]:
-    """Fig. 1, balancing and 1/L_hat for point 0, seed 0 of a cooccurrence run directory."""
+def _run_arrays(ds, point: int):
+    """tau, t (record,) and the name of a cooccurrence run's grid point `point`."""
+    from scanflow.engine.dataset import config_of
+
+    return (ds["tau"].values[point], ds["t"].values[point], config_of(ds).get("name", "cooccurrence"))
+
+
+def fig1_run(ds, point: int = 0, seed: int = 0):
+    """`fig1` of one run of a results Dataset (`scanflow.load_run`): score correlations and per-type losses."""
     from scanflow.papers.cooccurrence.measure import T1_time
 
-    out = Path(out)
-    tau = r["tau"][0]
-    T1 = T1_time(tau, r["margins"][0, 0])
-    name = r.config.get("name", "cooccurrence")
-    paths = [
-        save(fig1(tau, r["score"][0, 0], r["loss"][0, 0], r["loss_type"][0, 0], T1, f"{name}: point 0, seed 0"),
-             out / f"{prefix}fig1.png"),
-        save(balancing(tau, r["S"][0, 0], T1, f"{name}: point 0, seed 0"), out / f"{prefix}balancing.png"),
-        save(inverse_loss([(f"seed {s}", r["t"][0], r["loss"][0, s], T1_time(r["t"][0], r["margins"][0, s]))
-                           for s in range(r["loss"].shape[1])], f"{name}: 1/L against t (dots: T1; Thm F.8 predicts linear in Phase 2)"),
-             out / f"{prefix}inverse_loss.png"),
-    ]
-    return paths
+    tau, _, name = _run_arrays(ds, point)
+    T1 = T1_time(tau, ds["margins"].values[point, seed])
+    return fig1(tau, ds["score"].values[point, seed], ds["loss"].values[point, seed],
+                ds["loss_type"].values[point, seed], T1, f"{name}: point {point}, seed {seed}")
+
+
+def balancing_run(ds, point: int = 0, seed: int = 0):
+    """`balancing` (S2/S3 and R(t)) of one run of a results Dataset."""
+    from scanflow.papers.cooccurrence.measure import T1_time
+
+    tau, _, name = _run_arrays(ds, point)
+    T1 = T1_time(tau, ds["margins"].values[point, seed])
+    return balancing(tau, ds["S"].values[point, seed], T1, f"{name}: point {point}, seed {seed}")
+
+
+def inverse_loss_run(ds, point: int = 0):
+    """`inverse_loss`: 1/L against t for every seed of grid point `point` of a results Dataset."""
+    from scanflow.papers.cooccurrence.measure import T1_time
+
+    _, t, name = _run_arrays(ds, point)
+    loss, margins = ds["loss"].values[point], ds["margins"].values[point]
+    return inverse_loss([(f"seed {s}", t, loss[s], T1_time(t, margins[s])) for s in range(loss.shape[0])],
+                        f"{name}: 1/L against t (dots: T1; Thm F.8 predicts linear in Phase 2)")
+
+
+def all_figures(ds) -> dict:
+    """The figures of a cooccurrence run (`Workload.plots`): Fig. 1 and balancing for point 0, seed 0,
+    and 1/L_hat for every seed of point 0."""
+    return {"fig1": fig1_run(ds), "balancing": balancing_run(ds), "inverse_loss": inverse_loss_run(ds)}

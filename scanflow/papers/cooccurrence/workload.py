@@ -175,10 +175,11 @@ def build(cfg: Config) -> Problem:
     return Problem(init, loss, metrics, flow_loss, metric_dims, coords, info)
 
 
-def _plots(run, out_dir, prefix: str = ""):
+def _plots(ds) -> dict:
+    """The figures of a finished run (``{name: Figure}``; `scanflow.papers.cooccurrence.plots.all_figures`)."""
     from scanflow.papers.cooccurrence import plots
 
-    return plots.plot_all(run, out_dir, prefix)
+    return plots.all_figures(ds)
 
 
 WORKLOAD = Workload(

@@ -1,5 +1,5 @@
-"""Views of norm-growth measurements (spec §4): every function takes arrays and returns a figure.
-Nothing here simulates."""
+"""Views of norm-growth measurements (spec §4): every function takes arrays, or (``*_run``, `all_figures`) a
+results Dataset (`scanflow.load_run`), and returns a figure. Nothing here simulates or saves."""
 
 from __future__ import annotations
 
@@ -75,51 +75,77 @@ def support_histogram(counts: dict, refs: dict | None = None, title: str = ""):
     return fig
 
 
-def plot_run(run, out_dir, prefix: str = "") -> list:
-    """The figures of a ``norm_growth`` run directory (views of its arrays; nothing is simulated):
-    ``norm`` (||theta_t|| of every seed against t on log-log axes, group norms of seed 0),
-    ``cosines`` (C_next, C_2x and C_final of seed 0 from the recorded parameters) and ``training``
-    (evaluation loss and accuracy, step size and alignment cos(delta_t, theta_t)). One set per grid
-    point (suffix ``_p<i>`` when there are several)."""
-    from pathlib import Path
+def _run_head(ds, point: int) -> tuple[np.ndarray, list[str], str]:
+    from scanflow.engine.dataset import config_of
+    from scanflow.engine.figures import record_values
 
-    from scanflow.engine.figures import save
+    t = np.asarray(record_values(ds), float)
+    groups = [str(g) for g in ds["group"].values]
+    eta = float(ds[f"lr_{groups[0]}"].values[point])
+    return t, groups, f"{config_of(ds).get('name', '')}: eta={eta:g}"
+
+
+def norm_run(ds, point: int = 0):
+    """`norm_vs_t` of a results Dataset (`scanflow.load_run`): ||theta_t|| of every seed of grid point
+    `point` against t, group norms of seed 0."""
+    t, groups, head = _run_head(ds, point)
+    norm, group_norm = ds["norm"].values[point], ds["group_norm"].values[point, 0]
+    gn = {g: group_norm[:, i] for i, g in enumerate(groups)}
+    return norm_vs_t(t, norm, title=f"{head}, {norm.shape[0]} seeds", group_norms=gn)
+
+
+def cosines_run(ds, point: int = 0, seed: int = 0):
+    """`direction_cosines` (C_next, C_2x, C_final) from the recorded parameters of one run; None when
+    the parameters were not recorded (``model.record_params``) or fewer than 3 records allow no C_2x."""
     from scanflow.measure import norm_growth as ng
 
-    out = Path(out_dir)
-    t = np.asarray(run.coords["record"], float)
-    groups = [str(g) for g in run.coords["group"]]
-    P = run["norm"].shape[0]
-    paths = []
+    t, _, head = _run_head(ds, point)
+    if "params" not in ds.data_vars or len(t) < 3:
+        return None
+    u = ds["params"].values[point, seed]
+    t2, c2 = ng.cosine_2x(t, u)
+    if not len(c2):
+        return None
+    return direction_cosines(t[1:], ng.cosine_consecutive_R1(u), t2, c2, t, ng.cosine_to_final_R(u),
+                             title=f"{head}: direction cosines, seed {seed}")
+
+
+def training_run(ds, point: int = 0):
+    """Evaluation loss and error, step size ||delta_t|| (every seed) and alignment cos(delta_t, theta_t)
+    (seed 0) of grid point `point` against t."""
+    t, _, head = _run_head(ds, point)
+    loss, acc = ds["loss"].values[point], ds["acc"].values[point]
+    step_norm, alignment = ds["step_norm"].values[point], ds["alignment"].values[point]
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+    keep = t > 0
+    for s in range(loss.shape[0]):
+        lab = (lambda x: x) if s == 0 else (lambda x: None)
+        axs[0].semilogx(t[keep], loss[s, keep], "C0-", lw=1, label=lab("eval loss"))
+        axs[0].semilogx(t[keep], 1 - acc[s, keep], "C1:", lw=1, label=lab("eval error 1 - acc"))
+        axs[1].loglog(t[keep], step_norm[s, keep], "C0-", lw=1, label=lab("||delta_t||"))
+    axs[0].set_xlabel("step t")
+    axs[0].legend(fontsize=7)
+    ax2 = axs[1].twinx()
+    ax2.semilogx(t[keep], alignment[0, keep], "C3-", lw=1, label="cos(delta_t, theta_t) (seed 0)")
+    ax2.set_ylim(-1.05, 1.05)
+    axs[1].set_xlabel("step t")
+    axs[1].legend(fontsize=7, loc="lower left")
+    ax2.legend(fontsize=7, loc="lower right")
+    fig.suptitle(head, fontsize=9)
+    return fig
+
+
+def all_figures(ds) -> dict:
+    """The figures of a ``norm_growth`` run (`Workload.plots`; views of its arrays, nothing is simulated):
+    ``norm`` (`norm_run`), ``cosines`` (`cosines_run`, when the parameters were recorded) and ``training``
+    (`training_run`). One set per grid point (suffix ``_p<i>`` when there are several)."""
+    P = ds.sizes["point"]
+    figs = {}
     for p in range(P):
         sfx = f"_p{p}" if P > 1 else ""
-        eta = float(run[f"lr_{groups[0]}"][p])
-        head = f"{run.config.get('name', '')}: eta={eta:g}"
-        gn = {g: run["group_norm"][p, 0, :, i] for i, g in enumerate(groups)}
-        fig = norm_vs_t(t, run["norm"][p], title=f"{head}, {run['norm'].shape[1]} seeds", group_norms=gn)
-        paths.append(save(fig, out / f"{prefix}norm{sfx}.png"))
-        if "params" in run.arrays and len(t) >= 3:
-            u = run["params"][p, 0]
-            t2, c2 = ng.cosine_2x(t, u)
-            if len(c2):
-                fig = direction_cosines(t[1:], ng.cosine_consecutive_R1(u), t2, c2, t, ng.cosine_to_final_R(u),
-                                        title=f"{head}: direction cosines, seed 0")
-                paths.append(save(fig, out / f"{prefix}cosines{sfx}.png"))
-        fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
-        keep = t > 0
-        for s in range(run["loss"].shape[1]):
-            lab = (lambda x: x) if s == 0 else (lambda x: None)
-            axs[0].semilogx(t[keep], run["loss"][p, s, keep], "C0-", lw=1, label=lab("eval loss"))
-            axs[0].semilogx(t[keep], 1 - run["acc"][p, s, keep], "C1:", lw=1, label=lab("eval error 1 - acc"))
-            axs[1].loglog(t[keep], run["step_norm"][p, s, keep], "C0-", lw=1, label=lab("||delta_t||"))
-        axs[0].set_xlabel("step t")
-        axs[0].legend(fontsize=7)
-        ax2 = axs[1].twinx()
-        ax2.semilogx(t[keep], run["alignment"][p, 0, keep], "C3-", lw=1, label="cos(delta_t, theta_t) (seed 0)")
-        ax2.set_ylim(-1.05, 1.05)
-        axs[1].set_xlabel("step t")
-        axs[1].legend(fontsize=7, loc="lower left")
-        ax2.legend(fontsize=7, loc="lower right")
-        fig.suptitle(head, fontsize=9)
-        paths.append(save(fig, out / f"{prefix}training{sfx}.png"))
-    return paths
+        figs[f"norm{sfx}"] = norm_run(ds, p)
+        cos = cosines_run(ds, p)
+        if cos is not None:
+            figs[f"cosines{sfx}"] = cos
+        figs[f"training{sfx}"] = training_run(ds, p)
+    return figs

@@ -141,10 +141,11 @@ def validate(cfg: Config) -> None:
          cfg.train.method)
 
 
-def _plots(run, out_dir, prefix: str = ""):
+def _plots(ds) -> dict:
+    """The figures of a finished run (``{name: Figure}``; `scanflow.papers.norm_growth.plots.all_figures`)."""
     from scanflow.papers.norm_growth import plots
 
-    return plots.plot_run(run, out_dir, prefix)
+    return plots.all_figures(ds)
 
 
 WORKLOAD = Workload(

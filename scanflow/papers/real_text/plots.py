@@ -1,5 +1,9 @@
 """Views of the real-text arrays (Scan and Snap Figs 7 and 10). Each function returns a figure; the
-caller saves it (`scanflow.engine.figures.save`, or a check's figure directory). No simulation here."""
+caller saves it (`scanflow.engine.figures.save`, or a check's figure directory). No simulation here.
+
+`entropy_vs_lr`, `attention_maps` and `change_vs_step` take arrays; `entropy_vs_lr_run`,
+`attention_maps_run` and `attention_change_run` draw them from a results Dataset (`scanflow.load_run`),
+and `all_figures` is the workload's `Workload.plots`."""
 
 from __future__ import annotations
 
@@ -72,3 +76,61 @@ def change_vs_step(steps_N: np.ndarray, change_PxSxN: np.ndarray, lrs: np.ndarra
     if title:
         ax.set_title(title, fontsize=8)
     return fig
+
+
+def _variant(ds) -> str:
+    from scanflow.engine.dataset import config_of
+
+    return config_of(ds)["model"]["variant"]
+
+
+def entropy_vs_lr_run(ds):
+    """`entropy_vs_lr` of a run: the lowest layer's final mean validation entropy against eta."""
+    from pathlib import Path
+
+    from scanflow.engine.dataset import manifest_of
+
+    info = manifest_of(ds)["workload_info"]
+    H = ds["entropy"].values[..., 0]  # lowest layer: point, seed, record
+    corpus = Path(info["train_path"]).name
+    return entropy_vs_lr([(_variant(ds), H[..., -1], H[..., 0])], ds["eta"].values, ref=info["uniform_entropy"],
+                         title=f"{_variant(ds)} model, lowest layer; train {corpus}")
+
+
+def attention_maps_run(ds):
+    """`attention_maps` of a run (None without recorded probe maps): the lowest layer, seed 0, probe
+    sequence 0, at 4 records, for the smallest and largest eta."""
+    from scanflow.engine.figures import record_values
+
+    if "attn" not in ds.data_vars:
+        return None
+    steps, eta, attn = record_values(ds), ds["eta"].values, ds["attn"].values
+    pick = [int(i) for i in np.linspace(0, len(steps) - 1, min(4, len(steps))).round()]
+    rows = [(rf"$\eta$={eta[p]:g}", attn[p, 0, pick, 0]) for p in sorted({0, len(eta) - 1})]
+    return attention_maps(rows, [int(steps[i]) for i in pick],
+                          title=f"{_variant(ds)} model, lowest layer, seed 0, probe sequence 0")
+
+
+def attention_change_run(ds):
+    """`change_vs_step` of a run: the lowest layer's attention change per 100 steps with the freeze
+    steps; None without probe maps or when the records are not a divisor of 100 steps apart."""
+    from scanflow.engine.figures import record_values
+    from scanflow.papers.real_text.measure import freeze_analysis
+
+    steps = record_values(ds)
+    if "attn" not in ds.data_vars:
+        return None
+    every = int(steps[1] - steps[0]) if len(steps) > 1 else 0
+    if not (every and 100 % every == 0 and 100 // every < len(steps)):
+        return None
+    fa = freeze_analysis(ds["attn"].values, steps)
+    return change_vs_step(fa["steps"], fa["change"], ds["eta"].values, fa["freeze"], fa["eps"],
+                          title=f"{_variant(ds)} model: lowest-layer attention change")
+
+
+def all_figures(ds) -> dict:
+    """The figures of a real_text run (`Workload.plots`): ``entropy_vs_lr``, and with recorded probe maps
+    ``attention_maps`` and ``attention_change``."""
+    figs = {"entropy_vs_lr": entropy_vs_lr_run(ds), "attention_maps": attention_maps_run(ds),
+            "attention_change": attention_change_run(ds)}
+    return {k: v for k, v in figs.items() if v is not None}

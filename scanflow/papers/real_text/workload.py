@@ -28,7 +28,6 @@ split cut to its first 60k tokens.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -181,48 +180,27 @@ def point_arrays(cfg: Config, hp: dict, record_steps) -> tuple[dict, dict]:
 def setting(run) -> str:
     """The setting of a finished run in words (model, corpus, timings), for reports (the run alone: the
     corpus need not exist any more)."""
-    info, t, d = run.manifest["workload_info"], run.manifest["timings"], run.config["data"]
-    return (f"{describe(run.config)}. Trained on {info['train_path']} ({info['n_train_tokens']} tokens, "
+    from scanflow.engine.dataset import config_of, manifest_of
+
+    config, manifest = config_of(run), manifest_of(run)
+    info, t, d = manifest["workload_info"], manifest["timings"], config["data"]
+    return (f"{describe(config)}. Trained on {info['train_path']} ({info['n_train_tokens']} tokens, "
             f"{info['train_chunks']} chunks/epoch, <unk> rate {info['unk_rate_train']:.3f}); entropy measured on "
             f"{info['valid_path']} ({info['n_valid_tokens']} tokens, {info['valid_chunks']} chunks of "
             f"{d['eval_batch']} x {d['bptt']}); vocabulary {info['vocab']} words. Sweep: compile "
-            f"{t['compile_s']:.0f} s + run {t['run_s']:.0f} s ({len(run.manifest.get('devices', []))} "
-            f"{run.manifest.get('backend', '?')} device(s)).")
+            f"{t['compile_s']:.0f} s + run {t['run_s']:.0f} s ({len(manifest.get('devices', []))} "
+            f"{manifest.get('backend', '?')} device(s)).")
 
 
 # ----------------------------------------------------------------------------------------------- plots
 
 
-def _plots(run, out_dir, prefix: str = "") -> list[Path]:
-    """Views of a finished run: entropy against eta, the probe maps, the change per 100 steps."""
-    from scanflow.engine.figures import save
-    from scanflow.papers.real_text import plots as views
-    from scanflow.papers.real_text.measure import freeze_analysis
+def _plots(ds) -> dict:
+    """Views of a finished run (``{name: Figure}``; `scanflow.papers.real_text.plots.all_figures`): entropy
+    against eta, the probe maps, the change per 100 steps."""
+    from scanflow.papers.real_text import plots
 
-    out = Path(out_dir)
-    variant = run.config["model"]["variant"]
-    eta, steps = run["eta"], run.coords["record"]
-    H = run["entropy"][..., 0]  # lowest layer: point, seed, record
-    corpus = Path(run.manifest["workload_info"]["train_path"]).name
-    paths = [save(views.entropy_vs_lr([(variant, H[..., -1], H[..., 0])], eta,
-                                      ref=run.manifest["workload_info"]["uniform_entropy"],
-                                      title=f"{variant} model, lowest layer; train {corpus}"),
-                  out / f"{prefix}entropy_vs_lr.png")]
-    if "attn" not in run.arrays:
-        return paths
-    pick = [int(i) for i in np.linspace(0, len(steps) - 1, min(4, len(steps))).round()]
-    P = len(eta)
-    rows = [(rf"$\eta$={eta[p]:g}", run["attn"][p, 0, pick, 0]) for p in sorted({0, P - 1})]
-    paths.append(save(views.attention_maps(rows, [int(steps[i]) for i in pick],
-                                           title=f"{variant} model, lowest layer, seed 0, probe sequence 0"),
-                      out / f"{prefix}attention_maps.png"))
-    every = int(steps[1] - steps[0]) if len(steps) > 1 else 0
-    if every and 100 % every == 0 and 100 // every < len(steps):
-        fa = freeze_analysis(run["attn"], steps)
-        paths.append(save(views.change_vs_step(fa["steps"], fa["change"], eta, fa["freeze"], fa["eps"],
-                                               title=f"{variant} model: lowest-layer attention change"),
-                          out / f"{prefix}attention_change.png"))
-    return paths
+    return plots.all_figures(ds)
 
 
 WORKLOAD = Workload(

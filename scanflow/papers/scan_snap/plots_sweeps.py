@@ -1,26 +1,28 @@
 """Learning-rate sweep figures for Scan and Snap: Fig 6 (entropy), Figs 11-12 (recall), a phase diagram.
 
-Every function here reads run directories (or already-loaded `RunResults`); none simulates.
+Every function here reads run directories or already-loaded results Datasets (`scanflow.load_run`);
+none simulates, and the figure functions return a matplotlib Figure without saving it.
 
 * `fig6_table(run)`: mean and across-seed std of the final, class-averaged distinct-token entropy
   on the (eta_Z, eta_Y/eta_Z) grid of one Syn-Medium run;
-* `plot_fig6_entropy(runs, path)`: the four-panel Fig-6 analogue;
-* `plot_recall(runs, path, vary=...)`: Fig 11 (lines = eta_Y/eta_Z at fixed eta_Z) or Fig 12
+* `fig6_entropy(runs)`: the four-panel Fig-6 analogue;
+* `recall_figure(runs, vary=...)`: Fig 11 (lines = eta_Y/eta_Z at fixed eta_Z) or Fig 12
   (lines = eta_Z at fixed ratio), recall against a threshold near 1/M;
-* `phase_grid(run)` / `plot_phase(run, path, predicted_snap)`: snap time (peak of ||dL/dZ||_F)
+* `phase_grid(run)` / `phase_figure(run, predicted_snap)`: snap time (peak of ||dL/dZ||_F)
   and final entropy over an (eta_Y, eta_Z) product grid.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+import xarray as xr
 
+from scanflow.engine.dataset import config_of, manifest_of
+from scanflow.engine.figures import plt, record_values
+from scanflow.engine.results import load_run
 from scanflow.papers.scan_snap.recall import recall_curve
-from scanflow.engine.figures import plt, save
-from scanflow.engine.results import RunResults, load_run
 
 # Initial distinct-token entropy with z = 0: H(i / 55, i = 1..10) (spec §2).
 _W = np.arange(1, 11) / 55.0
@@ -30,8 +32,13 @@ H0 = float(-(_W * np.log(_W)).sum())
 THRESHOLD_RANGES = {33: (0.028, 0.038), 79: (0.012, 0.016), 125: (0.0075, 0.0105), 240: (0.004, 0.005)}
 
 
-def _load(run) -> RunResults:
-    return run if isinstance(run, RunResults) else load_run(run)
+def _load(run) -> xr.Dataset:
+    return run if isinstance(run, xr.Dataset) else load_run(run)
+
+
+def _where(r: xr.Dataset) -> str:
+    """The run directory of a loaded run (its name when it has none), for messages."""
+    return str(r.attrs.get("run_dir") or r.attrs.get("name", "results"))
 
 
 def threshold_range(M: int) -> tuple[float, float]:
@@ -39,32 +46,32 @@ def threshold_range(M: int) -> tuple[float, float]:
     return THRESHOLD_RANGES.get(int(M), (0.9 / M, 1.25 / M))
 
 
-def distinct_mask(r: RunResults) -> np.ndarray:
+def distinct_mask(r: xr.Dataset) -> np.ndarray:
     """G_DT as a (K, M) mask, rebuilt from P(l|n) stored in the manifest."""
-    p = np.asarray(r.manifest["workload_info"]["probs_KxM"])
+    p = np.asarray(manifest_of(r)["workload_info"]["probs_KxM"])
     return (p > 0) & ((p > 0).sum(0) == 1)[None, :]
 
 
-def vocab(r: RunResults) -> dict:
-    info = r.manifest["workload_info"]
-    data = r.config.get("data", {})
+def vocab(r: xr.Dataset) -> dict:
+    info = manifest_of(r)["workload_info"]
+    data = config_of(r).get("data", {})
     return {"M": int(info["M"]), "K": int(info["K"]), "L": int(data.get("num_last", 0))}
 
 
-def _ok(r: RunResults) -> np.ndarray:
-    return ~np.asarray(r["diverged"], bool)
+def _ok(r: xr.Dataset) -> np.ndarray:
+    return ~np.asarray(r["diverged"].values, bool)
 
 
-def final_entropy(r: RunResults) -> np.ndarray:
+def final_entropy(r: xr.Dataset) -> np.ndarray:
     """(point, seed): distinct-token entropy at the last record, averaged over classes (NaN if diverged)."""
-    e = r["entropy"][:, :, -1, :].mean(-1).astype(np.float64)
+    e = r["entropy"].values[:, :, -1, :].mean(-1).astype(np.float64)
     return np.where(_ok(r), e, np.nan)
 
 
-def ratio_grid(r: RunResults) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ratio_grid(r: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(eta_Z values, ratio values, index (nZ, nR) -> point) from the stored per-point learning rates."""
-    lz, ly = np.asarray(r["lr_Z"], np.float64), np.asarray(r["lr_Y"], np.float64)
-    zs, rs, idx = _grid_index(lz, np.round(ly / lz, 6), r.path, "eta_Z x ratio")
+    lz, ly = np.asarray(r["lr_Z"].values, np.float64), np.asarray(r["lr_Y"].values, np.float64)
+    zs, rs, idx = _grid_index(lz, np.round(ly / lz, 6), _where(r), "eta_Z x ratio")
     return zs, rs, idx
 
 
@@ -94,7 +101,7 @@ def fig6_table(run) -> dict:
         std = np.nanstd(e, -1)
         sem = np.nanstd(e, -1, ddof=1) / np.sqrt(n)
     return {**vocab(r), "eta_Z": zs, "ratio": rs, "mean": mean, "std": std, "sem": sem, "n": n,
-            "values": e, "path": str(r.path)}
+            "values": e, "path": _where(r)}
 
 
 def format_fig6_table(t: dict) -> str:
@@ -107,17 +114,18 @@ def format_fig6_table(t: dict) -> str:
     return "\n".join(rows)
 
 
-def _setting(r: RunResults) -> str:
+def _setting(r: xr.Dataset) -> str:
     """'sampled T=128 B=128, sgd_momentum 0.9, 100 steps' from the stored config."""
-    d, t = r.config.get("data", {}), r.config.get("train", {})
+    config = config_of(r)
+    d, t = config.get("data", {}), config.get("train", {})
     data = (f"sampled T={d.get('seq_len')} B={d.get('batch_size')}" if d.get("mode") == "sampled"
             else "population T→∞")
     opt = t.get("optimizer", "")
     opt = f"SGD momentum {t.get('momentum')}" if opt == "sgd_momentum" else opt
-    return f"{data}, {opt}, {t.get('steps')} steps, init {r.config.get('model', {}).get('init')}"
+    return f"{data}, {opt}, {t.get('steps')} steps, init {config.get('model', {}).get('init')}"
 
 
-def _by_M(runs: Iterable) -> list[RunResults]:
+def _by_M(runs: Iterable) -> list[xr.Dataset]:
     rs = [_load(x) for x in runs]
     return sorted(rs, key=lambda r: vocab(r)["M"])
 
@@ -131,7 +139,7 @@ def _panel_grid(n: int, size=(4.2, 3.6)):
     return fig, axes.ravel()[:n]
 
 
-def plot_fig6_entropy(runs: Iterable, path: str | Path) -> Path:
+def fig6_entropy(runs: Iterable):
     """Fig 6: final distinct-token entropy against eta_Y/eta_Z (log x), one line per eta_Z,
     mean over seeds ± across-seed std; one panel per vocabulary size."""
     loaded = _by_M(runs)
@@ -160,7 +168,7 @@ def plot_fig6_entropy(runs: Iterable, path: str | Path) -> Path:
                  fontsize=11)
     fig.tight_layout()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, frameon=False)
-    return save(fig, Path(path))
+    return fig
 
 
 RECALL_MEASURES = {
@@ -169,7 +177,7 @@ RECALL_MEASURES = {
 }
 
 
-def final_attention(r: RunResults, measure: str = "c") -> np.ndarray:
+def final_attention(r: xr.Dataset, measure: str = "c") -> np.ndarray:
     """(point, seed, K, M) attention at the last record.
 
     measure="c": c_n of Eq. 5, c_l ∝ P(l|n) e^{z_ml} (the official `get_c`; the spec's recall reading);
@@ -177,13 +185,13 @@ def final_attention(r: RunResults, measure: str = "c") -> np.ndarray:
     vocabulary, which is ≈ 1/M at the uniform init -- the scale of the paper's threshold ranges.
     """
     if measure == "c":
-        if "attn" not in r.arrays:
-            raise ValueError(f"{r.path}: no 'attn' record (run with train.record_attention=true)")
-        return r["attn"][:, :, -1].astype(np.float64)
+        if "attn" not in r.data_vars:
+            raise ValueError(f"{_where(r)}: no 'attn' record (run with train.record_attention=true)")
+        return r["attn"].values[:, :, -1].astype(np.float64)
     if measure == "softmax_z":
-        if "z" not in r.arrays:
-            raise ValueError(f"{r.path}: no 'z' record (run with train.record_attention=true)")
-        z = r["z"][:, :, -1].astype(np.float64)
+        if "z" not in r.data_vars:
+            raise ValueError(f"{_where(r)}: no 'z' record (run with train.record_attention=true)")
+        z = r["z"].values[:, :, -1].astype(np.float64)
         e = np.exp(z - z.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
     raise ValueError(f"measure: expected one of {sorted(RECALL_MEASURES)}, got {measure!r}")
@@ -201,8 +209,8 @@ def _nearest(values: np.ndarray, x: float) -> int:
     return int(np.argmin(np.abs(np.log(values) - np.log(x))))
 
 
-def plot_recall(runs: Iterable, path: str | Path, vary: str = "ratio", fixed: float = 1.0, n_thr: int = 41,
-                measures: tuple[str, ...] = ("c", "softmax_z")) -> Path:
+def recall_figure(runs: Iterable, vary: str = "ratio", fixed: float = 1.0, n_thr: int = 41,
+                  measures: tuple[str, ...] = ("c", "softmax_z")):
     """Figs 11/12: recall of distinct tokens against the threshold; one column per M, one row per
     attention measure (see `final_attention`).
 
@@ -248,17 +256,17 @@ def plot_recall(runs: Iterable, path: str | Path, vary: str = "ratio", fixed: fl
                  "flatter descent = sparser)", fontsize=10.5)
     fig.tight_layout()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, frameon=False)
-    return save(fig, Path(path))
+    return fig
 
 
 # ----------------------------------------------------------------------------- phase diagram
 
 
-def snap_time(r: RunResults) -> np.ndarray:
+def snap_time(r: xr.Dataset) -> np.ndarray:
     """(point, seed): the step of the peak of ||dL/dZ||_F over the records (spec check S7's definition)."""
-    g = np.asarray(r["grad_norm_Z"], np.float64)
+    g = np.asarray(r["grad_norm_Z"].values, np.float64)
     g = np.where(np.isfinite(g), g, -np.inf)
-    return np.asarray(r.coords["record"])[np.argmax(g, axis=-1)]
+    return record_values(r)[np.argmax(g, axis=-1)]
 
 
 def phase_grid(run) -> dict:
@@ -268,16 +276,16 @@ def phase_grid(run) -> dict:
     True where the gradient peak is the last record (the snap is not inside the horizon).
     """
     r = _load(run)
-    ly, lz = np.asarray(r["lr_Y"], np.float64), np.asarray(r["lr_Z"], np.float64)
-    ys, zs, idx = _grid_index(ly, lz, r.path, "eta_Y x eta_Z")
+    ly, lz = np.asarray(r["lr_Y"].values, np.float64), np.asarray(r["lr_Z"].values, np.float64)
+    ys, zs, idx = _grid_index(ly, lz, _where(r), "eta_Y x eta_Z")
     snap = snap_time(r).astype(np.float64)
     snap = np.where(_ok(r), snap, np.nan)
-    last = np.asarray(r.coords["record"])[-1]
-    ent0 = np.where(_ok(r), r["entropy"][:, :, 0, :].mean(-1).astype(np.float64), np.nan)
+    last = record_values(r)[-1]
+    ent0 = np.where(_ok(r), r["entropy"].values[:, :, 0, :].mean(-1).astype(np.float64), np.nan)
     fin = final_entropy(r)
     return {**vocab(r), "eta_Y": ys, "eta_Z": zs, "snap": snap[idx], "entropy": fin[idx],
             "entropy_drop": (ent0 - fin)[idx], "peak_at_end": (snap == last)[idx], "steps": int(last),
-            "path": str(r.path)}
+            "path": _where(r)}
 
 
 def _edges(v: np.ndarray) -> np.ndarray:
@@ -286,8 +294,8 @@ def _edges(v: np.ndarray) -> np.ndarray:
     return 10 ** np.concatenate([[lv[0] - (mid[0] - lv[0])], mid, [lv[-1] + (lv[-1] - mid[-1])]])
 
 
-def plot_phase(run, path: str | Path, predicted_snap: Callable[[np.ndarray], np.ndarray], title: str = "",
-               entropy_note: str = "", predicted_B: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Path:
+def phase_figure(run, predicted_snap: Callable[[np.ndarray], np.ndarray], title: str = "", entropy_note: str = "",
+                 predicted_B: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None):
     """Three panels over (eta_Y, eta_Z): measured snap time (log colour) with the predicted gamma-peak
     time as contour lines; measured vs predicted snap time; and the drop of the distinct-token
     entropy H(0) - H(end) (log colour), with iso-nu diagonals.
@@ -396,4 +404,4 @@ def plot_phase(run, path: str | Path, predicted_snap: Callable[[np.ndarray], np.
         a3.text(0.0, -0.2, entropy_note, transform=a3.transAxes, fontsize=8, va="top", ha="left")
     fig.suptitle(title or f"Phase diagram (M = {g['M']}, K = {g['K']}, {g['steps']} steps)", fontsize=11)
     fig.tight_layout()
-    return save(fig, Path(path))
+    return fig

@@ -125,10 +125,23 @@ def build(cfg: Config) -> Problem:
     return Problem(init, loss, metrics, pop_loss, metric_dims, coords, info)
 
 
-def _plots(run, out_dir, prefix: str = ""):
+def _plots(ds) -> dict:
+    """The figures of a finished run (``{name: Figure}``; `scanflow.papers.scan_snap.plots.all_figures`)."""
     from scanflow.papers.scan_snap import plots
 
-    return plots.plot_all(run, out_dir, prefix)
+    return plots.all_figures(ds)
+
+
+def _summary(ds) -> str:
+    """After `scanflow run`: the Fig-6 table (final distinct-token entropy, mean ± std over seeds, on the
+    eta_Z x eta_Y/eta_Z grid) of each vocabulary size, for a sweep over that grid."""
+    from scanflow.engine.dataset import config_of, split_parts
+    from scanflow.papers.scan_snap import plots_sweeps as sw
+
+    if set((config_of(ds).get("sweep") or {}).get("lr") or {}) != {"Z", "Y_over_Z"} or "entropy" not in ds:
+        return ""
+    tables = [sw.format_fig6_table(sw.fig6_table(part)) for _, part in split_parts(ds)]
+    return "\n".join([f"final distinct-token entropy, mean ± std over seeds (initial {sw.H0:.4f}):", *tables])
 
 
 WORKLOAD = Workload(
@@ -143,5 +156,6 @@ WORKLOAD = Workload(
     validate=config_mod.validate,
     footprint=config_mod.footprint,
     plots=_plots,
+    summary=_summary,
     description="Scan and Snap (Tian et al. 2023): the Y/Z model on synthetic classes",
 )

@@ -25,7 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from scanflow.engine.config import Config, load_config
-from scanflow.engine.results import RunResults, load_run
+import xarray as xr
+
+from scanflow.engine.dataset import manifest_of
+from scanflow.engine.figures import record_values
+from scanflow.engine.results import load_run
 from scanflow.papers.real_text import plots as views
 from scanflow.papers.real_text.config import QUICK, path_override
 from scanflow.papers.real_text.data import CorpusError, resolve_splits
@@ -56,27 +60,28 @@ def config_for(ctx: Context, variant: str) -> Config:
 
 
 @functools.lru_cache(maxsize=4)
-def _experiment(cfg: Config) -> RunResults:
+def _experiment(cfg: Config) -> xr.Dataset:
     """Run the config through the engine into a temporary run directory; return it loaded (arrays in memory)."""
     from scanflow.engine.run import execute
 
     with tempfile.TemporaryDirectory(prefix="scanflow-real-text-") as tmp:
         run = load_run(execute(cfg, out_dir=tmp, progress=True, plot=False))
-    t = run.manifest["timings"]
-    print(f"    {cfg.name}: {run.manifest['n_points']} x {run.manifest['n_seeds']} runs, compile {t['compile_s']:.0f} s, "
+    manifest = manifest_of(run)
+    t = manifest["timings"]
+    print(f"    {cfg.name}: {manifest['n_points']} x {manifest['n_seeds']} runs, compile {t['compile_s']:.0f} s, "
           f"run {t['run_s']:.0f} s")
     return run
 
 
-def experiment(ctx: Context, variant: str) -> tuple[RunResults, Config]:
+def experiment(ctx: Context, variant: str) -> tuple[xr.Dataset, Config]:
     """The (eta x seed) sweep of one model variant: one engine run, shared by that variant's checks."""
     cfg = config_for(ctx, variant)
     return _experiment(cfg), cfg
 
 
-def freeze_analysis(run: RunResults) -> dict:
+def freeze_analysis(run: xr.Dataset) -> dict:
     """Change per 100 steps (P, S, N'), its steps, peak, final value, eps = peak/10, freeze steps."""
-    return _freeze(run["attn"], run.coords["record"], WINDOW, FREEZE_DROP)
+    return _freeze(run["attn"].values, record_values(run), WINDOW, FREEZE_DROP)
 
 
 def _per_eta(lrs, x_PxS: np.ndarray) -> list[str]:
@@ -90,19 +95,19 @@ def _fmt_ms(x_PxS: np.ndarray) -> list[str]:
 # ------------------------------------------------------------------------------------------------ checks
 
 
-def _entropy(run: RunResults) -> tuple[np.ndarray, np.ndarray]:
+def _entropy(run: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Mean evaluation-set attention entropy of the lowest layer at init and at the end (P x S each)."""
-    H = run["entropy"][..., 0]  # point, seed, record
+    H = run["entropy"].values[..., 0]  # point, seed, record
     return H[..., 0], H[..., -1]
 
 
 def _rt1(ctx: Context, variant: str) -> Result:
     run, cfg = experiment(ctx, variant)
     H0, H = _entropy(run)
-    eta = run["eta"]
+    eta = run["eta"].values
     jt = jonckheere_decreasing(H)
     means = H.mean(1)
-    fig = views.entropy_vs_lr([(variant, H, H0)], eta, ref=run.manifest["workload_info"]["uniform_entropy"],
+    fig = views.entropy_vs_lr([(variant, H, H0)], eta, ref=manifest_of(run)["workload_info"]["uniform_entropy"],
                               title=f"{variant} model; train {corpus_path(ctx).name}, eval split")
     return Result(
         predicted={"trend": "entropy decreasing in eta", "one-sided p <": P_TREND},
@@ -125,7 +130,7 @@ def _rt1(ctx: Context, variant: str) -> Result:
 def _rt2(ctx: Context, variant: str) -> Result:
     run, cfg = experiment(ctx, variant)
     fa = freeze_analysis(run)
-    eta = run["eta"]
+    eta = run["eta"].values
     ratio = fa["peak"] / fa["final"]
     gate = ratio[-1]  # the Fig-7 learning rate: the largest eta
     fig = views.change_vs_step(fa["steps"], fa["change"], eta, fa["freeze"], fa["eps"],
@@ -157,10 +162,11 @@ def _rt3(ctx: Context, variant: str) -> Result:
     run, cfg = experiment(ctx, variant)
     H0, H1 = _entropy(run)
     sparser = H1 < H0
-    steps = run.coords["record"]
+    steps = record_values(run)
     pick = [int(i) for i in np.linspace(0, len(steps) - 1, 4).round()]
-    P = len(run["eta"])
-    rows = [(rf"$\eta$={run['eta'][p]:g}", run["attn"][p, 0, pick, 0]) for p in (0, P - 1)]
+    eta, attn = run["eta"].values, run["attn"].values
+    P = len(eta)
+    rows = [(rf"$\eta$={eta[p]:g}", attn[p, 0, pick, 0]) for p in (0, P - 1)]
     fig = views.attention_maps(rows, [int(steps[i]) for i in pick],
                                title=f"{variant} model, lowest layer, seed 0, probe sequence 0 (eval split)")
     return Result(

@@ -117,6 +117,7 @@ def _markdown_table(tables: list[dict]) -> str:
     mode="C",
 )
 def s11_fig6_trends(ctx: Context) -> Result:
+    from scanflow.engine.figures import save
     from scanflow.papers.scan_snap import plots_sweeps as sw
 
     num_last = ctx.pick(FULL_NUM_LAST, QUICK_NUM_LAST)
@@ -128,7 +129,7 @@ def s11_fig6_trends(ctx: Context) -> Result:
         tables = [sw.fig6_table(d) for d in dirs]
         diverged = int(sum(int((~np.isfinite(t["values"])).sum()) for t in tables))
         ctx.fig_dir.mkdir(parents=True, exist_ok=True)
-        sw.plot_fig6_entropy(dirs, Path(ctx.fig_dir) / "S11_fig6.png")
+        save(sw.fig6_entropy(dirs), Path(ctx.fig_dir) / "S11_fig6.png")
     wall = time.perf_counter() - t0
 
     fr = trend_fractions(tables)
