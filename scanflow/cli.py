@@ -211,9 +211,7 @@ def _run(args) -> int:
     if args.devices is not None and args.devices > jax.device_count():
         raise ConfigError(f"--devices: expected at most {jax.device_count()} (devices available), got {args.devices}")
     from scanflow.engine.run import execute
-    from scanflow.engine.sweep import check_devices
 
-    check_devices(cfg, args.devices or jax.device_count())  # before the run directory exists
     if args.distributed:
         device_checks(cfg)  # the workload checks skipped before the cluster was joined
     from scanflow.engine.sweep import default_block

@@ -89,11 +89,3 @@ def test_flow_reports_max_steps_instead_of_raising():
     cfg = config_from_dict(POP, ["train.method=flow", "flow.max_steps=3", "flow.rtol=1e-10", "flow.atol=1e-12", *SMALL])
     out = sweep.run_sweep(cfg)
     assert (out.arrays["solver_status"] == flow.STATUS_MAX_STEPS).all()
-
-
-def test_implicit_solver_is_accepted_on_several_devices():
-    """Each device runs the single-device program (no shard_map, whose per-device avals lineax
-    rejected), so kvaerno5 runs on any device count (2 devices: `test_sharding.py`)."""
-    cfg = config_from_dict(POP, ["train.method=flow", "flow.solver=kvaerno5"])
-    sweep.check_devices(cfg, 1)
-    sweep.check_devices(cfg, 8)

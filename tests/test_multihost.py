@@ -4,16 +4,13 @@
 Four CLI subprocesses run at once (about 25 s on 2 cores): the two processes of the distributed run and
 two one-process references of the same config, the same `--runs-per-block`:
 
-* one process with 2 (fake) CPU devices: the same 2-device program, so the run directory must hold
-  bit-identical arrays (the process count does not matter);
-* one process with 1 device (what `scanflow run` does on a laptop): the issue-12 goal is bit-identity
-  too, but today XLA compiles a 1-device program without SPMD partitioning and rewrites a few divisions
-  (see `test_sharding.py`), which changes float32 results by a few ulp. That test is a strict xfail
-  that expects exactly this `NotBitIdentical` gap: it fails loudly when the gap closes (remove the
-  marker then) and when the arrays differ by more than round-off. "Round-off" there is
-  |a - b| <= 2**-18 * max|a| per array (32 float32 ulp of the array's scale; measured: 15 arrays
-  differ, max |diff| 1.9e-6, at most 1 ulp of the scale), only to tell a rounding gap from a wrong
-  record (a race once filled half the runs with uninitialised memory), never a pass.
+* one process with 2 (fake) CPU devices;
+* one process with 1 device (what `scanflow run` does on a laptop).
+
+Both must hold bit-identical arrays: every device, in every process, runs the same single-device
+program (`scanflow.engine.sharding.PerDevice`), so neither the process count nor the device count
+changes a bit. (Until the multi-device program stopped going through XLA's SPMD partitioner, the
+1-device reference differed by 1 float32 ulp.)
 
 The distributed run checkpoints every chunk (`--checkpoint-every 0`) and pads its last block
 (6 runs on 2 devices x 2 runs per block: process 1 holds 2 runs and 2 padding rows).
@@ -32,6 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
+from scanflow.engine.dataset import RESULTS_FILE, manifest_of
 from scanflow.engine.results import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,10 +39,6 @@ OVERRIDES = ["train.steps=8", "train.record_every=2", "sweep.seeds=3", "data.seq
 BLOCK = "2"
 DEADLINE_S = 300  # all four processes; nominal 25 s (a lost peer would otherwise wait JAX's 300-s init timeout)
 PORT_TRIES = 3
-
-
-class NotBitIdentical(AssertionError):
-    """Arrays equal to round-off but not bit for bit."""
 
 
 def _free_port() -> int:
@@ -137,11 +131,11 @@ def test_two_processes_write_one_complete_run_directory(runs):
     path, ref = _only_dir(runs, "two"), _only_dir(runs, "one_2dev")
     names = sorted(f.name for f in path.iterdir())
     assert names == sorted(f.name for f in ref.iterdir())  # no records/ or checkpoint-pNNN left behind
-    assert "arrays.npz" in names and not any("records" in n or "checkpoint" in n for n in names), names
-    r = load_run(path)
-    assert len(r.manifest["devices"]) == 2 and r.manifest["timings"]["devices"] == 2
-    assert r.manifest["timings"]["runs_per_block"] == int(BLOCK)
-    assert (r.manifest["n_points"], r.manifest["n_seeds"]) == (2, 3)
+    assert RESULTS_FILE in names and not any("records" in n or "checkpoint" in n for n in names), names
+    m = manifest_of(load_run(path))
+    assert len(m["devices"]) == 2 and m["timings"]["devices"] == 2
+    assert m["timings"]["runs_per_block"] == int(BLOCK)
+    assert (m["n_points"], m["n_seeds"]) == (2, 3)
     assert yaml.safe_load((path / "config.yaml").read_text()) == yaml.safe_load((ref / "config.yaml").read_text())
     p0, p1 = runs["dist"]
     assert f"wrote {path}" in p0.stdout.read_text()  # process 0 writes the results and the summary ...
@@ -151,13 +145,13 @@ def test_two_processes_write_one_complete_run_directory(runs):
 
 def _pairs(runs, ref_name):
     a, b = load_run(_only_dir(runs, "two")), load_run(_only_dir(runs, ref_name))
-    assert sorted(a.arrays) == sorted(b.arrays)
-    assert a.dims == b.dims
+    assert sorted(a.data_vars) == sorted(b.data_vars) and sorted(a.coords) == sorted(b.coords)
     for k in a.coords:
-        np.testing.assert_array_equal(a.coords[k], b.coords[k], err_msg=k)
-    assert np.isfinite(b["loss"]).any()
-    for k in sorted(a.arrays):
-        x, y = a[k], b[k]
+        np.testing.assert_array_equal(a[k].values, b[k].values, err_msg=k)
+    assert np.isfinite(b["loss"].values).any()
+    for k in sorted(a.data_vars):
+        assert a[k].dims == b[k].dims, k
+        x, y = a[k].values, b[k].values
         assert x.dtype == y.dtype and x.shape == y.shape, k
         yield k, x, y
 
@@ -167,25 +161,9 @@ def test_two_processes_bit_identical_to_one_process_on_two_devices(runs):
         np.testing.assert_array_equal(x, y, err_msg=k)
 
 
-@pytest.mark.xfail(raises=NotBitIdentical, strict=True,
-                   reason="1 device vs 2 differs by a few float32 ulp until run invariance (issue 12 item 2)")
 def test_two_processes_bit_identical_to_one_process_on_one_device(runs):
-    gaps = {}
     for k, x, y in _pairs(runs, "one_1dev"):
-        if x.dtype.kind != "f":
-            np.testing.assert_array_equal(x, y, err_msg=k)
-            continue
-        np.testing.assert_array_equal(np.isnan(x), np.isnan(y), err_msg=k)
-        fin = np.isfinite(y)
-        scale = float(np.abs(y[fin]).max(initial=0.0))
-        gap = float(np.abs(x[fin].astype(np.float64) - y[fin]).max(initial=0.0))
-        assert gap <= 2.0**-18 * scale, f"{k}: max |diff| {gap:.3g} > round-off 2**-18 * {scale:.3g}"
-        if not np.array_equal(x, y, equal_nan=True):
-            gaps[k] = (gap, gap / (scale * np.finfo(y.dtype).eps) if scale else 0.0)
-    if gaps:
-        worst = max(gaps, key=lambda k: gaps[k][1])
-        raise NotBitIdentical(f"{len(gaps)} arrays differ; max |diff| {max(g for g, _ in gaps.values()):.3g}, "
-                              f"worst {worst}: {gaps[worst][1]:.1f} ulp of its scale")
+        np.testing.assert_array_equal(x, y, err_msg=k)
 
 
 C, N, I = "--coordinator", "--num-processes", "--process-id"

@@ -1,13 +1,16 @@
-"""Sharded sweeps: the run axis padded to a multiple of the device count, shard_map over a one-axis
-mesh, vmap inside, padding dropped by the validity mask.
+"""Sharded sweeps: the run axis padded to a multiple of the device count, one single-device program
+per device (no SPMD partitioning), vmap inside, padding dropped by the validity mask.
 
-The multi-device cases run in a subprocess with 8 fake CPU devices (the device count is fixed when
-JAX first touches a device). Tolerances:
-* 8 devices (2 padding runs) vs 2 devices (none), same block size: bit-identical (every run is
-  computed in a vmap of the same size with the same per-run keys, whatever the shard).
-* 1 device vs 8: XLA compiles a 1-device program without SPMD partitioning and its algebraic
-  simplifier rewrites a few divisions differently (seen in the optimised HLO), so results agree to
-  float64 round-off, not bitwise: rtol 1e-12 (~5e3 ulp of headroom over 8 steps of ~1e3 flops).
+The multi-device cases run in a subprocess with 4 fake CPU devices (the device count is fixed when
+JAX first touches a device). 6 runs in blocks of 2 on 1 device (3 blocks), 2 devices (2 blocks each,
+2 padding runs) and 4 devices (one block each, 2 padding runs) must agree bit for bit, in float32
+(where the old gap showed; each device compiles its own copy, so float64 is left to the one-device
+tests of exact identities): every device runs the program
+a one-device sweep runs (`scanflow.engine.sharding.PerDevice`), every run is computed in a vmap of
+the same size with the same per-run keys, and the block loop never lets XLA specialise on the
+number of blocks (`sweep._map_blocks`). Before, the multi-device program went through XLA's SPMD
+partitioner and a device holding one block had its loop inlined: 1 float32 ulp apart.
+The implicit solver kvaerno5 (lineax, which rejected shard_map's avals) now runs on 2 devices too.
 """
 
 from __future__ import annotations
@@ -33,20 +36,34 @@ TINY = {
     "train": {"steps": 6, "record_every": 2},
     "sweep": {"seeds": 3, "lr": {"Y": [1.0, 4.0], "Z": [0.5]}},
 }
-NAMES = ("loss", "train_loss", "attn", "norm_Y")
+NAMES = ("loss", "train_loss", "attn", "norm_Y")  # float arrays (every array is compared)
+# kvaerno5 (implicit, lineax) on the population loss of a small vocabulary: 2 runs, one record chunk
+IMPLICIT = {
+    "name": "tiny_implicit",
+    "x64": True,
+    "data": {"mode": "population", "num_common": 2, "num_unique": 2},
+    "model": {"init": "uniform"},
+    "train": {"method": "flow", "steps": 5, "record_every": 5},
+    "flow": {"solver": "kvaerno5", "rtol": 1e-8, "atol": 1e-10},
+    "sweep": {"seeds": 2, "lr": {"Y": [1.0], "Z": [0.5]}},
+}
+FLOW_NAMES = ("loss", "solver_steps", "solver_status")
 
 CHILD = """
 import sys, numpy as np, jax
 jax.config.update("jax_enable_x64", True)
 from scanflow.engine.config import config_from_dict
 from scanflow.engine.sweep import run_sweep
-assert jax.device_count() == 8, jax.devices()
-cfg = config_from_dict(TINY, [])
+assert jax.device_count() == 4, jax.devices()
 out = {}
-for n in (8, 2):
-    o = run_sweep(cfg, n_devices=n, runs_per_block=1)
-    assert o.timings["devices"] == n
-    out.update({f"{k}_{n}": o.arrays[k] for k in NAMES})
+for x64 in (False,):
+    cfg = config_from_dict({**TINY, "x64": x64}, [])
+    for n in (4, 2):
+        o = run_sweep(cfg, n_devices=n, runs_per_block=2)
+        assert o.timings["devices"] == n
+        out.update({f"{k}_{x64}_{n}": v for k, v in o.arrays.items()})
+o = run_sweep(config_from_dict(IMPLICIT, []), n_devices=2)
+out.update({f"{k}_flow": o.arrays[k] for k in FLOW_NAMES})
 np.savez(sys.argv[1], **out)
 """
 
@@ -60,22 +77,30 @@ def test_layout_pads_to_devices_times_block():
     assert sweep.default_block() == 1  # CPU: a constant, whatever the grid (run invariance)
 
 
-def test_same_sweep_on_1_2_and_8_devices(tmp_path):
-    script = f"TINY = {TINY!r}\nNAMES = {NAMES!r}\n" + CHILD
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+def test_same_sweep_on_1_2_and_4_devices_bit_identical(tmp_path):
+    script = f"TINY = {TINY!r}\nIMPLICIT = {IMPLICIT!r}\nFLOW_NAMES = {FLOW_NAMES!r}\n" + CHILD
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "multi.npz")], env=env, cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    one = sweep.run_sweep(config_from_dict(TINY, []), runs_per_block=1)  # meanwhile, 1 device in-process
-    assert one.timings["devices"] == 1
-    _, err = child.communicate(timeout=600)
+    one = {}  # meanwhile, 1 device in-process
+    for x64 in (False,):
+        o = sweep.run_sweep(config_from_dict({**TINY, "x64": x64}, []), runs_per_block=2)
+        assert o.timings["devices"] == 1
+        one[x64] = o.arrays
+    _, err = child.communicate(timeout=900)
     assert child.returncode == 0, err
     with np.load(tmp_path / "multi.npz") as z:
         multi = dict(z)
-    for k in NAMES:
-        np.testing.assert_array_equal(multi[f"{k}_8"], multi[f"{k}_2"], err_msg=k)
-        assert multi[f"{k}_8"].shape == one.arrays[k].shape  # padding dropped
-        np.testing.assert_allclose(multi[f"{k}_8"], one.arrays[k], rtol=1e-12, atol=1e-15, err_msg=k)
-    assert np.isfinite(one.arrays["loss"]).all()
+    for x64 in (False,):
+        for k in NAMES:
+            assert one[x64][k].dtype == (np.float64 if x64 else np.float32), k
+        for k in one[x64]:  # every array, bit for bit
+            assert multi[f"{k}_{x64}_4"].shape == one[x64][k].shape  # padding dropped
+            for n in (4, 2):
+                np.testing.assert_array_equal(multi[f"{k}_{x64}_{n}"], one[x64][k], err_msg=f"{k} x64={x64} {n} devices")
+        assert np.isfinite(one[x64]["loss"]).all()
+    assert (multi["solver_status_flow"] == 0).all() and (multi["solver_steps_flow"] > 0).all()  # kvaerno5, 2 devices
+    assert np.isfinite(multi["loss_flow"]).all()
 
 
 def test_bad_device_count():

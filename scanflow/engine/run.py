@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from scanflow.engine import grid
 from scanflow.engine import results

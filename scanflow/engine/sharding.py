@@ -1,8 +1,9 @@
 """The run axis on a device mesh: padding, the validity mask, and host <-> device transfers.
 
 A sweep's runs (hyperparameter point x seed, point-major) form one axis R. It is padded to a
-multiple of the device count, R_pad, and placed on a one-axis mesh ``("runs",)``; the compiled
-program is ``shard_map`` outermost (one block of runs per device) with ``vmap`` inside. Padding
+multiple of the device count, R_pad, and placed on a one-axis mesh ``("runs",)``; every device
+runs the same single-device program on its rows (`PerDevice`: no SPMD partitioning, so a run's bits
+do not depend on the device count), blocks of runs one after another with ``vmap`` inside. Padding
 runs repeat run 0's inputs (harmless, finite) and are dropped on the host by `RunLayout.valid_R`.
 
 Every random number is drawn inside the per-run function from ``fold_in(root, seed)``, so a run's
@@ -15,6 +16,7 @@ Multi-process (``jax.distributed``): each process owns the rows of its addressab
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jax
@@ -31,8 +33,8 @@ def make_mesh(n_devices: int | None = None) -> jax.sharding.Mesh:
     n = len(devices) if n_devices is None else n_devices
     if not 1 <= n <= len(devices):
         raise ValueError(f"n_devices: expected 1..{len(devices)} (devices available), got {n}")
-    # Auto, not Explicit: with shardings in the types, lineax (diffrax's implicit solvers) rejects
-    # pytrees whose avals carry the mesh ("pytree does not match out_structure").
+    # The mesh only lays out the global arrays; the programs are single-device (`PerDevice`), so no
+    # aval carries it (lineax, diffrax's implicit solvers, rejects avals with a mesh in their type).
     return jax.make_mesh((n,), (RUN_AXIS,), axis_types=(jax.sharding.AxisType.Auto,), devices=devices[:n])
 
 
@@ -43,28 +45,37 @@ class RunLayout:
     n_points: int
     n_seeds: int
     n_padded: int
+    subset: tuple | None = None  # the flat runs (point * n_seeds + seed) computed, when not all of them
+
+    @property
+    def run_ids(self) -> np.ndarray:
+        return np.arange(self.n_points * self.n_seeds) if self.subset is None else np.asarray(self.subset, int)
 
     @property
     def n_runs(self) -> int:
-        return self.n_points * self.n_seeds
+        return len(self.run_ids)
 
     @property
     def valid_R(self) -> np.ndarray:
         return np.arange(self.n_padded) < self.n_runs
 
+    def _ids_R(self) -> np.ndarray:
+        return np.concatenate([self.run_ids, np.zeros(self.n_padded - self.n_runs, int)])
+
     @property
     def point_R(self) -> np.ndarray:
-        return np.where(self.valid_R, np.arange(self.n_padded) // self.n_seeds, 0)
+        return np.where(self.valid_R, self._ids_R() // self.n_seeds, 0)
 
     @property
     def seed_R(self) -> np.ndarray:
-        return np.where(self.valid_R, np.arange(self.n_padded) % self.n_seeds, 0).astype(np.int32)
+        return np.where(self.valid_R, self._ids_R() % self.n_seeds, 0).astype(np.int32)
 
 
-def run_layout(n_points: int, n_seeds: int, n_devices: int, block: int = 1) -> RunLayout:
-    """Pad R = P * S runs to a multiple of n_devices * block."""
+def run_layout(n_points: int, n_seeds: int, n_devices: int, block: int = 1, subset=None) -> RunLayout:
+    """Pad R = P * S runs (or the runs of `subset`) to a multiple of n_devices * block."""
     unit = n_devices * block
-    return RunLayout(n_points, n_seeds, -(-(n_points * n_seeds) // unit) * unit)
+    n = n_points * n_seeds if subset is None else len(subset)
+    return RunLayout(n_points, n_seeds, -(-n // unit) * unit, None if subset is None else tuple(int(r) for r in subset))
 
 
 def run_inputs(hp: dict, layout: RunLayout) -> dict:
@@ -120,6 +131,55 @@ def local_rows(tree) -> tuple[np.ndarray, object]:
         return np.concatenate([np.asarray(by_start[a].data) for a, _ in starts])
 
     return rows, jax.tree.unflatten(treedef, [host(x) for x in leaves])
+
+
+class PerDevice:
+    """One single-device executable per addressable device of `mesh`, called like one program over
+    global arrays: each device runs its own executable on its shard of every argument (a replicated
+    argument: its copy), and every output leaf is reassembled row-sharded over the mesh.
+
+    The sweep programs need no communication between devices, so this runs exactly the program a
+    one-device sweep runs, whatever the device count, and never goes through XLA's SPMD partitioner
+    (whose rewrites changed float32 results by an ulp). The devices run in parallel: accelerator
+    calls return at once (asynchronous dispatch); a CPU call runs the program before it returns, so
+    on CPU each device is called from its own thread. A donated argument's shards are donated to
+    their device's executable.
+    """
+
+    def __init__(self, exes: dict, mesh: jax.sharding.Mesh):
+        self.exes = exes  # device -> executable, this process's devices in mesh order
+        self.mesh = mesh
+        self.threads = len(exes) > 1 and next(iter(exes)).platform == "cpu"
+
+    def __call__(self, *args):
+        leaves, treedef = jax.tree.flatten(args)
+        by_device = [{s.device: s.data for s in x.addressable_shards} for x in leaves]  # all shards before any donation
+        calls = [(exe, jax.tree.unflatten(treedef, [m[d] for m in by_device])) for d, exe in self.exes.items()]
+        if self.threads:
+            outs = [f.result() for f in [_dispatch_pool().submit(exe, *a) for exe, a in calls]]
+        else:
+            outs = [exe(*a) for exe, a in calls]
+        per_device = [jax.tree.leaves(o) for o in outs]
+        rows = row_sharding(self.mesh)
+        glob = [jax.make_array_from_single_device_arrays((a.shape[0] * self.mesh.size, *a.shape[1:]), rows,
+                                                         [o[i] for o in per_device])
+                for i, a in enumerate(per_device[0])]
+        return jax.tree.unflatten(jax.tree.structure(outs[0]), glob)
+
+
+_POOL: list = []
+
+
+def _dispatch_pool() -> ThreadPoolExecutor:
+    """Threads that call the CPU devices' executables (created once, as needed)."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(64, thread_name_prefix="scanflow-device"))
+    return _POOL[0]
+
+
+def local_devices(mesh: jax.sharding.Mesh) -> list:
+    """The mesh's devices that belong to this process, in mesh order."""
+    return [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
 
 
 def barrier(name: str) -> None:

@@ -1,4 +1,4 @@
-"""One compiled program for a whole sweep: jit(shard_map(vmap(run))) over one run axis.
+"""One compiled program for a whole sweep: blocks of vmap(run) over one run axis, the same program on every device.
 
 * `static_part(cfg)` is the part of the config that picks the program (shapes, steps, optimizer,
   solver); learning rates, the init scale and the root seed are *arguments*, so changing them never
@@ -31,11 +31,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec as PS
 
 from scanflow.engine import sharding
 from scanflow.engine import discrete, flow
-from scanflow.engine.config import Config, ConfigError
+from scanflow.engine import grid
+from scanflow.engine.config import Config, ConfigError, TrainConfig
 from scanflow.engine.registry import get_workload
 from scanflow.engine.results import atomic_write_bytes
 from scanflow.engine.store import RecordStore, RunDirError
@@ -50,12 +50,18 @@ def static_part(cfg: Config) -> Config:
     The dynamic model fields of a workload are its `Workload.dynamic_model_fields`."""
     dynamic = get_workload(cfg.workload).dynamic_model_fields
     blank = {f.name: f.default for f in dataclasses.fields(cfg.model) if f.name in dynamic}
+    axes = grid.axes(cfg, dynamic=True)  # a dynamic axis keeps its name (it shapes hp), not its values
+    train_blank = {f.name: f.default for f in dataclasses.fields(cfg.train) if f"train.{f.name}" in axes}
+    defaults = {"model": cfg.model.__class__(), "train": TrainConfig()}
+    axes = {p: (getattr(defaults[p.split(".")[0]], p.split(".")[1]),) for p in axes} or None
     return dataclasses.replace(
         cfg,
         name="static",
         out_dir=".",
         model=dataclasses.replace(cfg.model, **blank),
-        sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0, max_memory_gb=math.inf, max_run_steps=math.inf),
+        train=dataclasses.replace(cfg.train, **train_blank),
+        sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0, max_memory_gb=math.inf, max_run_steps=math.inf,
+                                  grid=axes),
     )
 
 
@@ -69,7 +75,30 @@ def hyperparams(cfg: Config, info: dict | None = None) -> dict:
     built problem's info; built here when omitted)."""
     if info is None:
         info = program(static_part(cfg)).problem.info
-    return get_workload(cfg.workload).hyperparams(cfg, info)
+    wl = get_workload(cfg.workload)
+    points = grid.dynamic_points(cfg)
+    if points == [{}]:
+        return wl.hyperparams(cfg, info)
+    parts = []
+    for values in points:  # dynamic axes outer, the workload's learning-rate grid inner
+        hp = wl.hyperparams(grid.assign(cfg, values), info)
+        P = jax.tree.leaves(hp)[0].shape[0]
+        train = {p.split(".")[1]: np.full((P,), v, dtype_of(cfg)) for p, v in values.items() if p.startswith("train.")}
+        parts.append({**hp, "train": train} if train else hp)
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
+
+def axis_labels(cfg: Config, n_points: int) -> dict:
+    """The value of each dynamic grid axis at every point, ``{label: (P,) float64}`` (see `hyperparams`)."""
+    points = grid.dynamic_points(cfg)
+    if points == [{}]:
+        return {}
+    per = n_points // len(points)
+    taken = {f"{k}_{g}" for k in ("lr", "init_scale") for g in ("Y", "Z")}
+    out = {}
+    for path in points[0]:
+        out[grid.label(path, taken | set(out))] = np.repeat(np.asarray([float(a[path]) for a in points]), per)
+    return out
 
 
 def run_key(root_key: jax.Array, seed_index: jax.Array) -> jax.Array:
@@ -177,22 +206,41 @@ def _chunk_n(chunk_one, n_records, state, key, hp):
 
 
 # AOT-compiled executables per (static config, shapes, mesh, block): at most COMPILED_CACHE_SIZE are kept,
-# least recently used dropped first (each holds device code, a few MB).
+# least recently used dropped first (each holds device code, a few MB per device of the mesh).
 COMPILED_CACHE_SIZE = 16
 _COMPILED: "collections.OrderedDict" = collections.OrderedDict()
 
 
 def _map_blocks(fn: Callable, tree, block: int):
-    """fn over consecutive blocks of `block` runs, one block after another (`lax.map`).
+    """fn over consecutive blocks of `block` runs, one block after another (a loop).
 
     Every run is computed inside a vmap of exactly `block` runs whatever the device count, so
     its bits do not depend on how the sweep is sharded (XLA's code, and so the rounding, can
-    change with the vmapped batch size).
+    change with the vmapped batch size). The loop body must also compile the same whatever the
+    number of blocks n, so XLA is never shown a trivial loop: its trip count reaches XLA through
+    an optimization barrier (a known count of 1 is inlined), and a single block gets a spare,
+    never computed, block in the loop's buffers (slicing a whole buffer is simplified away).
+    Either would let XLA fuse the body with its surroundings (measured: 1 float32 ulp).
+    `fn` is traced once.
     """
+    import jax.extend.core
+
     n = jax.tree.leaves(tree)[0].shape[0] // block
     split = jax.tree.map(lambda a: a.reshape(n, block, *a.shape[1:]), tree)
-    out = jax.lax.map(fn, split)
-    return jax.tree.map(lambda a: a.reshape(n * block, *a.shape[2:]), out)
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), split)
+    if n == 1:
+        split = jax.tree.map(lambda a: jnp.concatenate([a, jnp.zeros_like(a)]), split)
+    closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(one)
+    body_fn = jax.extend.core.jaxpr_as_fun(closed)
+    out0 = jax.tree.map(lambda s: jnp.zeros((max(n, 2), *s.shape), s.dtype), out_shape)
+
+    def body(i, out):
+        x = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), split)
+        y = jax.tree.unflatten(jax.tree.structure(out_shape), body_fn(*jax.tree.leaves(x)))
+        return jax.tree.map(lambda o, v: jax.lax.dynamic_update_index_in_dim(o, v, i, 0), out, y)
+
+    out = jax.lax.fori_loop(0, jax.lax.optimization_barrier(jnp.int32(n)), body, out0)
+    return jax.tree.map(lambda a: a[:n].reshape(n * block, *a.shape[2:]), out)
 
 
 @contextlib.contextmanager
@@ -224,34 +272,26 @@ def unrolled_threefry():
 _THREEFRY_LOCK = threading.Lock()
 
 
-IMPLICIT_SOLVERS = ("kvaerno5",)
+def _over_devices(lower: Callable, mesh) -> dict:
+    """{device: lowered single-device program} for this process's devices of the mesh, in mesh order.
 
-
-def check_devices(cfg: Config, n_devices: int) -> None:
-    """Implicit solvers need one device: their lineax solves reject shard_map's per-device avals
-    ("pytree does not match out_structure"), so say so in one line instead of crashing."""
-    if n_devices > 1 and cfg.train.method == "flow" and cfg.flow.solver in IMPLICIT_SOLVERS:
-        raise ConfigError(
-            f"flow.solver: {cfg.flow.solver} (implicit) runs on one device only, got {n_devices} devices; "
-            "pass --devices 1 or use an explicit solver (tsit5, dopri5, euler)"
-        )
-
-
-def _over_devices(body, mesh, in_specs):
-    """shard_map over the "runs" axis; on a one-device mesh the body itself (no manual axes, so
-    diffrax's implicit solvers, whose lineax solves compare avals, also work there)."""
-    if mesh.size == 1:
-        return body
-    return jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=PS(sharding.RUN_AXIS), check_vma=False)
+    `lower(sharding)` lowers the program with every argument on one device; each device gets its own
+    compile (the device is baked into an executable), of one trace."""
+    return {d: lower(jax.sharding.SingleDeviceSharding(d)) for d in sharding.local_devices(mesh)}
 
 
 def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | None = None):
     """AOT-compiled (init, chunk) for this static config, these run-input shapes and this mesh; cached.
 
-    The program is ``shard_map`` over the mesh's "runs" axis outermost, then `lax.map` over blocks
-    of `block` runs (default: all runs of a device), ``vmap`` inside. Returns (init_exe, chunk_exe, state_shape, program, compile_seconds) -- compile_seconds
-    is 0 on a cache hit.
+    The program is `lax.map` over blocks of `block` runs (default: all runs of a device), ``vmap``
+    inside, over one device's rows; it is compiled once per device of this process and the
+    executables are called as one (`scanflow.engine.sharding.PerDevice`: global row-sharded arrays in
+    and out). Every device count runs the same program, so a run's bits do not depend on it.
+    Returns (init_exe, chunk_exe, state_shape, program, compile_seconds) -- state_shape is global
+    (all rows); compile_seconds is 0 on a cache hit.
     """
+    import os
+
     mesh = sharding.make_mesh(1) if mesh is None else mesh
     static = static_part(cfg)
     prog = program(static)
@@ -268,30 +308,31 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
         return (*_COMPILED[cache_key], prog, 0.0)
     LAST_COMPILE["in_process"] = 0
     t0 = time.perf_counter()
-    rows, rep = PS(sharding.RUN_AXIS), PS()
     wrap = jax.random.wrap_key_data
 
     def init_fn(root_data, runs):
-        body = lambda r, x: _map_blocks(lambda xb: prog.init_runs(wrap(r), xb), x, block)
-        return _over_devices(body, mesh, (rep, rows))(root_data, runs)
+        return _map_blocks(lambda xb: prog.init_runs(wrap(root_data), xb), runs, block)
 
     def chunk_fn(state, root_data, runs):
-        body = lambda s, r, x: _map_blocks(lambda sx: prog.chunk_runs(sx[0], wrap(r), sx[1], n_records), (s, x), block)
-        return _over_devices(body, mesh, (rows, rep, rows))(state, root_data, runs)
+        return _map_blocks(lambda sx: prog.chunk_runs(sx[0], wrap(root_data), sx[1], n_records), (state, runs), block)
 
     key_data = jax.random.key_data(jax.random.PRNGKey(0))
-    sds = lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh)
-    root_sds = sds(key_data, sharding.replicated(mesh))
-    runs_sds = jax.tree.map(lambda a: sds(a, sharding.row_sharding(mesh)), runs)
+    on = lambda tree, sh: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), tree)
+    root_1 = jax.ShapeDtypeStruct(key_data.shape, key_data.dtype)
+    runs_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_local, *a.shape[1:]), a.dtype), runs)  # one device's rows
+    init_jit, chunk_jit = jax.jit(init_fn), jax.jit(chunk_fn, donate_argnums=0)  # traced once for all devices
     with unrolled_threefry():
-        init_low = jax.jit(init_fn).lower(root_sds, runs_sds)
-        state_shape, _ = jax.eval_shape(init_fn, root_sds, runs_sds)
-        state_sds = jax.tree.map(lambda a: sds(a, sharding.row_sharding(mesh)), state_shape)
-        chunk_low = jax.jit(chunk_fn, donate_argnums=0).lower(state_sds, root_sds, runs_sds)
+        state_1, _ = jax.eval_shape(init_jit, root_1, runs_1)
+        init_low = _over_devices(lambda sh: init_jit.lower(on(root_1, sh), on(runs_1, sh)), mesh)
+        chunk_low = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
+    state_shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype), state_1)
     before = dict(CACHE_EVENTS)
-    with ThreadPoolExecutor(2) as pool:  # XLA compiles the two programs concurrently
-        init_job, chunk_job = pool.submit(init_low.compile), pool.submit(chunk_low.compile)
-        init_exe, chunk_exe = init_job.result(), chunk_job.result()
+    jobs = [*init_low.values(), *chunk_low.values()]
+    with ThreadPoolExecutor(min(len(jobs), max(2, os.cpu_count() or 2))) as pool:  # XLA compiles them concurrently
+        exes = list(pool.map(lambda low: low.compile(), jobs))
+    n = len(init_low)
+    init_exe = sharding.PerDevice(dict(zip(init_low, exes[:n])), mesh)
+    chunk_exe = sharding.PerDevice(dict(zip(chunk_low, exes[n:])), mesh)
     LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
     _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
     while len(_COMPILED) > COMPILED_CACHE_SIZE:
@@ -308,6 +349,15 @@ class SweepOutput:
     coords: dict[str, np.ndarray]
     info: dict
     timings: dict
+    point_levels: list = dataclasses.field(default_factory=list)  # the per-point arrays that label a point
+    record_label: str = "step"  # "time" under gradient flow
+
+    def dataset(self, config: dict | None = None, manifest: dict | None = None):
+        """These arrays as an `xarray.Dataset` (`scanflow.engine.dataset.to_dataset`)."""
+        from scanflow.engine.dataset import to_dataset
+
+        return to_dataset(self.arrays, self.dims, self.coords, point_levels=self.point_levels,
+                          record_label=self.record_label, config=config, manifest=manifest)
 
 
 def records_per_chunk(cfg: Config) -> int:
@@ -331,35 +381,37 @@ def run_sweep(
     n_devices: int | None = None,
     runs_per_block: int | None = None,
     checkpoint_every_s: float = 60.0,
+    only_runs=None,
 ) -> SweepOutput:
     """Run every (point, seed) of the config in one compiled program; return labelled arrays.
+
+    `only_runs` (flat indices point * seeds + seed) computes only those runs, with the bits they have
+    in the whole sweep (extending a finished sweep); the other runs' entries are zero.
 
     The runs are sharded over `n_devices` devices (default: every device, of every process), in
     vmapped blocks of `runs_per_block` runs (default `default_block()`, a constant of the backend;
     the last block is padded). XLA's rounding depends on the vmapped block size, so a fixed block
     makes a run's bits independent of the grid around it, of diverging neighbours and of the number
-    (>= 2) of devices or processes; one device agrees with several to round-off only (XLA skips SPMD
-    partitioning there; measured: 1 float32 ulp).
+    of devices or processes (each device runs the one-device program on its rows, see `compiled`).
     With `work_dir`, records stream to it chunk by chunk and the carried state is checkpointed
     after a chunk when `checkpoint_every_s` seconds have passed since the last one (and after the
     last chunk); a `work_dir` holding a checkpoint is resumed from it (`scanflow.engine.store`).
     """
     with jax.enable_x64(bool(cfg.x64)):  # per run: the process's own setting is restored afterwards
-        return _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s)
+        return _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs)
 
 
-def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s) -> SweepOutput:
+def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs=None) -> SweepOutput:
     enable_compile_cache()
     problem = program(static_part(cfg)).problem
     hp = hyperparams(cfg, problem.info)
     rpc = records_per_chunk(cfg)
     n_chunks = cfg.train.steps // cfg.train.record_every // rpc
     mesh = sharding.make_mesh(n_devices)
-    check_devices(cfg, mesh.size)
     P, S = jax.tree.leaves(hp)[0].shape[0], cfg.sweep.seeds
     facts = {"n_points": int(P), "n_seeds": int(S), "n_chunks": int(n_chunks), "records_per_chunk": int(rpc)}
     block = _block_of_run(work_dir, runs_per_block or default_block(), facts)
-    layout = sharding.run_layout(P, S, mesh.size, block)
+    layout = sharding.run_layout(P, S, mesh.size, block, only_runs)
     runs_host = sharding.run_inputs(hp, layout)
     if progress and jax.process_index() == 0:  # compiling can take a minute: say so before the bar appears
         import sys
@@ -420,7 +472,7 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
 
     arrays, dims = {}, {}
     for name, a in store.gather(layout.n_runs, n_chunks, rpc).items():
-        arrays[name] = a.reshape(P, S, *a.shape[1:])
+        arrays[name] = _full_grid(a, layout)
         dims[name] = ("point", "seed", "record", *problem.metric_dims[name])
     every = cfg.train.record_every
     coords = {
@@ -429,23 +481,41 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
         "record": np.arange(0, cfg.train.steps + 1, every),
         **problem.coords,
     }
-    for g, v in hp["lr"].items():  # lr_<group> and init_scale_<name> of the workload, per point
-        arrays[f"lr_{g}"], dims[f"lr_{g}"] = np.asarray(v), ("point",)
-    for g, v in hp["init_scale"].items():
-        arrays[f"init_scale_{g}"], dims[f"init_scale_{g}"] = np.asarray(v), ("point",)
+    # lr_<group> and init_scale_<name> of the workload label each point: the config's values (float64), not
+    # their float32 roundings, so that ds.sel(lr_Y=0.1) finds the point
+    labels = hp if cfg.x64 else hyperparams(dataclasses.replace(cfg, x64=True), problem.info)
+    levels = []
+    for kind in ("lr", "init_scale"):
+        for g, v in labels[kind].items():
+            arrays[f"{kind}_{g}"], dims[f"{kind}_{g}"] = np.asarray(v, np.float64), ("point",)
+            levels.append(f"{kind}_{g}")
+    for k, v in axis_labels(cfg, P).items():
+        arrays[k], dims[k] = v, ("point",)
+        levels.append(k)
     extra, extra_dims = get_workload(cfg.workload).point_arrays(cfg, hp, coords["record"])
     arrays.update(extra)
     dims.update(extra_dims)
     _flag_divergence(arrays, dims, coords["record"])
     if cfg.train.method == "flow":
-        arrays["solver_status"] = np.asarray(final_state.status).reshape(P, S)
-        arrays["solver_steps"] = np.asarray(final_state.num_steps).reshape(P, S)
-        arrays["solver_accepted_steps"] = np.asarray(final_state.num_accepted).reshape(P, S)
+        arrays["solver_status"] = _full_grid(np.asarray(final_state.status), layout)
+        arrays["solver_steps"] = _full_grid(np.asarray(final_state.num_steps), layout)
+        arrays["solver_accepted_steps"] = _full_grid(np.asarray(final_state.num_accepted), layout)
         for k in ("solver_status", "solver_steps", "solver_accepted_steps"):
             dims[k] = ("point", "seed")
     timings = {"compile_s": compile_s, "compile_cache": compile_cache_report(), "run_s": run_s, "n_chunks": n_chunks, "records_per_chunk": rpc,
                "devices": mesh.size, "runs_per_block": block, "resumed_at_chunk": done if ckpt is not None else None}
-    return SweepOutput(arrays, dims, coords, problem.info, timings)
+    return SweepOutput(arrays, dims, coords, problem.info, timings, levels,
+                       "time" if cfg.train.method == "flow" else "step")
+
+
+def _full_grid(a: np.ndarray, layout) -> np.ndarray:
+    """Per-run host values (the layout's runs, in order) -> (P, S, ...); runs not computed are 0."""
+    P, S = layout.n_points, layout.n_seeds
+    if layout.subset is None:
+        return a.reshape(P, S, *a.shape[1:])
+    out = np.zeros((P * S, *a.shape[1:]), a.dtype)
+    out[layout.run_ids] = a
+    return out.reshape(P, S, *a.shape[1:])
 
 
 def _block_of_run(work_dir, block: int, facts: dict | None = None) -> int:
