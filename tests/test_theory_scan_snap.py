@@ -1,6 +1,6 @@
 """Tests of the Scan and Snap theory functions (scanflow.papers.scan_snap.theory) and of checks S2, S8, S9.
 
-Reference numbers are the spec's [calib] / §4 / §6 values (shared/papers/scan_snap.md). Unless stated
+Reference numbers are the implementation spec's [calib] / §4 / §6 values. Unless stated
 otherwise a printed value is matched to half a unit of its last printed digit: that is exactly the
 statement "the correctly rounded value prints as in the spec", so any larger deviation is a real
 discrepancy, not rounding.
@@ -221,3 +221,21 @@ def test_theory_checks_quick(name, tmp_path):
     assert res.passed, (res.measured, res.notes)
     assert res.figure and (tmp_path / res.figure).is_file() and res.figure.startswith(name)
     assert res.predicted and res.measured and res.tolerance
+    # theory self-consistency, said so in the notes; its meters are met and its predictions name their source
+    assert res.notes.startswith("Theory self-consistency (mode T)")
+    assert res.assumptions and not res.unmet and res.sources
+
+
+def test_assumption_formulas():
+    """A2's |lambda_1(E)| is (K-1) rho for equal overlaps rho (E = rho (11^T - I)); C0 = (||P_n||/P_c)^4/K."""
+    from scanflow.papers.scan_snap.data import official_layout
+
+    for w in (1.0, 0.3):
+        spec = official_layout(num_last=1, num_next_per_last=4, num_common=1, common_weight=w)
+        rho = w**2 / (w**2 + 3.85)  # one common token of weight w against sum_i (i/10)^2 = 3.85
+        gram = th.overlap_gram(spec.probs_KxM)
+        assert np.allclose(gram, rho + (1 - rho) * np.eye(4))
+        assert abs(th.a2_lambda1(spec.probs_KxM) - 3 * rho) < 1e-12
+        assert abs(th.C0_heuristic(spec.probs_KxM[0], 0, 4) - (w**2 + 3.85) ** 2 / w**4 / 4) < 1e-9
+    assert th.a2_lambda1(official_layout(num_common=0).probs_KxM) == 0.0  # disjoint supports: E = 0
+    assert abs(th.thm4_asymptotic_onset(46, 1.0, 0.1) - np.exp(1 / np.sqrt(20)) / 46) < 1e-15

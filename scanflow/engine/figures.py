@@ -66,16 +66,24 @@ def record_values(ds) -> np.ndarray:
 
 
 def figures_of(ds) -> dict:
-    """Every figure of a results Dataset (its workload's `Workload.plots`): ``{name: Figure}``."""
+    """Every figure of a results Dataset (its workload's `Workload.plots`): ``{name: Figure}``. A sweep
+    over static axes (`scanflow.engine.dataset.split_parts`) gets each part's figures, prefixed by the
+    part's values (``num_last3_loss``)."""
     from scanflow.engine.dataset import config_of
     from scanflow.engine.registry import get_workload
 
+    from scanflow.engine.dataset import split_parts
+
     workload = ds.attrs.get("workload") or config_of(ds).get("workload", "scan_snap")
-    figs = get_workload(workload).plots(ds)
-    if not isinstance(figs, dict):
-        raise TypeError(f"workload {workload!r}: plots(ds) must return a dict name -> Figure, "
-                        f"got {type(figs).__name__}")
-    return figs
+    out = {}
+    for values, part in split_parts(ds):  # a sweep over static axes: each part's figures, named by its values
+        figs = get_workload(workload).plots(part)
+        if not isinstance(figs, dict):
+            raise TypeError(f"workload {workload!r}: plots(ds) must return a dict name -> Figure, "
+                            f"got {type(figs).__name__}")
+        tag = "".join(f"{p.split('.')[-1]}{v}_" for p, v in values.items())
+        out.update({f"{tag}{name}": fig for name, fig in figs.items()})
+    return out
 
 
 def plot_run(run, out_dir: str | Path | None = None, prefix: str = "") -> list[Path]:

@@ -3,7 +3,7 @@
 A theorem holds under assumptions. A check declares them as **meters**, computed on its own setting
 and printed with the side of the inequality the theorem requires::
 
-    meter("A2: (K-1) rho", (K - 1) * rho, "<", 1, ref="spec §3, A2 (|lambda_1(E)| < 1/K)")
+    meter("A2: |lambda_1(E)|", lam1, "<", 1 / K, ref="Tian et al. 2023, Assumption A2")
 
 and, where the claim is asymptotic ("for n >= Omega(L^2)", "for t >> K^2"), a **regime path**: the
 same measurement at settings that move deeper into the theorem's regime. Its prediction is a trend,

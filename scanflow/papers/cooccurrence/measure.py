@@ -101,6 +101,28 @@ def T1_interp(ts_T, margins_TxN) -> float:
     return float(ts[i - 1] + (ts[i] - ts[i - 1]) * (-lo) / (hi - lo))
 
 
+def phase2_index(margins_TxN, C: float) -> int:
+    """First record inside the Phase-2 box of Def. F.1 for the margins, min_i y_i F_i > C (C =
+    `theory.PHASE2_MARGIN_C`); -1 if never. `T1_index` is the C = 0 case."""
+    ok = np.all(np.asarray(margins_TxN) > C, axis=-1)
+    return int(np.argmax(ok)) if ok.any() else -1
+
+
+def thm32_sign_violation(G_x3) -> np.ndarray:
+    """Thm 3.2(c, d) as one violation (<= 0 where every part holds): the largest of G1 + G3, G2 + G3
+    (claimed <= -Omega(1)), -(G1 + G2 + G3) (claimed >= Omega(1)), -G1, -G2 and G3 (G1, G2 > 0 > G3),
+    along the last axis of (G(mu1), G(mu2), G(mu3))."""
+    G = np.asarray(G_x3, np.float64)
+    g1, g2, g3 = G[..., 0], G[..., 1], G[..., 2]
+    return np.max(np.stack([g1 + g3, g2 + g3, -(g1 + g2 + g3), -g1, -g2, g3]), axis=0)
+
+
+def first_below(loss_T, level: float) -> int:
+    """First record with loss <= level (T* of Thm 3.3 at level `theory.t_star_loss(m)`); -1 if never."""
+    ok = np.asarray(loss_T) <= level
+    return int(np.argmax(ok)) if ok.any() else -1
+
+
 def metrics(params: dict, data: Dataset) -> dict:
     """All per-record scalars/small arrays (for `SaveAt(fn=...)`)."""
     return {
@@ -115,4 +137,5 @@ def metrics(params: dict, data: Dataset) -> dict:
 
 
 __all__ = ["FIRST_RANDOM", "G_random_NxL", "G_random_stats", "G_targets_3", "R_of_masses", "T1_index", "T1_interp", "T1_time",
-           "g_N", "group_masses_4", "metrics", "per_type_loss_4", "score_corr_3x3", "value_gram_3x3"]
+           "first_below", "g_N", "group_masses_4", "metrics", "per_type_loss_4", "phase2_index", "score_corr_3x3",
+           "thm32_sign_violation", "value_gram_3x3"]

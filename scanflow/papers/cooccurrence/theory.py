@@ -278,14 +278,50 @@ def balance_bound(margins_N, type_N):
     return 6.0 * max(abs(lo - 1.0), abs(hi - 1.0))
 
 
+# ------------------------------------------------------------- assumptions and thresholds (§3, §5)
+
+
+def n_over_L2(n, L):
+    """Condition 1: n >= Omega~(L^2); the meter is n / L^2 (2.4 for TR's n = 60, L = 5)."""
+    return float(n) / float(L) ** 2
+
+
+def m_over_width_floor(m, m1, L):
+    """Condition 1: m >= Omega~(max{m1, L^2}); the meter is m / max(m1, L^2)."""
+    return float(m) / max(float(m1), float(L) ** 2)
+
+
+# Lemma D.8: Condition 1's hidden constants must make max_i |F^(0)(X_i)| <= 0.01 (the small-init requirement
+# of the Phase-1 analysis; `output_init_bound` is the lemma's concentration bound).
+LEMMA_D8_OUTPUT = 0.01
+
+# Def. F.1 (Phase-2 box): every margin y_i F_i > C for a constant C > 0 the paper leaves unspecified (Thm E.27:
+# y_i F_i = Theta(1) at T1). Read as Theta(1) >> the paper's one explicit output scale, Lemma D.8's |F(0)| <= 0.01,
+# with >> as a factor of 10 (`scanflow.verify.regime`): C = 0.1. Phase 2 starts at the first record inside the box
+# (`scanflow.papers.cooccurrence.measure.phase2_index`), later than the first all-correct record (min y F > 0).
+PHASE2_MARGIN_C = 10 * LEMMA_D8_OUTPUT
+
+# Thm 3.3: "random words add only O(1) to F", so a test margin (unseen random words, G ~ 0) is the training
+# margin less at most O(1): L(T*) <= e^{O(1)} L_hat(T*). O(1) is read as 1, the unit of the theory's Theta(1)
+# quantities at T1 (G(T1) ~ (0.68, 0.68, -0.51), check 6): test/train <= e.
+GENERALISATION_FACTOR = float(np.e)
+
+
+def t_star_loss(m):
+    """Thm F.20 / 3.3: T* is the first time with L_hat = Theta(1/poly(m)); read with poly(m) = m (the lowest
+    degree, the earliest T*): T* = first t with L_hat <= 1/m (tau* ~ m / kappa ~ 400-700 at m = 64)."""
+    return 1.0 / float(m)
+
+
 R_STAR_INTERVAL = (1.0, 2.0)  # Lemma F.6: attracting root R* of the R(t) quadratic; R(T1) in [1, 3]
 R_T1_INTERVAL = (1.0, 3.0)
 R_HEURISTIC = 1.5  # [DERIVED heuristic] n -> inf max-margin G ∝ (2, 2, -3): S1:S2:S3:S4 -> 7:5:5:0
 S2_OVER_S3_BOX = (0.5, 2.0)  # Def. F.1 Phase-2 box
 
 
-__all__ = ["REDUCED_KEYS", "R_HEURISTIC", "R_STAR_INTERVAL", "R_T1_INTERVAL", "S2_OVER_S3_BOX", "balance_bound",
-           "conserved_quantities", "e1_rate", "e2_rate_d", "e3_rate_dxd", "gdot0_random", "gdot0_target",
-           "gram_init_radius", "integrate_reduced", "output_init_bound", "param_flow_formulas", "reduced_outputs_N", "phase1_score_change_scale",
-           "phase2_loss", "reduced_field", "score_change_scale", "sign_count_interval", "t_from_tau", "tau",
-           "to_reduced"]
+__all__ = ["GENERALISATION_FACTOR", "LEMMA_D8_OUTPUT", "PHASE2_MARGIN_C", "REDUCED_KEYS", "R_HEURISTIC",
+           "R_STAR_INTERVAL", "R_T1_INTERVAL", "S2_OVER_S3_BOX", "balance_bound", "conserved_quantities", "e1_rate",
+           "e2_rate_d", "e3_rate_dxd", "gdot0_random", "gdot0_target", "gram_init_radius", "integrate_reduced",
+           "m_over_width_floor", "n_over_L2", "output_init_bound", "param_flow_formulas",
+           "phase1_score_change_scale", "phase2_loss", "reduced_field", "reduced_outputs_N", "score_change_scale",
+           "sign_count_interval", "t_from_tau", "t_star_loss", "tau", "to_reduced"]

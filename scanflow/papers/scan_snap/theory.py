@@ -39,6 +39,13 @@ __all__ = [
     "relative_gain",
     "scan_order_ratio",
     "reduced_ode",
+    "first_update_ratio",
+    "hoeffding_radius",
+    "B_asymptotic",
+    "overlap_gram",
+    "a2_lambda1",
+    "C0_heuristic",
+    "thm4_asymptotic_onset",
 ]
 
 _MAX_NEWTON = 200
@@ -343,3 +350,38 @@ def B_asymptotic(t, K, M, eta_Y, eta_Z):
     t = np.asarray(t, dtype=np.float64)
     nu = eta_Y / eta_Z
     return 0.5 * np.log(np.log(M * eta_Y * t / K)) + 0.25 * np.log(2 * K * (M - 1) ** 2 / (nu * M**2))
+
+
+# ----------------------------------------------------------------------------- assumptions (A2, Sec. 6)
+
+
+def overlap_gram(c_KxM) -> np.ndarray:
+    """F^T F for F = [f_1 .. f_K], f_n = c_n / ||c_n|| (Tian et al. 2023, Assumption A2 notation).
+
+    `c_KxM` is the attention of each class (Eq. 5); at zero init c_n = P(.|n), so the overlaps are
+    f_n^T f_n' = <P_n, P_n'> / (||P_n|| ||P_n'||)."""
+    c = np.asarray(c_KxM, dtype=np.float64)
+    f = c / np.linalg.norm(c, axis=-1, keepdims=True)
+    return f @ f.T
+
+
+def a2_lambda1(c_KxM) -> float:
+    """Assumption A2 (weak correlation): |lambda_1(E)|, the largest eigenvalue magnitude of
+    E = F^T F - I (`overlap_gram`); A2 requires |lambda_1(E)| < 1/K. With every off-diagonal overlap equal
+    to rho this is (K-1) rho."""
+    E = overlap_gram(c_KxM)
+    np.fill_diagonal(E, 0.0)  # ||f_n|| = 1 by definition: E's diagonal is 0 (not the rounding of f_n . f_n - 1)
+    return float(np.max(np.abs(np.linalg.eigvalsh((E + E.T) / 2))))
+
+
+def C0_heuristic(P_n, l: int, K: int) -> float:
+    """Sec. 6 heuristic (Theorem 4): C0 = rho0^4 / K, with the normaliser rho0 = ||P_n|| / P(l|n) of the
+    common token l held at its zero-init value (beta ~ f^T f' ~ e^{2 z_ml} / rho0^2)."""
+    P_n = np.asarray(P_n, dtype=np.float64)
+    return float((np.linalg.norm(P_n) / P_n[l]) ** 4 / K)
+
+
+def thm4_asymptotic_onset(M, eta_Y, eta_Z) -> float:
+    """Theorem 4: the -1/2 ln ln t form of B_n holds for t >> (M eta_Y)^-1 e^{1/sqrt(2 nu)}, nu = eta_Y/eta_Z."""
+    nu = eta_Y / eta_Z
+    return float(np.exp(1.0 / np.sqrt(2.0 * nu)) / (M * eta_Y))

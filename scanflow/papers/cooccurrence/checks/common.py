@@ -82,17 +82,57 @@ def fig_run(ctx: Context) -> SweepOutput:
     return _fig_run(ctx.pick(30000, 4500), ctx.pick(3, 1))
 
 
-@functools.lru_cache(maxsize=2)
-def _long_run(tau_end: float, seeds: int) -> SweepOutput:
-    # flow with one engine unit = 1 tau: the adaptive solver takes long steps once the loss is small
-    return run_sweep(config_from_dict(TR, ["model.m=64", f"sweep.seeds={seeds}", "train.method=flow",
-                                           f"train.steps={int(tau_end)}", f"train.record_every={int(tau_end) // 100}",
-                                           "sweep.lr.eta_tau=[1.0]"]))
+def n_path_config(m: int, seeds: int, tau_end: float, method: str, ns, eta_tau: float, record_every: int):
+    """TR at width m with ``data.n`` as a static sweep axis (`scanflow.engine.grid`: one program per n; d grows with
+    n so that the random words stay distinct); steps of eta_tau (flow: the save grid), a record every
+    record_every steps."""
+    return config_from_dict(TR, [f"model.m={m}", f"sweep.seeds={seeds}", f"train.method={method}",
+                                 f"train.steps={int(round(tau_end / eta_tau))}", f"train.record_every={record_every}",
+                                 f"sweep.lr.eta_tau=[{eta_tau}]", f"data.n=[{', '.join(str(n) for n in ns)}]"])
 
 
-def long_run(ctx: Context) -> SweepOutput:
-    """TR at m = 64 by gradient flow far into Phase 2 (tau <= 3000, 3 seeds; quick: tau <= 300, 1 seed)."""
-    return _long_run(ctx.pick(3000.0, 300.0), ctx.pick(3, 1))
+@functools.lru_cache(maxsize=4)
+def _n_path(m: int, seeds: int, tau_end: float, method: str, ns: tuple, eta_tau: float,
+            record_every: int) -> dict[int, SweepOutput]:
+    from scanflow.engine.run import sweep_parts
+
+    parts = sweep_parts(n_path_config(m, seeds, tau_end, method, ns, eta_tau, record_every))
+    return {int(values["data.n"]): out for values, _, out in parts}
+
+
+def phase2_path_plan(ctx: Context) -> dict:
+    """The n path of check 14 (Condition 1: n >= Omega~(L^2)) at m = 64: full = gradient flow, 3 seeds, n = 60..480,
+    tau <= 40 (the Phase-2 box is entered by tau ~ 25 at every n), a record every 0.5 tau; quick = the quick m-sweep's
+    GD program at m = 64 (tau <= 24, 2 seeds) at n = 60, 120."""
+    return ctx.pick({"m": 64, "seeds": 3, "tau_end": 40.0, "method": "flow", "ns": (60, 120, 240, 480),
+                     "eta_tau": 0.5, "record_every": 1},
+                    {"m": 64, "seeds": 2, "tau_end": 24.0, "method": "sgd", "ns": (60, 120),
+                     "eta_tau": ETA_TAU, "record_every": RECORD_EVERY})
+
+
+def phase2_path(ctx: Context) -> dict[int, SweepOutput]:
+    """{n: SweepOutput} of check 14's n path (cached)."""
+    return _n_path(**phase2_path_plan(ctx))
+
+
+def long_plan(ctx: Context) -> dict:
+    """The n path of check 15-long to T* (L_hat <= 1/m, tau ~ 400-700 at m = 64) by gradient flow (one engine unit =
+    1 tau: the adaptive solver takes long steps once the loss is small), a record every 10 tau: full = 3 seeds,
+    n = 60, 120, 240, tau <= 1000; quick = 2 seeds, n = 60, 120, tau <= 800."""
+    return ctx.pick({"m": 64, "seeds": 3, "tau_end": 1000.0, "method": "flow", "ns": (60, 120, 240),
+                     "eta_tau": 1.0, "record_every": 10},
+                    {"m": 64, "seeds": 2, "tau_end": 800.0, "method": "flow", "ns": (60, 120),
+                     "eta_tau": 1.0, "record_every": 10})
+
+
+def long_path(ctx: Context) -> dict[int, SweepOutput]:
+    """{n: SweepOutput} of check 15-long's n path (cached)."""
+    return _n_path(**long_plan(ctx))
+
+
+def init_output_max(outs) -> float:
+    """max_i |F(0)(X_i)| over the runs (every seed) of `outs`: the small-init meter (Lemma D.8)."""
+    return float(max(np.abs(o.arrays["margins"][0][:, 0]).max() for o in outs))
 
 
 def T1_tau_S(out: SweepOutput) -> np.ndarray:
@@ -120,5 +160,5 @@ def loglog_slope(m_K, y_KxS) -> tuple[float, float]:
     return float(coef[1]), float(np.sqrt(cov[1, 1]))
 
 
-__all__ = ["ETA_TAU", "FIG", "TR", "T1_record_S", "T1_tau_S", "fig_run", "long_run", "loglog_slope", "plt",
-           "tr_config", "tr_plan", "tr_runs"]
+__all__ = ["ETA_TAU", "FIG", "TR", "T1_record_S", "T1_tau_S", "fig_run", "init_output_max", "long_path", "long_plan",
+           "loglog_slope", "n_path_config", "phase2_path", "phase2_path_plan", "plt", "tr_config", "tr_plan", "tr_runs"]

@@ -19,7 +19,7 @@ from scanflow.papers.cooccurrence import data as dat
 from scanflow.engine.flow import init_flow_state, solve_chunk, vector_field
 from scanflow.papers.cooccurrence import model as mdl
 from scanflow.papers.cooccurrence import theory as th
-from scanflow.verify import Context, Result, check
+from scanflow.verify import Context, Result, check, holds, meter
 
 EPS64 = float(np.finfo(np.float64).eps)
 N, L, M, M1 = 6, 5, 16, 4
@@ -36,6 +36,24 @@ def _setting():
 
 def _tau_rate(s1):
     return float(th.tau(1.0, s1, M, M1))
+
+
+def _meters(params, gd: bool = False) -> list:
+    """What the identities of §4 need (they hold at any state, so no Condition-1 meter): a fixed readout with
+    a_j = +-1 (E1's factor m1 = sum_j a_j^2; the reduction is exact only for fixed a), one rate for every group (the
+    unit-rate forms of the conserved quantities), float64; for the GD halves, the GD rule lr sigma1^2 m m1 <= 0.02."""
+    from scanflow.papers.cooccurrence.checks.assumptions import PAPER
+
+    a = np.asarray(params["a"])
+    out = [holds("readout a fixed, a_j = +-1", bool(np.all(np.abs(a) == 1.0)), "fixed +-1",
+                 ref=f"{PAPER}, Sec. 2.2 and Eq. 5 (a_j^2 = 1)", value=f"sum a_j^2 = {float(a @ a):g} = m1 = {M1}"),
+           holds("one learning rate for W_Q, W_K, W_V, W (plain gradient flow / GD, no weight decay)", True,
+                 "equal rates", ref=f"{PAPER}, Sec. 2.2 (gradient flow)", value="mdl.learning_rates(eta)"),
+           holds("float64", np.asarray(params["W"]).dtype == np.float64, "float64", value=str(np.asarray(params["W"]).dtype))]
+    if gd:
+        out.append(meter("GD step in tau: lr sigma1^2 m m1 (largest)", max(GD_TAU_STEPS), "<=", 0.02,
+                         ref="user note, TR (GD rule lr sigma1^2 m m1 <= 0.02)"))
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -161,6 +179,11 @@ def c1(ctx: Context) -> Result:
         setting=SMALL + f"; flow to tau={float(th.tau(t_end, s1, M, M1)):g} (Tsit5 rtol 1e-10)",
         notes=("M, KK, QQ move by ~1e-9 in TR (attention is nearly frozen, spec §5.2), so their agreement is weak "
                "evidence; tests/test_cooccurrence_core.py repeats the comparison with c0 = 1 where they move ~1e-2."),
+        assumptions=_meters(params, gd=True),
+        sources={"formula vs autodiff": "theory.param_flow_formulas (App. B gradient-flow equations)",
+                 "FD vs autodiff": "0 up to the central-difference error", "max err / tol (reduced)":
+                 "theory.reduced_field / integrate_reduced (the user note's exact reduced ODE, derived from App. B)",
+                 "GD gap ratio lr / (lr/2)": "Euler's global error O(lr)"},
     )
 
 
@@ -193,6 +216,9 @@ def c2(ctx: Context) -> Result:
                    "that; GD: per-step drift lr^2 |grad|^2, total O(lr) at fixed t, ratio 2 (1 + O(lr tau')) in [1.8, 2.2]"),
         passed=passed,
         setting=SMALL,
+        assumptions=_meters(params, gd=True),
+        sources={"flow drift": "theory.conserved_quantities (derived: F depends on W W_V and W_K^T W_Q only)",
+                 "GD drift ratio lr / (lr/2)": "per-step drift lr^2 |grad|^2: O(lr) at fixed t"},
     )
 
 
@@ -201,7 +227,7 @@ def c2(ctx: Context) -> Result:
 
 @check("cooccurrence", "3", "Identity E1 (Eq. 5 / Lemma F.4): d||W^T a||^2/dt = (2 m1/n) sum_i g_i y_i F_i", "T")
 def c3(ctx: Context) -> Result:
-    _, _, ts, _, recs, _, _, _, s1 = _flow(ctx.quick)
+    _, params, ts, _, recs, _, _, _, s1 = _flow(ctx.quick)
     pred, meas = np.asarray(recs["e1"][0]), np.asarray(recs["e1"][1])
     rel = float(np.max(np.abs(pred - meas) / np.abs(meas)))
     return Result(
@@ -211,6 +237,8 @@ def c3(ctx: Context) -> Result:
         tolerance="max relative difference < 1e4 eps (an exact identity, float64 round-off)",
         passed=rel < 1e4 * EPS64,
         setting=SMALL + f"; 12 states along the flow up to tau={float(th.tau(ts[-1], s1, M, M1)):g}",
+        assumptions=_meters(params),
+        sources={"(2 m1/n) sum g y F at the last save": "theory.e1_rate (Eq. 5 / Lemma F.4)"},
     )
 
 

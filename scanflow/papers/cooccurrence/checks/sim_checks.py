@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from scanflow.papers.cooccurrence.checks import assumptions as A
 from scanflow.papers.cooccurrence.checks.common import (
     T1_record_S,
     T1_tau_S,
     fig_run,
-    long_run,
+    init_output_max,
+    long_path,
+    long_plan,
     loglog_slope,
+    phase2_path,
+    phase2_path_plan,
     plt,
     tr_plan,
     tr_runs,
 )
+from scanflow.papers.cooccurrence import measure as ms_
 from scanflow.papers.cooccurrence import plots as figs
 from scanflow.papers.cooccurrence import theory as th
-from scanflow.verify import Context, Result, all_of, at_least, at_most, check, within_se
+from scanflow.verify import Context, Result, all_of, at_least, at_most, check, trend, within_se
 
 DELTA = 0.01  # failure probability used in the high-probability bounds of App. D
 
@@ -45,8 +51,31 @@ def _info(out):
 
 
 def _phase2(out):
-    """Per seed: slice of records from the first record with every sample correct to the end."""
+    """Per seed: slice of records from the first record with every sample correct to the end (the gated window of
+    checks 9-13 and 15: it starts before the Phase-2 box of Def. F.1, a stricter reading; see `_window_meter`)."""
     return [slice(int(k), None) if k >= 0 else slice(0, 0) for k in T1_record_S(out)]
+
+
+def _box(out, C: float = th.PHASE2_MARGIN_C):
+    """Per seed: slice of records from the first record inside the Phase-2 box (every y_i F_i > C, Def. F.1) to the end."""
+    mg = _a(out, "margins")
+    ks = [ms_.phase2_index(mg[s], C) for s in range(mg.shape[0])]
+    return [slice(k, None) if k >= 0 else slice(0, 0) for k in ks]
+
+
+def _meters(runs) -> list:
+    """The setting meters of a TR m-sweep (Condition 1 at the smallest m, small init over every run, Assumption 2.3,
+    the readout)."""
+    outs = list(runs.values())
+    return A.setting(outs[0].info, init_output_max(outs), ms=list(runs))
+
+
+def _window_meter(runs):
+    """Def. F.1 box at the start of `_phase2`'s window: the smallest min_i y_i F_i there over every (m, seed). Not
+    met means the window starts before the theorem's Phase 2 (the claim is checked on a longer stretch)."""
+    v = min(float(_a(out, "margins")[s, p.start].min()) for out in runs.values() for s, p in enumerate(_phase2(out))
+            if p.start is not None and p.start < _a(out, "margins").shape[1])
+    return A.phase2_box(v, "at the first all-correct record (the start of the gated window)")
 
 
 # ----------------------------------------------------------------------------------------- 4
@@ -78,7 +107,13 @@ def c4(ctx: Context) -> Result:
                    f"max|F(0)| <= Lemma D.8 bound (delta={DELTA}) and <= 0.1; |G(0)| is a sum of m m1 products, ~ Gaussian with "
                    "std sigma0 sigma1 sqrt(m m1): max over all seeds and mu1..3 <= sqrt(2 log(2 k/delta))"),
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
-        notes="Lemma D.8's 0.01 needs the small constant c0=0.02 (spec §3: with c0 = 1, max|F(0)| ~ 2-3).",
+        notes=("Lemma D.8's 0.01 needs a small constant in sigma0 = c0/sqrt(L m): TR's c0 = 0.02 gives max|F(0)| ~ 0.05 "
+               "(the small-init meter), c0 = 1 gives ~2-3. The concentration bound itself (gated) holds."),
+        assumptions=_meters(tr_runs(ctx)),
+        sources={"bound (max|p - 1/L|)": "theory.gram_init_radius (Lemma D.1/D.3) through the softmax (Cor. D.2)",
+                 "Lemma D.8 bound": "theory.output_init_bound (Lemma D.8)",
+                 "Gaussian max": "Lemma D.7 scale sigma0 sigma1 sqrt(m m1) with the Gaussian maximum sqrt(2 log(2k/delta))",
+                 "1/L^2": "Cor. D.2 / Def. F.1 (attention within 1/L^2 of uniform)"},
     )
 
 
@@ -118,6 +153,11 @@ def c5(ctx: Context) -> Result:
                    "within +-10% (left out: g = 1/2 +- |F(0)|/4 ~ 1%, off-diagonal value Grams ~ sigma0^2 sqrt(m)); "
                    "(iii) |dG3|/dG1 <= 0.05 (Lemma 4.2: label balance cancels the common token)"),
         passed=ok, setting=_setting(ctx), seeds=S,
+        assumptions=_meters(tr_runs(ctx)),
+        sources={"dG1/dt(0)": "theory.gdot0_target (Lemma 4.1/E.4, constant 1/6 derived with g = 1/2, sum_l p = 1)",
+                 "random words": "theory.gdot0_random (Lemma E.6: y (sigma0^2 + sigma1^2) m m1 / (2n))",
+                 "|dG3|/dG1": "Lemma 4.2 (label balance cancels the common token; the 0.05 band of the check table)",
+                 "measured-norm formulas": "theory.e2_rate_d's leading terms (Eq. 4 / Def. E.18)"},
     )
 
 
@@ -159,6 +199,11 @@ def c6(ctx: Context) -> Result:
         passed=passed, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
         notes="Spec [SIM] anchors: T1 sigma1^2 m m1 ~ 8, L(T1) ~ 0.46, G(T1) ~ (0.67, 0.66, -0.50).",
         figure=ctx.save_figure(fig, "c6_T1_scaling.png"),
+        assumptions=_meters(runs) + [A.horizon(ok, "T1 (every run)", f"T1 tau <= {float(np.nanmax(T1)):.3g}, "
+                                                f"tau_end = {tr_plan(ctx)['tau_end']:g}")],
+        sources={"slope 0": "Thm 3.1 / E.26: T1 = Theta~(1/(sigma1^2 m m1)), theory.tau (the clock sigma1^2 m m1 t)",
+                 "L(T1)": "Thm E.27 (L_hat(T1) = Theta(1)); band [0.1, log 2): Theta(1) and below the init loss",
+                 "signs at T1": "Thm E.27 (G1, G2, -G3 = Theta(1))"},
     )
 
 
@@ -200,6 +245,9 @@ def c7(ctx: Context) -> Result:
                    "Entries: scores over mu1..3 and two random words (5x5), the first 4 neurons' <w_j, w_k>, value Gram 5x5, "
                    "K^TK and Q^TQ 5x5; D = value at the first record with all samples correct - value at 0"),
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
+        assumptions=_meters(runs),
+        sources={"score exponent": "theory.phase1_score_change_scale (Thm E.28: m^-3/2 (1/L + m^-1/2))",
+                 "<w,w>, <v,v> exponent": "Thm E.28 (O~(1/m))", "K^TK, Q^TQ exponent": "Thm E.28 (O~(1/m^2))"},
     )
 
 
@@ -239,6 +287,9 @@ def c8(ctx: Context) -> Result:
         tolerance="exact inequalities on the recorded curves (records every 0.2 tau; no slack)",
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
         figure=ctx.save_figure(fig, "c8_fig1_TR.png"),
+        assumptions=_meters(runs),
+        sources={"peak/log 2": "paper figure, Fig. 1b, and Sec. 3's early sign pattern (dF_i/dt(0) > 0 for types 1-3); "
+                 "~1.10 is the user note's numpy anchor", "types 1, 4": "paper figure, Fig. 1b"},
     )
 
 
@@ -274,7 +325,15 @@ def c8_fig(ctx: Context) -> Result:
                  f"full-batch GD lr 0.01, {int(epochs[-1])} epochs"),
         seeds=out.arrays["loss"].shape[1],
         figure=ctx.save_figure(fig, "c8_fig1_FIG.png"),
+        assumptions=_fig_meters(out),
+        sources={"peak/log 2, types 1, 4": "paper figure, Fig. 1b", "Phase-2 score changes": "paper figure, Fig. 1a "
+                 "(and Thm 3.2a)"},
     )
+
+
+def _fig_meters(out) -> list:
+    """FIG is the paper's own experiment (App. A): the theory's assumptions it breaks are reported, not required."""
+    return A.setting(out.info, init_output_max([out]))
 
 
 # ----------------------------------------------------------------------------------------- 9
@@ -319,6 +378,11 @@ def c9(ctx: Context) -> Result:
         measured=meas,
         tolerance="strict inequalities at every record (records every 0.2 tau); the T0.5 slope is reported, not gated",
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
+        assumptions=_meters(runs) + [_window_meter(runs)],
+        sources={"T0.5": "Lemma 4.3/E.19 (T0.5 <= O(1/m) < T1)", "R, r in Phase 2": "theory.R_STAR_INTERVAL (Lemma F.6: "
+                 "the attracting root R* in (1, 2); Lemma 4.3 ordering)", "R(T1)": "theory.R_T1_INTERVAL (Lemma F.6)",
+                 "n -> inf heuristic": "theory.R_HEURISTIC (user note's derived max-margin heuristic, not the paper)",
+                 "R settles": "the user note's numpy anchor"},
     )
 
 
@@ -357,6 +421,9 @@ def c10(ctx: Context) -> Result:
                    "(C << 1); ordering exact; within-type max g_i/g_j <= 10 (an O(1) band: the theory gives no constant)"),
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
         figure=ctx.save_figure(fig, "c10_balancing.png"),
+        assumptions=_meters(runs) + [_window_meter(runs)],
+        sources={"|S2-S3|/min(S2,S3)": "theory.balance_bound (Lemma F.5 / 4.4); C << 1 read as <= 0.05",
+                 "ordering": "Def. F.1 (Phase-2 box)", "within-type g ratio": "Cor. F.2 (O(1))"},
     )
 
 
@@ -383,6 +450,9 @@ def c11(ctx: Context) -> Result:
         measured=meas,
         tolerance="c > 0, C/c <= 10 (an O(1) band) and every sample's ratio varies by <= x3 over Phase 2 ('stable')",
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
+        assumptions=_meters(tr_runs(ctx)) + [_window_meter(tr_runs(ctx))],
+        sources={"ratio": "proof of Thm F.8 (d(y_i F_i)/dt = ||u||^2 Theta((1/n) sum_j g_j) for every i)",
+                 "heuristic C/c": "the user note's derived n -> inf heuristic (type-4 margin grows 3x)"},
     )
 
 
@@ -441,6 +511,11 @@ def c12(ctx: Context) -> Result:
                   "max over runs of max/min of local slope/||u||^2": float(max(local))},
         **gate.result_fields(), setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
         figure=ctx.save_figure(fig, "c12_inverse_loss.png"),
+        assumptions=_meters(runs) + [_window_meter(runs)],
+        sources={"slope of log kappa vs log m": "theory.phase2_loss (Thm F.8: L_hat = 1/(Theta(sigma1^2 m m1)(t - T1) + "
+                 "1/L_hat(T1)))", "linearity R^2": "Thm F.8 (1/L_hat linear in t)",
+                 "local slope / ||u||^2": "Thm F.8 (dL_hat/dt = -Theta(||u||^2) L_hat^2)",
+                 "spec [SIM] kappa": "the user note's numpy anchor"},
     )
 
 
@@ -480,6 +555,10 @@ def c13(ctx: Context) -> Result:
                    "target mean |D|; max|p - p(0)| bounded by max|p - 1/L| + max|p(0) - 1/L| <= 1/L^2"),
         passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
         notes="The changes are ~1e-6 and far below the initial scores (~sigma0^2 sqrt(m)): attention stays uniform (§5.5).",
+        assumptions=_meters(tr_runs(ctx)) + [_window_meter(tr_runs(ctx))],
+        sources={"signs": "Thm 3.2(a) / 3.3 (C12, C21 > 0 > C31, C32)", "random-key entries": "Thm 3.3 (|C| with an "
+                 "index >= 4 smaller by 1/n in the first term)", "max|p - p(0)|": "Def. F.1 (Phase-2 box: O(1/L^2))",
+                 "magnitude": "theory.score_change_scale (Thm 3.3)"},
     )
 
 
@@ -494,57 +573,127 @@ def c13_fig(ctx: Context) -> Result:
                   "D key mu3/query mu2": d[:, 2, 1], "max|p - 1/L|": dev},
         tolerance="signs exact, every seed; max|p - 1/L| <= 1/L^2",
         passed=ok and dev <= 1 / 25, setting="FIG (see check 8-FIG)", seeds=out.arrays["loss"].shape[1],
+        assumptions=_fig_meters(out),
+        sources={"signs": "Thm 3.2(a); paper figure, Fig. 1a", "max|p - 1/L|": "Def. F.1 (Phase-2 box: O(1/L^2))"},
     )
 
 
 # ----------------------------------------------------------------------------------------- 14
 
 
-@check("cooccurrence", "14", "Value Gram and MLP signs (Thm 3.2b-d, Cor. F.7, F.13, Lemma F.11): v12 up, v13, v23 down, "
-       "||W_V mu1,2||^2 up; E3 exact; G1, G2 > 0 > G3, G1+G3 < 0, G2+G3 < 0, G1+G2+G3 > 0, ratios Theta(1)", "P")
+def _entered(box) -> list[bool]:
+    return [p.stop is None for p in box]
+
+
+def _sign_violation_S(out, C: float = th.PHASE2_MARGIN_C) -> np.ndarray:
+    """Per seed: the largest Thm 3.2(c, d) violation (`measure.thm32_sign_violation`) over the records inside the
+    Phase-2 box, from its entry to the end of the run; NaN where the box is not entered."""
+    G = _a(out, "G")
+    return np.array([float(ms_.thm32_sign_violation(G[s, p]).max()) if e else np.nan
+                     for s, (p, e) in enumerate(zip(_box(out, C), _entered(_box(out, C))))])
+
+
+def _margin_needed_S(out) -> np.ndarray:
+    """Per seed: min_i y_i F_i at the record from which the Thm 3.2(c, d) signs hold to the end of the run: the box
+    constant C the signs would need (NaN if they do not hold at the end)."""
+    G, mg = _a(out, "G"), _a(out, "margins")
+    res = []
+    for s in range(G.shape[0]):
+        bad = np.nonzero(ms_.thm32_sign_violation(G[s]) > 0)[0]
+        k = 0 if not bad.size else int(bad[-1]) + 1
+        res.append(float(mg[s, k].min()) if k < G.shape[1] else np.nan)
+    return np.array(res)
+
+
+@check("cooccurrence", "14", "Value Gram and MLP signs in Phase 2 (Thm 3.2b-d, Cor. F.7, F.13, Lemma F.11): v12 up, "
+       "v13, v23 down, ||W_V mu1,2||^2 up; E3 exact; G1, G2 > 0 > G3, G1+G3 < 0, G2+G3 < 0, G1+G2+G3 > 0, ratios "
+       "Theta(1), from the Phase-2 box (every y F > C) on", "P")
 def c14(ctx: Context) -> Result:
     from scanflow.papers.cooccurrence.checks.exact_checks import e3_error
 
-    meas, ok = {}, True
+    C = th.PHASE2_MARGIN_C
     eps = float(np.finfo(np.float64).eps)
     e3 = e3_error(ctx.quick)
-    for m, out in tr_runs(ctx).items():
-        v, G = _a(out, "value_gram"), _a(out, "G")
-        T1r = T1_record_S(out)
-        dv = np.stack([v[s, -1] - v[s, max(k, 0)] for s, k in enumerate(T1r)])
-        vs = bool(np.all(dv[:, 0, 1] > 0) and np.all(dv[:, 0, 2] < 0) and np.all(dv[:, 1, 2] < 0)
-                  and np.all(dv[:, 0, 0] > 0) and np.all(dv[:, 1, 1] > 0))
-        G2 = np.concatenate([G[s, p] for s, p in enumerate(_phase2(out))])  # (T, 3)
-        g1, g2, g3 = G2.T
-        parts = {"G1, G2 > 0 > G3": (g1 > 0) & (g2 > 0) & (g3 < 0), "G1+G3 < 0": g1 + g3 < 0,
-                 "G2+G3 < 0": g2 + g3 < 0, "G1+G2+G3 > 0": g1 + g2 + g3 > 0}
-        gs = all(bool(np.all(v)) for v in parts.values())
-        ratios = np.stack([g1 / g2, g1 / -g3, g2 / -g3])
-        meas[f"m={m}: value-Gram signs"], meas[f"m={m}: G sign pattern in Phase 2"] = vs, gs
-        for k, v in parts.items():
-            if not np.all(v):
-                meas[f"m={m}: '{k}' holds at fraction of Phase-2 records"] = float(v.mean())
+    runs = tr_runs(ctx)
+    meas = {}
+    viol, vs_ok, n_runs, n_in, ratios, entry_margin = [], 0, 0, 0, [], np.inf
+    for m, out in runs.items():
+        v, G, mg = _a(out, "value_gram"), _a(out, "G"), _a(out, "margins")
         tau = out.arrays["tau"][0]
-        both = (G[..., 0] + G[..., 2] < 0) & (G[..., 1] + G[..., 2] < 0)
-        since = []  # the record from which both hold until the end of the run
-        for s in range(G.shape[0]):
-            bad = np.nonzero(~both[s])[0]
-            since.append(tau[0] if not bad.size else (tau[bad[-1] + 1] if bad[-1] + 1 < tau.size else np.nan))
-        meas[f"m={m}: tau from which G1+G3 < 0 and G2+G3 < 0 hold (max over seeds)"] = float(np.max(since))
-        meas[f"m={m}: median T1 tau"] = float(np.median(T1_tau_S(out)))
-        meas[f"m={m}: G at T1 (median)"] = np.median(np.stack([G[s, k] for s, k in enumerate(T1r)]), 0)
-        meas[f"m={m}: G ratios min..max"] = [float(ratios.min()), float(ratios.max())]
+        box = _box(out, C)
+        inside = _entered(box)
+        n_runs, n_in = n_runs + len(box), n_in + sum(inside)
+        for s, (p, e) in enumerate(zip(box, inside)):
+            if not e:
+                continue
+            dv = v[s, -1] - v[s, p.start]
+            vs_ok += bool(dv[0, 1] > 0 and dv[0, 2] < 0 and dv[1, 2] < 0 and dv[0, 0] > 0 and dv[1, 1] > 0)
+            g1, g2, g3 = G[s, p].T
+            ratios.append(np.concatenate([g1 / g2, g1 / -g3, g2 / -g3]))
+            entry_margin = min(entry_margin, float(mg[s, p.start].min()))
+        vm = _sign_violation_S(out, C)
+        viol.append(vm)
+        starts = [p.start for p, e in zip(box, inside) if e]
+        meas[f"m={m}: tau of the box entry (median)"] = float(np.median(tau[starts])) if starts else np.nan
+        meas[f"m={m}: median T1 tau (first all-correct)"] = float(np.median(T1_tau_S(out)))
+        meas[f"m={m}: G at the box entry (median)"] = (np.median(np.stack([G[s, k] for s, k in enumerate(starts)]), 0)
+                                                       if starts else np.nan)
+        meas[f"m={m}: max Thm 3.2(c,d) violation in the box"] = float(np.max(vm))
+        meas[f"m={m}: min y F from which the signs hold (median)"] = float(np.nanmedian(_margin_needed_S(out)))
         meas[f"m={m}: G at the end (median)"] = np.median(G[:, -1], 0)
-        ok &= vs and gs and 1 / 3 <= ratios.min() and ratios.max() <= 3
+    ratios = np.concatenate(ratios) if ratios else np.array([np.nan])
+    max_viol = float(np.max(np.concatenate(viol)))
+    meas["value-Gram signs: runs where they hold / runs in the box"] = [vs_ok, n_in]
+    meas["G ratios min..max"] = [float(ratios.min()), float(ratios.max())]
     meas["E3 max rel. error (small setting, 3 states)"] = e3
-    ok &= e3 < 1e4 * eps
+
+    # the n path (Condition 1: n >= Omega~(L^2)) at m = 64
+    plan = phase2_path_plan(ctx)
+    path = phase2_path(ctx)
+    ns = sorted(path)
+    pv = [_sign_violation_S(path[n], C) for n in ns]
+    for n, v_ in zip(ns, pv):
+        meas[f"path n={n}: Thm 3.2(c,d) violation in the box (per seed)"] = v_
+        meas[f"path n={n}: min y F from which the signs hold (median)"] = float(np.nanmedian(_margin_needed_S(path[n])))
+    regime = trend("n", ns, pv, why=(
+        "Condition 1 (n >= Omega~(L^2)); Thm E.27: at T1 the random words' G is O~(sigma0 sigma1 sqrt(m m1)), so the "
+        "type-2/3 margins are -(G1+G3), -(G2+G3) alone; at small n the distinct random words (gradient ~3 G1'/n "
+        "each, Lemma E.6) carry part of them"))
+    L = runs[list(runs)[0]].info["L"]
+    gate = all_of(
+        at_least("runs that enter the Phase-2 box (every y_i F_i > C) within the horizon", n_in / max(n_runs, 1), 1.0),
+        at_most("max over m, seeds, box records of the Thm 3.2(c, d) violation", max_viol, 0.0,
+                why="G1+G3, G2+G3 <= -Omega(1); G1+G2+G3 >= Omega(1); G1, G2 > 0 > G3 at every record from the box "
+                    f"entry (C = {C:g}, theory.PHASE2_MARGIN_C) to the end"),
+        at_least("runs with v12, ||v1||^2, ||v2||^2 up and v13, v23 down from the box entry to the end",
+                 vs_ok / max(n_in, 1), 1.0),
+        at_least("min G ratio (G1/G2, G1/-G3, G2/-G3) in the box", float(ratios.min()), 1 / 3, why="Theta(1) band"),
+        at_most("max G ratio in the box", float(ratios.max()), 3.0, why="Theta(1) band [1/3, 3]; the heuristic gives "
+                "1, 2/3, 2/3"),
+        at_most("E3 relative error", e3, 1e4 * eps, why="float64 identity"),
+    )
     return Result(
         predicted={"signs": "v12, ||v1||^2, ||v2||^2 up; v13, v23 down; G1, G2 > 0 > G3, G1+G3 < 0, G2+G3 < 0, G1+G2+G3 > 0",
-                   "G ratios": "Theta(1)", "n -> inf heuristic G": "proportional to (2, 2, -3)", "E3": "exact"},
-        measured=meas,
-        tolerance=("signs exact at every Phase-2 record / over Phase 2; G ratios within [1/3, 3] (Theta(1) band; the "
-                   "heuristic gives 1, 2/3, 2/3); E3 relative error < 1e4 eps (float64 identity)"),
-        passed=ok, setting=_setting(ctx), seeds=tr_plan(ctx)["seeds"],
+                   "G ratios": "Theta(1)", "n -> inf heuristic G": "proportional to (2, 2, -3)", "E3": "exact",
+                   "Phase-2 box constant C": C, "violation along n": "shrinks to <= 0 (n >= Omega~(L^2))"},
+        measured=meas, **gate.result_fields(),
+        setting=(_setting(ctx) + f"; Phase 2 = the box of Def. F.1, from the first record with every y_i F_i > {C:g}; "
+                 f"n path: TR at m={plan['m']}, n in {list(ns)}, {plan['seeds']} seeds, "
+                 f"{'gradient flow' if plan['method'] == 'flow' else 'GD'} to tau={plan['tau_end']:g}"),
+        seeds=tr_plan(ctx)["seeds"],
+        assumptions=_meters(runs) + [
+            A.phase2_box(entry_margin, "at the box entry (the start of the gated window)"),
+            A.horizon(n_in == n_runs, "the Phase-2 box (every run)", f"{n_in} of {n_runs} runs"),
+            A.n_samples(ns[-1], L, where="end of the n path")],
+        regime=regime,
+        sources={"signs": "Thm 3.2(b)-(d) (the printed '<=' of (c) read as '>='), Cor. F.13 (||W_V mu1,2||^2 up)",
+                 "G ratios": "Cor. F.7 (Theta(1))", "E3": "theory.e3_rate_dxd (Lemma F.11)",
+                 "n -> inf heuristic G": "the user note's derived max-margin heuristic (not the paper)",
+                 "Phase-2 box constant C": "theory.PHASE2_MARGIN_C (Def. F.1 / Thm E.27, C = 10 x Lemma D.8's 0.01)"},
+        notes=("At the first all-correct record (the old Phase-2 start) G1+G3 is still > 0 at small n: types 2 and 3 are "
+               "classified through their random words. The paper's Phase 2 has every margin Theta(1) (Def. F.1); from "
+               "that box on, the remaining violation shrinks along n as Condition 1 predicts. 'min y F from which the "
+               "signs hold' is the box constant the signs would need; it falls towards 0 with n."),
     )
 
 
@@ -561,49 +710,89 @@ def _generalisation(out):
 @check("cooccurrence", "15", "Generalisation (Thm 3.3): test loss on unseen random words tracks the training loss "
        "within a constant factor", "P")
 def c15(ctx: Context) -> Result:
-    meas, ok = {}, True
-    for m, out in tr_runs(ctx).items():
+    K = th.GENERALISATION_FACTOR
+    runs = tr_runs(ctx)
+    meas, worst, rise = {}, 0.0, -np.inf
+    for m, out in runs.items():
         tr, te, ratio = _generalisation(out)
         meas[f"m={m}: test/train in Phase 2 min..max"] = [float(ratio.min()), float(ratio.max())]
         meas[f"m={m}: final train, test (median)"] = [float(np.median(tr[:, -1])), float(np.median(te[:, -1]))]
-        ok &= ratio.max() <= 3.0 and bool(np.all(te[:, -1] < te[:, 0]))
+        worst = max(worst, float(ratio.max()))
+        rise = max(rise, float((te[:, -1] - te[:, 0]).max()))
+    gate = all_of(at_most("max test/train at the Phase-2 records", worst, K,
+                          why="random words add O(1) (read: 1) to F, theory.GENERALISATION_FACTOR = e"),
+                  at_most("test loss at the end - at init (max over runs)", rise, 0.0, why="the test loss decreases"))
+    out0 = next(iter(runs.values()))
     return Result(
-        predicted={"test/train": "O(1) (random words add O(1) to F)", "both": "-> 1/poly(m) at T* (not reached here)"},
-        measured=meas,
-        tolerance="test/train <= 3 at every Phase-2 record (a constant factor) and the test loss decreases",
-        passed=ok, setting=_setting(ctx) + "; test set: 60 fresh samples, random words never seen in training",
+        predicted={"test/train": f"<= e = {K:.4g} (random words add O(1) to F)",
+                   "both": "-> 1/poly(m) at T* (not reached here: check 15-long)"},
+        measured=meas, **gate.result_fields(),
+        setting=_setting(ctx) + "; test set: 60 fresh samples, random words never seen in training",
         seeds=tr_plan(ctx)["seeds"],
-        notes="T* (loss 1/poly(m)) needs tau ~ 1e3-1e4; the runs stop at tau = 60 (loss ~0.1), so only tracking is checked.",
+        notes="T* (loss 1/poly(m)) needs tau ~ 400-700 at m = 64; the runs stop at tau = 60 (loss ~0.1): check 15-long.",
+        assumptions=_meters(runs) + [_window_meter(runs), A.horizon(
+            bool(np.all(_a(out0, "loss")[:, -1] <= th.t_star_loss(out0.info["m"]))), "T* (L_hat <= 1/m)",
+            f"L_hat(tau_end) = {float(np.median(_a(out0, 'loss')[:, -1])):.3g} at m = {out0.info['m']}")],
+        sources={"test/train": "theory.GENERALISATION_FACTOR (Thm 3.3: random words add O(1) to F)",
+                 "both": "Thm 3.3 / F.20"},
     )
 
 
-@check("cooccurrence", "15-long", "Generalisation (Thm 3.3, spec §7 check 15) far into Phase 2: the test/train loss ratio "
-       "stays bounded (a constant factor) while both decrease", "P")
+@check("cooccurrence", "15-long", "Generalisation at T* (Thm 3.3): at T*, the first time L_hat <= 1/poly(m) (read: 1/m), "
+       "the test loss on unseen random words is also O(1/poly(m)): L(T*) <= e L_hat(T*) (random words add O(1) to F)",
+       "P")
 def c15_long(ctx: Context) -> Result:
-    out = long_run(ctx)
-    tau = out.arrays["tau"][0]
-    tr, te = _a(out, "loss"), _a(out, "test_loss")
-    ratio = np.median(te / tr, axis=0)
-    at = lambda x: int(np.argmin(np.abs(tau - x)))
-    probes = [x for x in (30.0, 60.0, 300.0, 3000.0) if x <= tau[-1]]
-    last_decade = ratio[-1] / ratio[at(tau[-1] / 10)]
-    g_rand = np.median(_a(out, "g_random_signed"), axis=0)
-    ok = bool(np.all(np.diff(te, axis=1) <= 0)) and last_decade <= 1.5
+    K = th.GENERALISATION_FACTOR
+    plan = long_plan(ctx)
+    path = long_path(ctx)
+    ns = sorted(path)
+    m = plan["m"]
+    level = th.t_star_loss(m)
+    meas, ratios, reached = {}, [], True
+    for n in ns:
+        out = path[n]
+        tau = out.arrays["tau"][0]
+        tr, te, gr = _a(out, "loss"), _a(out, "test_loss"), _a(out, "g_random_signed")
+        ks = [ms_.first_below(tr[s], level) for s in range(tr.shape[0])]
+        reached &= all(k >= 0 for k in ks)
+        r = np.array([te[s, k] / tr[s, k] if k >= 0 else np.nan for s, k in enumerate(ks)])
+        ratios.append(r)
+        meas[f"n={n}: tau* (first L_hat <= 1/m), per seed"] = np.array([tau[k] if k >= 0 else np.nan for k in ks])
+        meas[f"n={n}: L(T*)/L_hat(T*), per seed"] = r
+        meas[f"n={n}: mean y G(training random word) at T* (median)"] = float(np.nanmedian(
+            [gr[s, k] if k >= 0 else np.nan for s, k in enumerate(ks)]))
+    base = path[ns[0]]
+    tr0, te0 = _a(base, "loss"), _a(base, "test_loss")
+    tau0 = base.arrays["tau"][0]
+    meas[f"n={ns[0]}: test/train at tau={tau0[-1]:g} (after T*; median)"] = float(np.median(te0[:, -1] / tr0[:, -1]))
+    meas[f"n={ns[0]}: final train, test loss (median)"] = [float(np.median(tr0[:, -1])), float(np.median(te0[:, -1]))]
+    rise = float(np.max(np.diff(te0, axis=1)))
+    gate = all_of(
+        at_most(f"max over seeds of L(T*)/L_hat(T*) at n={ns[0]}", float(np.max(ratios[0])), K,
+                why="Thm 3.3 at T*: random words add O(1) (read: 1) to F, theory.GENERALISATION_FACTOR = e"),
+        at_most(f"largest rise of the test loss between records (n={ns[0]})", rise, 0.0, why="the test loss decreases"))
+    regime = trend("n", ns, [np.log(r) - np.log(K) for r in ratios], why=(
+        "violation ln(L(T*)/L_hat(T*)) - 1 (the random words' share of the training margins at T*); Condition 1 "
+        "(n >= Omega~(L^2)): each distinct training random word gets a gradient ~1/n (Lemma E.6, F.14)"))
+    L = base.info["L"]
     return Result(
-        predicted={"test/train": "bounded: growth over the last decade of tau <= x1.5", "both losses": "decrease"},
-        measured={**{f"test/train at tau={x:g}": float(ratio[at(x)]) for x in probes},
-                  "growth of test/train over the last decade of tau": float(last_decade),
-                  "final train, test loss (median)": [float(np.median(tr[:, -1])), float(np.median(te[:, -1]))],
-                  "mean y G(random training word) at tau=0, end": [float(g_rand[0]), float(g_rand[-1])],
-                  "solver steps (max)": int(out.arrays["solver_steps"].max())},
-        tolerance=("a constant factor means the ratio levels off: it may grow by at most x1.5 over the last decade of tau "
-                   "(from tau_end/10 to tau_end); the test loss must decrease at every record"),
-        passed=ok,
-        setting=(f"TR at m=64, gradient flow (Tsit5, rtol 1e-6) to tau={tau[-1]:g}, {out.arrays['loss'].shape[1]} seed(s); "
-                 "test set: 60 fresh samples with unseen random words"),
-        seeds=out.arrays["loss"].shape[1],
-        notes=("The training random words acquire y G ~ O(1) that keeps growing (memorisation of the n(L-7/3) distinct "
-               "words), so the training margins outgrow the test margins and the ratio ~ exp(sum of random-word G) grows."),
+        predicted={"L(T*)/L_hat(T*)": f"<= e = {K:.4g}", "T*": f"first record with L_hat <= 1/m = {level:.4g}",
+                   "violation along n": "shrinks to <= 0 (n >= Omega~(L^2))", "test loss": "decreases"},
+        measured=meas, **gate.result_fields(),
+        setting=(f"TR at m={m}, gradient flow (Tsit5, rtol 1e-6) to tau={plan['tau_end']:g}, records every "
+                 f"{plan['record_every'] * plan['eta_tau']:g} tau, n in {list(ns)}, {plan['seeds']} seeds; test set: "
+                 "60 fresh samples with unseen random words"),
+        seeds=plan["seeds"],
+        assumptions=A.setting(base.info, init_output_max(list(path.values()))) + [
+            A.horizon(reached, "T* (L_hat <= 1/m) in every run", f"tau_end = {plan['tau_end']:g}"),
+            A.n_samples(ns[-1], L, where="end of the n path")],
+        regime=regime,
+        sources={"L(T*)/L_hat(T*)": "theory.GENERALISATION_FACTOR (Thm 3.3: random words add O(1) to F)",
+                 "T*": "theory.t_star_loss (Thm F.20 / 3.3: L_hat(T*) = Theta(1/poly(m)), poly(m) read as m)"},
+        notes=("The training random words acquire y G > 0 (memorisation of the n(L-7/3) distinct words, each with a "
+               "gradient ~1/n), so the training margins exceed the test margins by their sum and L(T*)/L_hat(T*) ~ "
+               "exp(that sum). At fixed n the ratio keeps growing after T* (the theorem speaks of T* only); at T* it "
+               "falls with n."),
     )
 
 
@@ -612,13 +801,16 @@ def c15_long(ctx: Context) -> Result:
        why_fail=("FIG violates Assumption 2.3(ii): training random words repeat (nL = 300 > d = 64), so the model can "
                  "fit them, and Thm 3.3's argument (random words add O(1) to F) does not apply to unseen words."))
 def c15_fig(ctx: Context) -> Result:
+    K = th.GENERALISATION_FACTOR
     out = fig_run(ctx)
     tr, te, ratio = _generalisation(out)
+    gate = at_most("max test/train at the Phase-2 records", float(ratio.max()), K, why="as check 15")
     return Result(
-        predicted={"test/train": "<= 3 (as check 15)"},
+        predicted={"test/train": f"<= e = {K:.4g} (as check 15)"},
         measured={"test/train in Phase 2 min..max": [float(ratio.min()), float(ratio.max())],
                   "final train, test (median)": [float(np.median(tr[:, -1])), float(np.median(te[:, -1]))]},
-        tolerance="test/train <= 3 at every Phase-2 record",
-        passed=bool(ratio.max() <= 3.0), setting="FIG (see check 8-FIG); test words never seen in training",
+        **gate.result_fields(), setting="FIG (see check 8-FIG); test words never seen in training",
         seeds=out.arrays["loss"].shape[1],
+        assumptions=_fig_meters(out),
+        sources={"test/train": "theory.GENERALISATION_FACTOR (Thm 3.3)"},
     )

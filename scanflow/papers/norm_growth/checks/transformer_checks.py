@@ -1,11 +1,17 @@
-"""Norm-growth checks C8-C10 on the causal transformer (norm-growth spec §4(c), §4(d), §5).
+"""Norm-growth checks C8-C10 on the causal transformer (Merrill et al. 2021, Prop. 1, Figs. 3-4; user note
+docs/papers/norm_growth.md).
 
 Training runs go through the engine: `scanflow.engine.sweep.run_sweep` on the ``norm_growth`` workload
 (`scanflow.papers.norm_growth.workload`, one vmapped program over seeds; float64 configs, ``x64: true``),
 on the toy tasks of `scanflow.papers.norm_growth.data`. The full-mode configs are those of
 ``configs/norm_growth_running_max.yaml`` (C8), ``configs/norm_growth_postln.yaml`` (C8-postLN) and
-``configs/norm_growth_majority.yaml`` (C10 (b)); runs are cached per (setting, quick) so C8-C10 share them.
-Everything downstream (norm fits, direction cosines, saturation) is computed from the recorded arrays.
+``configs/norm_growth_majority.yaml`` (the mean head built in at init, reported by C10-count); runs are cached
+per (setting, quick) so C8-C10 share them. Everything downstream (norm fits, direction cosines, saturation) is
+computed from the recorded arrays.
+
+Every check states the assumptions of the result it tests (`homogeneity_meters`: biases and the block form,
+Table 1 / App. D; `premise_meters`: the norm still growing in a converging direction, Prop. 1) and, where the
+claim is asymptotic in the norm, a regime path along training (`sat_path`: the violation at T/8, T/4, T/2, T).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from scanflow.measure import saturation as sat
 from scanflow.models import causal
 from scanflow.papers.norm_growth import plots
 from scanflow.papers.norm_growth import theory as th
-from scanflow.verify import Context, Result, check
+from scanflow.verify import Context, Result, all_of, at_least, at_most, check, holds, meter, trend
 
 F64 = jnp.float64
 T_SEQ, V_MAX, D_MODEL, LR, BATCH = 10, 32, 16, 1e-2, 64
@@ -44,12 +50,18 @@ SETTINGS = {
     # attention -> LN(affine) -> decoder, no bias, no residual: exactly homogeneous except the softmax, the
     # setting of Prop. 1 (norm growth => saturation)
     "homogeneous": ("model.bias=false", "model.residual=false"),
-    # the model's default block: post-LN with residual and biases (not homogeneous, §1.4)
+    # the model's default block: post-LN with residual and biases (not homogeneous, App. D)
     "post-LN": (),
+    # the same block without biases (residual kept): one of the two homogeneity breaks removed (C8-postLN)
+    "post-LN-nobias": ("model.bias=false",),
+    # majority on the post-LN model; with qk_scale 0 the mean head is built in at init (C10-count, reported)
     "count": ("data.task=majority", "data.vocab=2"),
+    # majority on the homogeneous model of C8, standard init: the natural counting run (C10-count)
+    "count-homogeneous": ("data.task=majority", "data.vocab=2", "model.bias=false", "model.residual=false"),
 }
-C_GRID = (1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0, 1000.0)  # spec §4(c)
+C_GRID = (1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0, 1000.0)  # the c grid of docs/papers/norm_growth.md
 MASK_TT = jnp.tril(jnp.ones((T_SEQ, T_SEQ), bool))
+AGREE_MIN, DACC_MAX = 0.99, 0.01  # argmax agreement ~ 1, saturated accuracy within 1 point (C8 thresholds)
 
 
 def _x64():
@@ -92,13 +104,18 @@ def _seed(tree, s):
     return jax.tree_util.tree_map(lambda a: a[s], tree)
 
 
+def _at(recs, s, i):
+    """The parameters of seed s at record i."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a[s, i]), recs["params"])
+
+
 def eval_batch(task: ToyTask, n: int = 256):
     return task.sample(jax.random.PRNGKey(12345), n)
 
 
 def saturation_stats(spec, params, batch) -> dict:
     """sat(c) = cos(logits(theta), logits(c theta)) on the c grid, argmax agreement and accuracies of the
-    soft and the c = 1000 model, and the saturated attention (spec §4(c) metrics 1-3)."""
+    soft and the c = 1000 model, and the saturated attention (docs/papers/norm_growth.md, saturation metrics)."""
     f = jax.jit(lambda p: causal.apply(p, batch["x"], spec))
     lg, _ = f(params)
     sats, agree = [], []
@@ -113,7 +130,7 @@ def saturation_stats(spec, params, batch) -> dict:
 
 
 def _scrambled(params, key):
-    """A random direction with the trained norm (spec C8 control)."""
+    """A random direction with the trained norm (the C8 control)."""
     leaves, tdef = jax.tree_util.tree_flatten(params)
     ks = jax.random.split(key, len(leaves))
     rnd = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(ks, leaves)]
@@ -123,8 +140,8 @@ def _scrambled(params, key):
 
 
 def growth_summary(t, recs, n_boot: int = 300) -> dict:
-    """Fits of rho(t) over t >= T/10 for every seed (spec §4(a)): log-log exponent with a pairs-bootstrap CI,
-    the best two-parameter law a g(t) + b, the last C_2x pair, the mean late alignment. (The free a t^p + b fit is
+    """Fits of rho(t) over t >= T/10 for every seed: log-log exponent with a pairs-bootstrap CI, the best
+    two-parameter law a g(t) + b, the last C_2x pair, the mean late alignment. (The free a t^p + b fit is
     ill-conditioned here: over one decade of slow growth its p runs to the bounds.)"""
     rho = recs["norm"]
     S = rho.shape[0]
@@ -144,6 +161,74 @@ def growth_summary(t, recs, n_boot: int = 300) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------- assumption meters
+
+
+def homogeneity_meters(spec) -> list:
+    """The homogeneity the paper's norm-growth argument assumes (Merrill et al. 2021, Table 1 and App. D),
+    read off the block: no biases, and no residual around a normed branch. The model's residual blocks,
+    post-norm LN(X + F(X)) and pre-norm X + F(LN(X)), mix the residual's degree 1 with the branch's degree 3;
+    the paper's own block LN(F(X)) + X is not among them, so only the residual-free LN(F(X)) qualifies."""
+    block = ("LN(F(X)), no residual" if not spec.residual else
+             {"post": "post-norm LN(X + F(X))", "pre": "pre-norm X + F(LN(X))", "none": "X + F(X)"}[spec.norm])
+    return [
+        holds("no biases", not spec.bias, "no biases", value="none" if not spec.bias else "every linear map",
+              ref="Merrill et al. 2021, Table 1 (a bias added to a degree-1 input breaks homogeneity)"),
+        holds("block approximately homogeneous", not spec.residual, "no residual around a normed branch", value=block,
+              ref="Merrill et al. 2021, App. D: the argument does not go through for post-norm LN(X + F(X))"),
+    ]
+
+
+def premise_meters(gs: dict) -> list:
+    """Prop. 1's premise theta_t -> c(t) theta' with c(t) -> inf, at the measured time: the norm still grows
+    (the lower 95% bound of the log-log exponent over [T/10, T] above 0, every seed) and the direction converges
+    (C_2x = cos(theta_{T/2}, theta_T) above the random-walk null 1/sqrt 2, `theory.random_walk_c2x_limit`)."""
+    return [
+        meter("norm still growing: log-log exponent over [T/10, T], lower 95% bound (min over seeds)",
+              min(lo for lo, _ in gs["p_ci"]), ">", 0, ref="Merrill et al. 2021, Prop. 1 (c(t) -> inf)"),
+        meter("direction converging: C_2x = cos(theta_T/2, theta_T) (min over seeds)", min(gs["c2x_last"]), ">",
+              th.random_walk_c2x_limit(),
+              ref="Prop. 1 (theta_t -> c(t) theta'); a misaligned random walk gives 1/sqrt 2 (C7)"),
+    ]
+
+
+def saturated_meter(sat_S, what: str = "the trained network") -> object:
+    """Prop. 1's conclusion at the measured time: the network already equals its saturated version, the regime in
+    which the paper reads heads off the saturated model (its LMs had sat = 1.00, `theory.PAPER_SAT`)."""
+    return meter(f"{what} at its saturated version: sat(1000) (min over seeds)", float(np.min(sat_S)), ">=",
+                 th.SAT_MIN, ref="Merrill et al. 2021, Prop. 1 and Fig. 3 (heads read off LMs with sat = 1.00)")
+
+
+def _path_idx(t) -> list[int]:
+    """Record indices at T/8, T/4, T/2 and T."""
+    return [int(np.argmin(np.abs(t - t[-1] / k))) for k in (8, 4, 2, 1)]
+
+
+def sat_path(spec, t, recs, batch, violation, axis="training step t", why="") -> tuple:
+    """The regime path along training (deeper into Prop. 1's regime as the norm grows): ``violation(logits,
+    logits at c = 1000, attention at c = 1000)`` per seed at T/8, T/4, T/2, T. Returns (Regime, norms (4, S))."""
+    f = jax.jit(lambda p: causal.apply(p, batch["x"], spec))
+    S = recs["norm"].shape[0]
+    idx = _path_idx(t)
+    viol = []
+    for i in idx:
+        v = []
+        for s in range(S):
+            p = _at(recs, s, i)
+            lg, _ = f(p)
+            l1, A1 = f(sat.scale_all(p, 1000.0))
+            v.append(float(violation(lg, l1, A1)))
+        viol.append(np.array(v))
+    return trend(axis, t[idx], viol, why=why), recs["norm"][:, idx].T
+
+
+def _sat_violation(lg, l1, A1):
+    return th.SAT_MIN - float(sat.sat(lg, l1))
+
+
+# ----------------------------------------------------------------------------- C8
+
+
 def _c8(ctx: Context, setting: str) -> Result:
     spec, task, t, params, recs = trained(setting, ctx.quick)
     batch = eval_batch(task)
@@ -160,9 +245,20 @@ def _c8(ctx: Context, setting: str) -> Result:
     agree1000 = np.array([x["agree_c"][-1] for x in st])
     dacc = np.array([abs(x["acc"] - x["acc_sat"]) for x in st])
     gs = growth_summary(t, recs)
-    grows = bool(np.all(rho[:, -1] > rho[:, len(t) // 2]) and np.all(rho[:, len(t) // 2] > rho[:, 0]))
-    ok = (grows and sat1000.min() > 0.99 and agree1000.min() >= 0.99 and dacc.max() <= 0.01
-          and st_init["sat_c"][-1] < 0.9 and agree_scr < 0.5)
+    h = len(t) // 2
+    growth = float(np.min(np.minimum(rho[:, -1] - rho[:, h], rho[:, h] - rho[:, 0]) / rho[:, 0]))
+    gate = all_of(
+        at_least("rho(T) - rho(T/2) and rho(T/2) - rho(0), relative to rho(0) (min over seeds)", growth, 1e-12,
+                 why="the norm grows"),
+        at_least("sat(1000) (min over seeds)", sat1000.min(), th.SAT_MIN,
+                 why="saturated (the paper's LMs: sat = 1.00 to two decimals)"),
+        at_least("argmax agreement with the c = 1000 model (min over seeds)", agree1000.min(), AGREE_MIN),
+        at_most("|acc - acc_sat| (max over seeds)", dacc.max(), DACC_MAX, why="saturated accuracy within 1 point"),
+        at_most("sat(1000) at init (seed 0)", st_init["sat_c"][-1], 0.9, why="clearly lower at init"),
+        at_most("agreement, random direction of equal norm", agree_scr, 0.5, why="the direction matters, not the norm"),
+    )
+    path, rho_path = sat_path(spec, t, recs, batch, _sat_violation,
+                              why="Prop. 1: sat -> 1 as the norm grows; violation = 0.99 - sat(1000)")
     fits0 = gs["fits0"]
     best = fits0[gs["best"][0]]
     win = t >= t[-1] / 10
@@ -178,11 +274,11 @@ def _c8(ctx: Context, setting: str) -> Result:
                                    title=f"C8 [{setting}]: direction cosines, seed 0")
     ctx.save_figure(figd, f"C8_{setting}_cosines.png")
     return Result(
-        predicted={"rho(t)": "increasing", "sat(1000) = cos(logits(theta), logits(1000 theta))": "> 0.99",
-                   "argmax agreement with the c = 1000 model": ">= 0.99", "|acc - acc_sat|": "<= 0.01",
-                   "sat(1000) at init": "clearly lower (< 0.9)",
-                   "agreement, random direction of equal norm": "destroyed (< 0.5)"},
-        measured={"rho at t = 0, T/2, T (seed 0)": [rho[0, 0], rho[0, len(t) // 2], rho[0, -1]],
+        predicted={"rho(t)": "increasing", "sat(1000) = cos(logits(theta), logits(1000 theta))": f">= {th.SAT_MIN}",
+                   "argmax agreement with the c = 1000 model": f">= {AGREE_MIN}", "|acc - acc_sat|": f"<= {DACC_MAX}",
+                   "sat(1000) at init": "clearly lower (<= 0.9)",
+                   "agreement, random direction of equal norm": "destroyed (<= 0.5)"},
+        measured={"rho at t = 0, T/2, T (seed 0)": [rho[0, 0], rho[0, h], rho[0, -1]],
                   "sat(1000) per seed": sat1000, "agreement per seed": agree1000,
                   "acc soft / saturated (seed 0)": [st[0]["acc"], st[0]["acc_sat"]],
                   "sat(c) on c = 1, 1.5, 2, 3, 5, 10, 30, 100, 1000 (seed 0)": st[0]["sat_c"],
@@ -191,28 +287,60 @@ def _c8(ctx: Context, setting: str) -> Result:
                       "; ".join(f"{p:.3f} [{lo:.3f}, {hi:.3f}]" for p, (lo, hi) in zip(gs["p"], gs["p_ci"])),
                   "best two-parameter law per seed": ", ".join(gs["best"]),
                   "C_2x at the last pair (T/2, T) per seed": gs["c2x_last"],
-                  "mean cos(delta_t, theta_t) over t >= T/10": gs["alignment_late"]},
-        tolerance="thresholds of spec §5 C8 (sat > 0.99, agreement ~ 1, saturated accuracy within 1 point); every seed "
-        "must pass; growth laws and C_2x are reported, not gated (spec §4(a): R^2 cannot separate laws over one decade)",
-        passed=bool(ok), seeds=S,
+                  "mean cos(delta_t, theta_t) over t >= T/10": gs["alignment_late"],
+                  "rho at T/8, T/4, T/2, T (mean over seeds)": rho_path.mean(1)},
+        **gate.result_fields(), seeds=S,
         setting=f"{spec}; running max over V={V_MAX}, T={T_SEQ}; Adam lr={LR} constant, no WD, batch {BATCH}, "
         f"{int(t[-1])} steps, float64, trained by the engine (workload norm_growth, run_sweep); eval on 256 fresh "
         "sequences",
-        notes=f"Direction cosines: figures/C8_{setting}_cosines.png.",
+        notes=f"Direction cosines: figures/C8_{setting}_cosines.png. Growth laws and C_2x are reported, not gated: R^2 "
+              "cannot separate growth laws over one decade (docs/papers/norm_growth.md).",
         figure=fig_name,
+        assumptions=homogeneity_meters(spec) + premise_meters(gs),
+        regime=path,
+        sources={"sat(1000) threshold 0.99": "theory.SAT_MIN (ours; the paper reports sat = 1.00 for its small LMs, "
+                                             "paper text)",
+                 "agreement >= 0.99, |acc - acc_sat| <= 0.01": "ours (the saturated model predicts as the soft one)",
+                 "rho(t) increasing, sat -> 1": "Merrill et al. 2021, Prop. 1 (norm growth in a fixed direction => "
+                                                "saturation)",
+                 "init, random direction": "ours (controls)"},
     )
 
 
 @check("norm-growth", "C8", "Prop. 1: a trained 1-layer transformer whose only non-homogeneity is the softmax "
-       "saturates: rho grows, sat(1000) > 0.99, argmax agreement ~ 1 (spec §5 C8)", "C")
+       "saturates: rho grows, sat(1000) >= 0.99, argmax agreement ~ 1", "C")
 def c8(ctx: Context) -> Result:
     return _c8(ctx, "homogeneous")
 
 
-@check("norm-growth", "C8-postLN", "§2.2-2.3: the same with the standard post-LN block (residual, biases): the paper's "
-       "small LMs reach sat = 1.00", "C")
+@check("norm-growth", "C8-postLN", "Prop. 1 on the model's standard post-LN block with residual and biases, a block "
+       "outside the paper's homogeneity argument: the same saturation as C8", "C", expected="fail",
+       why_fail="Merrill et al. 2021 derive approximate homogeneity (App. D) only for their bias-free block "
+       "LN(F(X)) + X and state that the argument does not go through for post-norm LN(X + F(X)); a bias breaks "
+       "homogeneity (Table 1). As c grows the attention branch (degree 3) swamps the residual (degree 1), so the "
+       "saturated network is a different function. The paper's 12-layer post-norm LMs reaching sat = 1.00 after 5 "
+       "epochs is an observation (paper text), not a consequence of its argument. The bias-free variant of the block "
+       "is measured beside it.")
 def c8_postln(ctx: Context) -> Result:
-    return _c8(ctx, "post-LN")
+    r = _c8(ctx, "post-LN")
+    spec, task, t, params, recs = trained("post-LN-nobias", ctx.quick)
+    batch = eval_batch(task)
+    S = recs["norm"].shape[0]
+    f = jax.jit(lambda p: causal.apply(p, batch["x"], spec)[0])
+    s_nb, a_nb = [], []
+    for s in range(S):
+        lg, l1 = f(_seed(params, s)), f(sat.scale_all(_seed(params, s), 1000.0))
+        s_nb.append(float(sat.sat(lg, l1)))
+        a_nb.append(float(sat.prediction_agreement(lg, l1)))
+    path_nb, _ = sat_path(spec, t, recs, batch, _sat_violation)
+    r.measured["(beside it, not gated) no biases, residual kept: sat(1000) per seed"] = np.array(s_nb)
+    r.measured["(beside it, not gated) no biases, residual kept: agreement per seed"] = np.array(a_nb)
+    r.measured["(beside it, not gated) no biases, residual kept: " + path_nb.axis + " path of 0.99 - sat(1000)"] = (
+        path_nb.text())
+    unmet = [a.name for a in homogeneity_meters(spec) if not a.met]
+    r.notes += (f" Beside it, the same block without biases (residual kept; still not homogeneous: {', '.join(unmet)}): "
+                f"sat(1000) = {', '.join(f'{x:.4f}' for x in s_nb)}, agreement {', '.join(f'{x:.3f}' for x in a_nb)}.")
+    return r
 
 
 # ----------------------------------------------------------------------------- C9
@@ -222,45 +350,119 @@ def _random_sentences(V, T, n, seed=3):
     return jax.random.randint(jax.random.PRNGKey(seed), (n, T), 0, V)
 
 
-@check("norm-growth", "C9", "Fig. 4: cos(h(c theta), h(1000 theta)) rises towards 1 on c in [1, 10] for random-init "
-       "deep transformers; a trained large-norm model is ~1 already at c = 1", "C")
+def _lin(p, x):
+    return x @ p["w"] + p["b"] if "b" in p else x @ p["w"]
+
+
+def paper_prenorm_logits(params, tokens, spec):
+    """The paper's "pre-norm" block (Merrill et al. 2021, App. D), X <- LN(MSA(X)) + X then X <- LN(FF(X)) + X:
+    LN with affine on each branch output before the residual add, on the parameter tree of `causal.init` for a
+    post-norm spec with an FFN (ln1, ln2 per layer). Multi-head attention and scores as `scanflow.models.causal`."""
+    x = causal.embed_BxTxD(params, tokens, spec)
+    B, T, D = x.shape
+    H = spec.n_heads
+    for i in range(spec.n_layers):
+        p, ln, ff = params["attn"][f"layer_{i}"], params["norm"][f"layer_{i}"], params["ffn"][f"layer_{i}"]
+        a = jax.nn.softmax(causal.attention_scores_BxHxTxT(p, x, spec), axis=-1)
+        v = _lin(p["v"], x).reshape(B, T, H, D // H)
+        h = jnp.einsum("bhts,bshd->bthd", a, v).reshape(B, T, D)
+        x = causal.layer_norm(ln["ln1"], _lin(p["o"], h)) + x
+        x = causal.layer_norm(ln["ln2"], _lin(ff["out"], jax.nn.relu(_lin(ff["in"], x)))) + x
+    return _lin(params["decoder"], x)
+
+
+def scale_curves(forward, params_S, x, cs) -> np.ndarray:
+    """cos(f(c theta), f(1000 theta)) (Fig. 4) for every seed (leading axis of `params_S`) and c: (S, C)."""
+    cc = jnp.asarray(np.append(np.asarray(cs, float), 1000.0))
+
+    def one(p):
+        h = jax.vmap(lambda c: forward(sat.scale_all(p, c), x))(cc)
+        return jax.vmap(lambda hc: sat.sat(hc, h[-1]))(h[:-1])
+
+    return np.asarray(jax.jit(jax.vmap(one))(params_S))
+
+
+# The random-init blocks of Fig. 4: {label: (forward, bias)}; "paper pre-norm" is the paper's LN(F(X)) + X,
+# "post-norm" the model's LN(X + F(X)) (the paper's post-norm). Standard pre-LN X + F(LN(X)) is reported only.
+C9_BLOCKS = {
+    "pre-norm, no biases": ("paper-pre", False),
+    "pre-norm, biases": ("paper-pre", True),
+    "post-norm, no biases": ("post", False),
+    "post-norm, biases": ("post", True),
+}
+
+
+@check("norm-growth", "C9", "Fig. 4: for random-init 12-layer transformers (the paper's pre-norm LN(F(X)) + X and "
+       "post-norm, with and without biases) cos(h(c theta), h(1000 theta)) rises towards 1 over c in [1, 10]; a "
+       "trained large-norm model is ~1 already at c = 1", "C")
 def c9(ctx: Context) -> Result:
     _x64()
-    L = ctx.pick(12, 4)
+    L, S = ctx.pick(12, 4), ctx.seeds(8, 3)
     cs = np.linspace(1.0, 10.0, 20)  # the paper's grid
     x = _random_sentences(10, 10, 10)
-    curves, ok, meas = {}, True, {}
-    for norm in ("pre", "post"):
-        spec = causal.CausalSpec(vocab=10, d_model=64, n_heads=4, n_layers=L, d_ff=64, norm=norm, pos="learned",
-                                 max_len=10)
-        p = jax.jit(causal.init, static_argnums=(1, 3))(jax.random.PRNGKey(4), spec, 1.0, F64)
-        f = jax.jit(lambda q, xx, spec=spec: causal.apply(q, xx, spec)[0])
-        curve = sat.sat_curve(f, p, x, cs, ref_c=1000.0)
-        curves[f"random init, {norm}-LN, {L} layers"] = curve
-        meas[f"{norm}-LN: cos at c = 1, 2.4, 4.8, 10"] = curve[[0, 3, 8, -1]]
-        # rises: the c = 10 value exceeds the c = 1 value, and the curve ends >= 0.9 (paper: 0.96-0.97)
-        ok &= bool(curve[-1] > curve[0] and curve[-1] >= 0.9)
+    keys = jax.random.split(jax.random.PRNGKey(4), S)
+    curves, meas, gates, paths = {}, {}, [], {}
+
+    def block_curves(kind, bias):
+        spec = causal.CausalSpec(vocab=10, d_model=64, n_heads=4, n_layers=L, d_ff=64,
+                                 norm="pre" if kind == "std-pre" else "post", pos="learned", max_len=10, bias=bias)
+        P = jax.jit(jax.vmap(lambda k: causal.init(k, spec, 1.0, F64)))(keys)
+        fwd = ((lambda q, xx: paper_prenorm_logits(q, xx, spec)) if kind == "paper-pre" else
+               (lambda q, xx: causal.apply(q, xx, spec)[0]))
+        return scale_curves(fwd, P, x, cs)
+
+    for name, (kind, bias) in C9_BLOCKS.items():
+        cur = block_curves(kind, bias)  # (S, C)
+        path = trend("c", cs, [1.0 - cur[:, j] for j in range(len(cs))],
+                     why=f"{name}: 1 - cos(h(c theta), h(1000 theta)) over {S} random inits")
+        paths[name] = path
+        curves[f"{name} (mean of {S} inits)"] = cur.mean(0)
+        se = cur.std(0, ddof=1) / np.sqrt(S)
+        meas[f"{name}: cos at c = 1, 2.4, 4.8, 10 (mean +- se)"] = [
+            f"{cur[:, j].mean():.3f} +- {se[j]:.3f}" for j in (0, 3, 8, -1)]
+        meas[f"{name}: slope of 1 - cos per decade of c"] = f"{path.slope:.3f} +- {path.slope_se:.3f}"
+        gates.append(at_most(f"{name}: slope + 2 se of 1 - cos per decade of c", path.slope + 2 * path.slope_se, 0,
+                             why="rises beyond seed noise") &
+                     at_most(f"{name}: 1 - cos at c = 10 minus at c = 1 (mean)", path.violation[-1] - path.violation[0],
+                             0))
+    std = block_curves("std-pre", True)
+    curves[f"standard pre-LN X + F(LN X), biases (mean of {S})"] = std.mean(0)
+    meas["(not gated) standard pre-LN X + F(LN X), biases, not the paper's block: cos at c = 1, 10 (mean)"] = [
+        float(std[:, 0].mean()), float(std[:, -1].mean())]
     spec, task, t, params, recs = trained("homogeneous", ctx.quick)
     batch = eval_batch(task)
-    f = jax.jit(lambda q, xx: causal.apply(q, xx, spec)[0])
-    tr = sat.sat_curve(f, _seed(params, 0), batch["x"], cs, ref_c=1000.0)
-    curves["trained (C8 homogeneous model)"] = tr
-    meas["trained: cos at c = 1"] = tr[0]
-    ok &= bool(tr[0] > 0.99)
-    paper = {"paper pre-norm (Fig. 4)": ([1.0, 2.4, 10.0], [0.73, 0.90, 0.964]),
-             "paper post-norm (Fig. 4)": ([1.0, 2.4, 4.8, 10.0], [0.08, 0.50, 0.83, 0.971])}
-    fig = plots.sat_curves(cs, curves, paper, title="C9: scale curves, logits, cos to c = 1000")
+    n_tr = jax.tree_util.tree_leaves(params)[0].shape[0]
+    tr = scale_curves(lambda q, xx: causal.apply(q, xx, spec)[0], params, batch["x"], cs)
+    curves["trained (C8 homogeneous model, seed 0)"] = tr[0]
+    meas["trained: cos at c = 1 per seed"] = tr[:, 0]
+    gates.append(at_least("trained: cos at c = 1 (min over seeds)", tr[:, 0].min(), th.SAT_MIN,
+                          why="the C8 threshold (the same quantity as C8's sat(1000))"))
+    gate = all_of(*gates)
+    for name, (pc, pv) in th.FIG4_PAPER.items():
+        meas[f"(not gated) paper Fig. 4, {name}: cos at c = {', '.join(f'{c:g}' for c in pc)}"] = list(pv)
+    worst = max(paths, key=lambda k: paths[k].slope + 2 * paths[k].slope_se)
+    fig = plots.sat_curves(cs, curves, {f"paper {k} (Fig. 4)": v for k, v in th.FIG4_PAPER.items()},
+                           title=f"C9: scale curves, logits, cos to c = 1000 ({L} layers)")
     return Result(
-        predicted={"random init": "rises with c; >= 0.9 at c = 10 (paper: pre 0.73 -> 0.964, post 0.08 -> 0.971)",
-                   "trained large-norm model at c = 1": "> 0.99"},
-        measured=meas,
-        tolerance="qualitative claim of Fig. 4: c = 10 above c = 1 and >= 0.9 (the paper's curves end at 0.96-0.97); "
-        "trained: same threshold as C8",
-        passed=bool(ok),
-        setting=f"random init: {L} layers, d=64, 4 heads, d_ff=64, learned positions, vocab 10, 10 random sentences of "
-        "length 10, cosine of the logits (the model exposes logits; the paper used encoder outputs). Our pre-LN is the "
-        "standard x + F(LN(x)), not the paper's LN(F(x)) + x: the paper's numbers are a reference, not a prediction",
+        predicted={"random init, each block": "1 - cos falls with c beyond seed noise (rises towards 1)",
+                   "trained large-norm model at c = 1": f">= {th.SAT_MIN}"},
+        measured=meas, **gate.result_fields(), seeds=S,
+        setting=f"random init ({S} seeds): {L} layers, d=64, 4 heads, d_ff=64, learned positions, vocab 10, 10 random "
+        "sentences of length 10, the paper's c grid linspace(1, 10, 20); cosine of the logits (the model exposes "
+        "logits; the paper used encoder outputs). The paper's pre-norm block LN(F(X)) + X is written out "
+        "(paper_prenorm_logits); post-norm is the model's LN(X + F(X)). The paper's widths and init differ, so its "
+        "Fig. 4 values are a reference, not a prediction. Trained: the C8 homogeneous model, every seed",
         figure=ctx.save_figure(fig, "C9_scale_curves.png"),
+        assumptions=[
+            meter("depth (Fig. 4: 12 layers)", L, ">=", 12, ref="Merrill et al. 2021, Fig. 4 setting"),
+            holds("Fig. 4 inputs: 10 random sentences of length 10, vocabulary 10, c in linspace(1, 10, 20)", True,
+                  "the paper's inputs", ref="Merrill et al. 2021, Fig. 4"),
+        ],
+        regime=paths[worst],
+        sources={"random init: rises towards 1": "paper Fig. 4 (random-init models approach their saturated version "
+                                                 "as c grows, with and without biases)",
+                 "paper values": "paper Fig. 4, values read off the plotted data (theory.FIG4_PAPER)",
+                 "trained >= 0.99": "theory.SAT_MIN (the C8 threshold)"},
     )
 
 
@@ -269,7 +471,7 @@ def c9(ctx: Context) -> Result:
 
 def artefact_params(spec, key):
     """A head whose visible scores are all negative with a unique max (W_Q, W_K small, b_Q = -b_K large): the
-    situation of spec §2.4 in which the code's scores * mask lets masked future keys (score 0) win."""
+    situation in which the official code's scores * mask lets masked future keys (score 0) win."""
     p = jax.jit(causal.init, static_argnums=(1, 3))(key, spec, 0.05, F64)
     lay = p["attn"]["layer_0"]
     e = jnp.zeros((spec.d_model,), F64).at[0].set(3.0)
@@ -277,51 +479,40 @@ def artefact_params(spec, key):
     return p
 
 
-@check("norm-growth", "C10", "§4(d) head classes on designed tasks: the argmax task's head is local (m ~ 1), a "
-       "counting head with a structural tie is global (m = n_i); the multiplicative mask gives (n-1)/2 + 1/n", "C")
+def _mean_m_visible(A, nvis_min=4):
+    """Per-sequence mean support size over the queries with >= nvis_min visible keys (the classifier's rule)."""
+    m, nvis, _ = sat.attended_counts(A, MASK_TT)
+    keep = nvis >= nvis_min
+    per_seq = np.asarray(jnp.where(keep, m, 0).sum((-1, -2)) / jnp.sum(keep, (-1, -2)))
+    return per_seq, np.asarray(m)[np.asarray(keep)]
+
+
+@check("norm-growth", "C10", "Fig. 3 / Sec. 4.3 head classes: the trained argmax (running-max) head is local under "
+       "saturation (mean support = the ideal head's); the official code's multiplicative mask gives (n-1)/2 + 1/n", "C")
 def c10(ctx: Context) -> Result:
-    pred, meas, ok = {}, {}, True
+    pred, meas, gates = {}, {}, []
     # (a) argmax head: the C8 homogeneous model, saturated at c = 1000
-    spec, task, t, params, _ = trained("homogeneous", ctx.quick)
+    spec, task, t, params, recs = trained("homogeneous", ctx.quick)
     batch = eval_batch(task)
     S = jax.tree_util.tree_leaves(params)[0].shape[0]
     ref_a = th.argmax_head_reference(V_MAX, T_SEQ)
-    m_a = []
+    m_a, sat_a = [], []
     for s in range(S):
-        _, A = causal.apply(sat.scale_all(_seed(params, s), 1000.0), batch["x"], spec)
+        p = _seed(params, s)
+        lg, _ = causal.apply(p, batch["x"], spec)
+        l1, A = causal.apply(sat.scale_all(p, 1000.0), batch["x"], spec)
+        sat_a.append(float(sat.sat(lg, l1)))
         cl = sat.classify_heads(A[0], MASK_TT)
-        m, nvis, _ = sat.attended_counts(A[0], MASK_TT)
-        per_seq = np.asarray(jnp.where(nvis >= 4, m, 0).sum((-1, -2)) / jnp.sum(nvis >= 4, (-1, -2)))
+        per_seq, m_keep = _mean_m_visible(A[0])
         se = per_seq.std(ddof=1) / np.sqrt(len(per_seq))
-        ok &= bool(cl["class_H"][0] == sat.LOCAL and abs(cl["mean_m_H"][0] - ref_a["mean_m"]) <= 4 * se)
+        gates.append(at_least(f"(a) seed {s}: head local (1 = local)", float(cl["class_H"][0] == sat.LOCAL), 1) &
+                     at_most(f"(a) seed {s}: |mean m - ideal|", abs(cl["mean_m_H"][0] - ref_a["mean_m"]), 4 * se,
+                             why="4 standard errors over 256 sequences"))
         meas[f"(a) argmax task seed {s}: class, mean m, split"] = (
             f"{sat.CLASS_NAMES[cl['class_H'][0]]}, {cl['mean_m_H'][0]:.4f} (4 se = {4 * se:.4f}), {cl['split_H'][0]:.4f}")
-        m_a.append(np.asarray(m)[np.asarray(nvis) >= 4])
+        m_a.append(m_keep)
     pred["(a) argmax head: class, mean m, split"] = f"local, {ref_a['mean_m']:.4f}, {ref_a['split']:.4f}"
-    # (b) counting task, W_Q = W_K = 0 at init (structural tie: stays exactly 0 under Adam)
-    spec_c, task_c, _, params_c, _ = trained("count", ctx.quick, zero_qk=True)
-    bc = eval_batch(task_c)
-    ref_b = th.prefix_uniform_reference_visible(T_SEQ)
-    p0 = _seed(params_c, 0)
-    qk_norm = float(sum(jnp.sum(jnp.abs(v)) for v in jax.tree_util.tree_leaves(
-        {k: p0["attn"]["layer_0"][k] for k in ("q", "k")})))
-    st_b = saturation_stats(spec_c, p0, bc)
-    cl_b = sat.classify_heads(st_b["A_sat"][0], MASK_TT)
-    m_b, nvis_b, _ = sat.attended_counts(st_b["A_sat"][0], MASK_TT)
-    ok &= bool(cl_b["class_H"][0] == sat.GLOBAL and abs(cl_b["mean_m_H"][0] - ref_b["mean_m"]) < 1e-12
-               and cl_b["split_H"][0] == ref_b["split"] and qk_norm == 0.0 and st_b["acc"] > 0.8)
-    pred["(b) mean head: class, mean m, split"] = f"global, {ref_b['mean_m']:.4f}, {ref_b['split']:.4f}"
-    meas["(b) majority task, W_Q=W_K=0 init: class, mean m, split"] = (
-        f"{sat.CLASS_NAMES[cl_b['class_H'][0]]}, {cl_b['mean_m_H'][0]:.4f}, {cl_b['split_H'][0]:.4f}")
-    meas["(b) sum |W_Q, W_K, b_Q, b_K| after training; accuracy soft / c=1000"] = [qk_norm, st_b["acc"], st_b["acc_sat"]]
-    # (c) counting task with the standard init: no structural tie (reported, not gated: spec §4(d) caveat)
-    spec_c2, _, _, params_c2, _ = trained("count", ctx.quick, zero_qk=False)
-    st_c = saturation_stats(spec_c2, _seed(params_c2, 0), bc)
-    cl_c = sat.classify_heads(st_c["A_sat"][0], MASK_TT)
-    meas["(c, not gated) majority task, standard init: class, mean m, mean r; acc soft / c=1000"] = (
-        f"{sat.CLASS_NAMES[cl_c['class_H'][0]]}, {cl_c['mean_m_H'][0]:.3f}, {cl_c['mean_r_H'][0]:.3f}; "
-        f"{st_c['acc']:.3f} / {st_c['acc_sat']:.3f}")
-    # (d) the multiplicative-mask artefact on the causal model (spec §2.4)
+    # (d) the multiplicative-mask artefact on the causal model (docs/papers/norm_growth.md, the mask artefact)
     n = T_SEQ
     ref_d = th.multiplicative_mask_reference(n)
     res_d = {}
@@ -329,29 +520,112 @@ def c10(ctx: Context) -> Result:
                          jax.random.PRNGKey(7))
     for mode in ("multiply", "neg_inf"):  # the same parameters under both masks
         sp = causal.CausalSpec(vocab=V_MAX, d_model=D_MODEL, pos="learned", max_len=n, mask=mode)
-        s_ = jax.jit(lambda q, sp=sp: causal.scores(q, batch["x"][:32], sp)[0])(pa)
+        s_ = np.asarray(jax.jit(lambda q, sp=sp: causal.scores(q, batch["x"][:32], sp)[0])(pa))
         # the code counts every position with saturated weight > 1e-5 (no mask after the multiplication)
-        A_d = sat.saturated_attention(s_)
-        m_d, _, _ = sat.attended_counts(A_d)
-        res_d[mode] = np.asarray(m_d)
-    mm = float(res_d["multiply"].mean())
-    sp_m = float(np.mean(res_d["multiply"] > 1))
-    ok &= bool(abs(mm - ref_d["mean_m"]) < 1e-12 and abs(sp_m - ref_d["split"]) < 1e-12
-               and np.all(res_d["neg_inf"] == 1))
+        m_d, _, _ = sat.attended_counts(sat.saturated_attention(jnp.asarray(s_)))
+        res_d[mode] = (np.asarray(m_d), s_)
+    s_vis = res_d["neg_inf"][1]
+    vis = np.isfinite(s_vis)
+    unique_max = bool(np.all((s_vis == np.max(np.where(vis, s_vis, -np.inf), -1, keepdims=True)).sum(-1) == 1))
+    neg = bool(np.all(s_vis[vis] < 0))
+    mm = float(res_d["multiply"][0].mean())
+    sp_m = float(np.mean(res_d["multiply"][0] > 1))
+    gates.append(at_most("(d) multiply mask: |mean m - (n-1)/2 - 1/n|", abs(mm - ref_d["mean_m"]), 1e-12,
+                         why="exact (structural ties)") &
+                 at_most("(d) multiply mask: |split - (n-2)/n|", abs(sp_m - ref_d["split"]), 1e-12) &
+                 at_most("(d) -inf mask: max support", float(res_d["neg_inf"][0].max()), 1))
     pred["(d) multiply mask: mean m, split; -inf mask: m"] = f"{ref_d['mean_m']:.4f}, {ref_d['split']:.4f}; 1"
-    meas["(d) multiply mask: mean m, split; -inf mask: max m"] = f"{mm:.4f}, {sp_m:.4f}; {res_d['neg_inf'].max()}"
+    meas["(d) multiply mask: mean m, split; -inf mask: max m"] = f"{mm:.4f}, {sp_m:.4f}; {res_d['neg_inf'][0].max()}"
+    gate = all_of(*gates)
+    gs = growth_summary(t, recs, n_boot=200)
     counts = {"argmax head (trained, c=1000)": np.concatenate(m_a),
-              "mean head (majority, W_Q=W_K=0)": np.asarray(m_b)[np.asarray(nvis_b) >= 4],
-              "multiplicative-mask artefact": res_d["multiply"].ravel()}
-    fig = plots.support_histogram(counts, {"argmax reference": ref_a["mean_m"], "prefix-uniform reference":
-                                           ref_b["mean_m"], "artefact (n-1)/2 + 1/n": ref_d["mean_m"]},
+              "multiplicative-mask artefact": res_d["multiply"][0].ravel()}
+    fig = plots.support_histogram(counts, {"argmax reference": ref_a["mean_m"],
+                                           "artefact (n-1)/2 + 1/n": ref_d["mean_m"]},
                                   title=f"C10: saturated support sizes, T = {n} (queries with >= 4 keys; artefact: all)")
     return Result(
-        predicted=pred, measured=meas,
-        tolerance="(a) class local and mean m within 4 standard errors (over 256 sequences) of the exact ideal-head "
-        "value (ties between copies of the max are structural); (b), (d): exact (1e-12), structural ties; (c) reported",
-        passed=bool(ok), setting=f"(a) C8 homogeneous model on running max V={V_MAX}, T={T_SEQ}; (b, c) post-LN model "
-        "on majority (per-sequence rate ~ U(0,1)); (d) causal model with b_Q = -b_K = 3 e_1, other weights x0.05: "
-        "negative visible scores with a unique max",
+        predicted=pred, measured=meas, **gate.result_fields(), seeds=S,
+        setting=f"(a) C8 homogeneous model on running max V={V_MAX}, T={T_SEQ}; (d) causal model with b_Q = -b_K = 3 e_1, "
+        "other weights x0.05: negative visible scores with a unique max",
+        notes="The counting (mean) head is C10-count.",
         figure=ctx.save_figure(fig, "C10_support_hist.png"),
+        assumptions=homogeneity_meters(spec) + premise_meters(gs) + [
+            saturated_meter(sat_a, "(a) the trained network"),
+            holds("(d) visible scores negative with a unique max (the artefact's precondition)", neg and unique_max,
+                  "negative, unique max", ref="theory.multiplicative_mask_reference (ours)"),
+        ],
+        sources={"(a)": "theory.argmax_head_reference (ours: the exact multiplicity law of the prefix max; ties "
+                        "between copies of the max are structural)",
+                 "(a) local": "paper Fig. 3 (argmax-like heads, one position attended)",
+                 "(d)": "theory.multiplicative_mask_reference (ours: the official code's scores * mask)"},
+    )
+
+
+def _head_stats(spec, params, batch) -> dict:
+    st = saturation_stats(spec, params, batch)
+    cl = sat.classify_heads(st["A_sat"][0], MASK_TT)
+    return {"sat": float(st["sat_c"][-1]), "acc": st["acc"], "acc_sat": st["acc_sat"], "class": int(cl["class_H"][0]),
+            "mean_m": float(cl["mean_m_H"][0]), "mean_r": float(cl["mean_r_H"][0]), "split": float(cl["split_H"][0]),
+            "A_sat": st["A_sat"]}
+
+
+def _global_violation(lg, l1, A1, min_ratio=0.9):
+    """0.9 - mean r of the saturated head: <= 0 when the head is global (the classifier's rule)."""
+    return min_ratio - float(sat.classify_heads(A1[0], MASK_TT)["mean_r_H"][0])
+
+
+@check("norm-growth", "C10-count", "Fig. 3 / Sec. 4.3 mean-like heads: a transformer trained from a standard init on "
+       "a counting task (majority) has a global (uniform) head under saturation, and the saturated model still "
+       "solves the task", "C")
+def c10_count(ctx: Context) -> Result:
+    spec, task, t, params, recs = trained("count-homogeneous", ctx.quick)
+    batch = eval_batch(task)
+    S = recs["norm"].shape[0]
+    ref = th.prefix_uniform_reference_visible(T_SEQ)
+    st = [_head_stats(spec, _seed(params, s), batch) for s in range(S)]
+    gates, meas = [], {}
+    for s, x in enumerate(st):
+        gates.append(at_least(f"seed {s}: mean r of the saturated head", x["mean_r"], 0.9,
+                              why="global (the classifier's rule: mean r >= 0.9)") &
+                     at_most(f"seed {s}: |acc - acc_sat|", abs(x["acc"] - x["acc_sat"]), DACC_MAX,
+                             why="the saturated model still counts"))
+        meas[f"seed {s}: class, mean m, mean r, split; acc soft / c=1000; sat(1000)"] = (
+            f"{sat.CLASS_NAMES[x['class']]}, {x['mean_m']:.3f}, {x['mean_r']:.3f}, {x['split']:.3f}; "
+            f"{x['acc']:.3f} / {x['acc_sat']:.3f}; {x['sat']:.4f}")
+    gate = all_of(*gates)
+    gs = growth_summary(t, recs, n_boot=200)
+    path, _ = sat_path(spec, t, recs, batch, _global_violation,
+                       why="violation = 0.9 - mean r of the saturated head: does it become global as the norm grows?")
+    # what a head built in at init gives: W_Q = W_K = 0 (qk_scale 0, configs/norm_growth_majority.yaml), reported
+    spec_b, task_b, _, params_b, _ = trained("count", ctx.quick, zero_qk=True)
+    bb = eval_batch(task_b)
+    p0 = _seed(params_b, 0)
+    qk_norm = float(sum(jnp.sum(jnp.abs(v)) for v in jax.tree_util.tree_leaves(
+        {k: p0["attn"]["layer_0"][k] for k in ("q", "k")})))
+    b = _head_stats(spec_b, p0, bb)
+    meas["(not gated) head built in at init, W_Q = W_K = 0 (post-LN model): class, mean m, split; acc soft / c=1000; "
+         "sum |W_Q, W_K, b_Q, b_K| after training"] = (
+        f"{sat.CLASS_NAMES[b['class']]}, {b['mean_m']:.4f}, {b['split']:.4f}; {b['acc']:.3f} / {b['acc_sat']:.3f}; "
+        f"{qk_norm:g}")
+    m_nat = _mean_m_visible(st[0]["A_sat"][0])[1]
+    m_b = _mean_m_visible(b["A_sat"][0])[1]
+    fig = plots.support_histogram({"natural init (seed 0, c=1000)": m_nat, "W_Q = W_K = 0 built in": m_b},
+                                  {"prefix-uniform reference": ref["mean_m"]},
+                                  title=f"C10-count: saturated support sizes on majority, T = {T_SEQ}")
+    return Result(
+        predicted={"saturated head: class, mean m, split": f"global, {ref['mean_m']:.4f}, {ref['split']:.4f}",
+                   "|acc - acc_sat|": f"<= {DACC_MAX}"},
+        measured=meas, **gate.result_fields(), seeds=S,
+        setting=f"{spec}; majority over binary tokens (per-sequence rate ~ U(0,1)), T={T_SEQ}; the C8 model and "
+        f"training (Adam lr={LR}, {int(t[-1])} steps), standard init; saturated at c = 1000 on 256 fresh sequences",
+        notes="Under saturation a nonzero score gap between the two token types breaks the near-tie of the soft "
+              "head: it averages over one token type (selective), which cannot count. A uniform head needs a "
+              "structural tie (W_Q W_K^T = 0, ours), which the built-in head has and training from a standard init "
+              "does not reach.",
+        figure=ctx.save_figure(fig, "C10_count_support.png"),
+        assumptions=homogeneity_meters(spec) + premise_meters(gs) + [saturated_meter([x["sat"] for x in st])],
+        regime=path,
+        sources={"global head": "paper Fig. 3 / Sec. 4.3 (mean-like heads); the TACL mean head (Merrill et al. 2022)",
+                 "mean m, split": "theory.prefix_uniform_reference_visible (uniform over the visible prefix)",
+                 "|acc - acc_sat| <= 0.01": "ours (the C8 threshold)"},
     )
