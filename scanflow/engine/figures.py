@@ -82,6 +82,11 @@ def figures_of(ds) -> dict:
             raise TypeError(f"workload {workload!r}: plots(ds) must return a dict name -> Figure, "
                             f"got {type(figs).__name__}")
         tag = "".join(f"{p.split('.')[-1]}{v}_" for p, v in values.items())
+        if values:  # say which part a figure shows
+            shown = ", ".join(f"{p}={v}" for p, v in values.items())
+            for fig in figs.values():
+                title = fig.get_suptitle()
+                fig.suptitle(f"{title} ({shown})" if title else shown)
         out.update({f"{tag}{name}": fig for name, fig in figs.items()})
     return out
 
