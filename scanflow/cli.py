@@ -368,7 +368,7 @@ def _summary(path) -> None:
     diverged runs, solver status, the workload's own summary (`Workload.summary`) and the figures."""
     import numpy as np
 
-    from scanflow.engine.dataset import config_of, manifest_of, static_axes
+    from scanflow.engine.dataset import config_of, manifest_of, point_levels, static_axes
     from scanflow.engine.registry import get_workload
     from scanflow.engine.results import load_run
 
@@ -384,7 +384,8 @@ def _summary(path) -> None:
     loss_name = "loss" if "loss" in ds else "train_loss"  # the workload's loss metric, if it records one
     final = ds[loss_name].isel({ds.attrs["record_label"]: -1}).where(~ds["diverged"])
     med = final.median("seed")
-    lr_names = [k for k in ds.coords if k.startswith("lr_")]
+    lr_names = [k for k in point_levels(ds) if k in ds.coords and ds[k].dims == ("point",)  # what labels a point
+                and (k.startswith("lr_") or np.unique(ds[k].values).size > 1)]
     for where in (np.ndindex(*[ds.sizes[d] for d in static]) if static else [()]):
         sub = med.isel(dict(zip(static, where)))
         head = ", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(static, where))
