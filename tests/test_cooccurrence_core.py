@@ -215,6 +215,19 @@ def test_T1_detection_on_synthetic_records():
     assert meas.T1_index(margins[:3]) == -1 and math.isnan(meas.T1_time(ts[:3], margins[:3]))
 
 
+def test_phase2_box_sign_violation_and_t_star_on_synthetic_records():
+    """The Phase-2 box (every y F > C, Def. F.1), the Thm 3.2(c, d) violation and T* (first L_hat <= 1/m)."""
+    margins = np.array([[-0.1, 0.2], [0.05, 0.3], [0.2, 0.1], [0.3, 0.4]])
+    assert th.PHASE2_MARGIN_C == pytest.approx(10 * th.LEMMA_D8_OUTPUT) == pytest.approx(0.1)
+    assert meas.phase2_index(margins, 0.0) == meas.T1_index(margins) == 1
+    assert meas.phase2_index(margins, th.PHASE2_MARGIN_C) == 3 and meas.phase2_index(margins, 1.0) == -1
+    G = np.array([[0.67, 0.67, -0.50], [0.6, 0.7, -0.75], [0.3, 0.3, -0.5]])
+    np.testing.assert_allclose(meas.thm32_sign_violation(G), [0.17, -0.05, -0.1])  # G1+G3; G2+G3; -(G1+G2+G3)
+    assert th.t_star_loss(64) == 1 / 64 and meas.first_below([0.5, 0.02, 0.01, 0.001], th.t_star_loss(64)) == 2
+    assert meas.first_below([0.5, 0.2], 0.01) == -1
+    assert th.n_over_L2(60, 5) == pytest.approx(2.4) and th.m_over_width_floor(64, 16, 5) == pytest.approx(2.56)
+
+
 def test_init_scales_match_spec():
     s0, s1 = mdl.init_scales(5, 128, 16)
     assert s0 == pytest.approx(0.02 / math.sqrt(640)) and s1 == pytest.approx(0.25)

@@ -5,9 +5,12 @@ m = 64..512, 5 seeds, tau <= 60; FIG for 30,000 epochs), behind the `slow` marke
 import pytest
 
 import scanflow.papers.cooccurrence.checks  # noqa: F401  registers every check
-from scanflow.verify import REGISTRY, Context
+from scanflow.verify import REGISTRY, Context, verdict
+from scanflow.verify.framework import Outcome
 
-FINDINGS = {"14", "15-long"}  # expected to pass by the paper, fail numerically (see tests/test_cooccurrence_verify.py)
+# expected to pass by the paper, fail numerically at n = 60 and converge along n (see tests/test_cooccurrence_verify.py)
+FINDINGS = {"14", "15-long"}
+VERDICTS = {"14": "CONVERGES", "15-long": "CONVERGES", "15-FIG": "XFAIL"}
 
 
 @pytest.mark.slow
@@ -16,3 +19,4 @@ def test_full_check_verdict(name, tmp_path):
     c = REGISTRY["cooccurrence"][name]
     r = c.fn(Context(quick=False, fig_dir=tmp_path))
     assert r.passed == (c.expected == "pass" and name not in FINDINGS), (name, r.measured)
+    assert verdict(Outcome(c, r, 0.0)) == VERDICTS.get(name, "PASS"), (name, r.tolerance)

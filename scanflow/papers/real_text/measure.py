@@ -7,6 +7,9 @@
   between the attention rows, 0.5 sum_k |a_tk - a'_tk| in [0, 1], averaged over query rows.
 * ``freeze_step``: the first recorded step after which the change per 100 steps stays below eps;
   ``freeze_analysis`` applies both to the recorded maps of a whole sweep.
+* ``frozen_phase_start``, ``change_loglog_slope``, ``FROZEN_SLOPE``: the frozen phase of Tian et al. 2023
+  (Thm 4): after the snap time t0 the attention logits grow as 1/2 ln ln t, so the change per window
+  decays like 1/(t ln t), a log-log slope at most -1.
 """
 
 from __future__ import annotations
@@ -50,6 +53,37 @@ def freeze_step(change_N: np.ndarray, steps_N: np.ndarray, eps: float) -> float:
     return float(steps_N[last + 1]) if last + 1 < len(c) else float("nan")
 
 
+
+
+# Tian et al. 2023, Thm 4: after t0, B_n(t) ~ 1/2 ln ln(M eta_Y t / K), so dB/dt ~ 1 / (2 t ln(M eta_Y t / K)). A
+# change per window proportional to dB/dt (ours: the attention rows move with their logits once the pattern is set)
+# then has log-log slope -1 - 1/ln(M eta_Y t / K) <= -1 against t: the frozen phase decays at least as fast as 1/t.
+FROZEN_SLOPE = -1.0
+
+
+def snap_to_peak_ratio(M: int) -> float:
+    """t0 / t_peak of Tian et al. 2023 (Lemma 9 / Thm 4) at vocabulary size M: the snap time t0 (the margin M h
+    reaches x0) over the peak time of the speed-control coefficient gamma (`scan_snap.theory.t0`,
+    `gamma_peak_time`; K and eta_Y cancel). 3.0-3.3 for M from 34 to 1e4."""
+    from scanflow.papers.scan_snap import theory as ss
+
+    return float(ss.t0(1.0, M, 1.0) / ss.gamma_peak_time(1.0, M, 1.0))
+
+
+def frozen_phase_start(peak_step, M: int):
+    """The start of the frozen phase, t0 = (t0 / t_peak)(M) x the step at which the change per window peaks
+    (the change is fastest where gamma peaks): `snap_to_peak_ratio`."""
+    return snap_to_peak_ratio(M) * np.asarray(peak_step, dtype=np.float64)
+
+
+def change_loglog_slope(change_N, steps_N, start: float, min_points: int = 4) -> float:
+    """Least-squares slope of log(change) against log(step) over the records with step >= start; NaN with fewer
+    than `min_points` records there (the run ends before the window has a slope) or a zero change."""
+    c, t = np.asarray(change_N, dtype=np.float64), np.asarray(steps_N, dtype=np.float64)
+    w = t >= start
+    if w.sum() < min_points or np.any(c[w] <= 0):
+        return float("nan")
+    return float(np.polyfit(np.log(t[w]), np.log(c[w]), 1)[0])
 
 
 def _jt_stat(v_nxPxS: np.ndarray) -> np.ndarray:
@@ -109,6 +143,10 @@ def freeze_analysis(attn_PxSxNxQxTxT: np.ndarray, steps_N: np.ndarray, window: i
 
 
 __all__ = [
+    "FROZEN_SLOPE",
+    "change_loglog_slope",
+    "frozen_phase_start",
+    "snap_to_peak_ratio",
     "change_per_window",
     "freeze_analysis",
     "freeze_step",

@@ -70,9 +70,9 @@ def phase2_box(min_margin: float, what: str = "at the start of the gated window"
                  note=f"C = {th.PHASE2_MARGIN_C:g} = 10 x Lemma D.8's 0.01 (theory.PHASE2_MARGIN_C)")
 
 
-def horizon(reached: bool, what: str, value: str):
-    """The run reaches the time the claim is made at (T1, T*)."""
-    return holds(f"horizon reaches {what}", reached, f"reaches {what}", ref=f"{PAPER}, Thm 3.1 / 3.3", value=value)
+def horizon(reached: bool, what: str, value: str, ref: str):
+    """The run reaches the time the claim is made at (T1, the Phase-2 box, T*)."""
+    return holds(f"horizon reaches {what}", reached, f"reaches {what}", ref=f"{PAPER}, {ref}", value=value)
 
 
 def setting(info: dict, F0: float, ms=None) -> list:

@@ -200,7 +200,7 @@ def c6(ctx: Context) -> Result:
         notes="Spec [SIM] anchors: T1 sigma1^2 m m1 ~ 8, L(T1) ~ 0.46, G(T1) ~ (0.67, 0.66, -0.50).",
         figure=ctx.save_figure(fig, "c6_T1_scaling.png"),
         assumptions=_meters(runs) + [A.horizon(ok, "T1 (every run)", f"T1 tau <= {float(np.nanmax(T1)):.3g}, "
-                                                f"tau_end = {tr_plan(ctx)['tau_end']:g}")],
+                                                f"tau_end = {tr_plan(ctx)['tau_end']:g}", "Thm 3.1")],
         sources={"slope 0": "Thm 3.1 / E.26: T1 = Theta~(1/(sigma1^2 m m1)), theory.tau (the clock sigma1^2 m m1 t)",
                  "L(T1)": "Thm E.27 (L_hat(T1) = Theta(1)); band [0.1, log 2): Theta(1) and below the init loss",
                  "signs at T1": "Thm E.27 (G1, G2, -G3 = Theta(1))"},
@@ -683,7 +683,7 @@ def c14(ctx: Context) -> Result:
         seeds=tr_plan(ctx)["seeds"],
         assumptions=_meters(runs) + [
             A.phase2_box(entry_margin, "at the box entry (the start of the gated window)"),
-            A.horizon(n_in == n_runs, "the Phase-2 box (every run)", f"{n_in} of {n_runs} runs"),
+            A.horizon(n_in == n_runs, "the Phase-2 box (every run)", f"{n_in} of {n_runs} runs", "Def. F.1"),
             A.n_samples(ns[-1], L, where="end of the n path")],
         regime=regime,
         sources={"signs": "Thm 3.2(b)-(d) (the printed '<=' of (c) read as '>='), Cor. F.13 (||W_V mu1,2||^2 up)",
@@ -732,7 +732,7 @@ def c15(ctx: Context) -> Result:
         notes="T* (loss 1/poly(m)) needs tau ~ 400-700 at m = 64; the runs stop at tau = 60 (loss ~0.1): check 15-long.",
         assumptions=_meters(runs) + [_window_meter(runs), A.horizon(
             bool(np.all(_a(out0, "loss")[:, -1] <= th.t_star_loss(out0.info["m"]))), "T* (L_hat <= 1/m)",
-            f"L_hat(tau_end) = {float(np.median(_a(out0, 'loss')[:, -1])):.3g} at m = {out0.info['m']}")],
+            f"L_hat(tau_end) = {float(np.median(_a(out0, 'loss')[:, -1])):.3g} at m = {out0.info['m']}", "Thm 3.3 / F.20")],
         sources={"test/train": "theory.GENERALISATION_FACTOR (Thm 3.3: random words add O(1) to F)",
                  "both": "Thm 3.3 / F.20"},
     )
@@ -784,7 +784,7 @@ def c15_long(ctx: Context) -> Result:
                  "60 fresh samples with unseen random words"),
         seeds=plan["seeds"],
         assumptions=A.setting(base.info, init_output_max(list(path.values()))) + [
-            A.horizon(reached, "T* (L_hat <= 1/m) in every run", f"tau_end = {plan['tau_end']:g}"),
+            A.horizon(reached, "T* (L_hat <= 1/m) in every run", f"tau_end = {plan['tau_end']:g}", "Thm 3.3 / F.20"),
             A.n_samples(ns[-1], L, where="end of the n path")],
         regime=regime,
         sources={"L(T*)/L_hat(T*)": "theory.GENERALISATION_FACTOR (Thm 3.3: random words add O(1) to F)",

@@ -138,8 +138,10 @@ def ng_scan_snap(ctx: Context) -> Result:
         figure=ctx.save_figure(fig, "NG_scan_snap.png"),
         assumptions=assumptions,
         sources={"t0": "scan_snap.theory.t0 (Tian et al. 2023, Lemma 9 / Thm 4, exact x0)",
-                 "||Z|| per-decade increment ratio": "scan_snap.theory.B_asymptotic (Thm 4: B ~ 1/2 ln ln(M eta_Y t/K))",
-                 "||Y|| per-decade increment ratio": "scan_snap.theory.h_closed (Lemma 6: e^{Mh} + (M-1)M h = M eta_Y t + 1)",
+                 "||Z|| per-decade increment ratio":
+                     "scan_snap.theory.B_asymptotic (Thm 4: B ~ 1/2 ln ln(M eta_Y t/K))",
+                 "||Y|| per-decade increment ratio":
+                     "scan_snap.theory.h_closed (Lemma 6: e^{Mh} + (M-1)M h = M eta_Y t + 1)",
                  "a ln t law": "the alternative (ratio 1), not a prediction"},
     )
 
@@ -223,12 +225,14 @@ def ng_cooccurrence(ctx: Context) -> Result:
     eta = float(cfg.sweep.lr["eta"][0])
     sigma0, sigma1 = cwl.sigmas(cfg)
     assumptions = [
-        meter("Condition 1: m / L^2", m / L**2, ">=", 1, ref="Yang et al. 2024, Assumption 2.3 (m >= Omega~(L^2); log factors dropped)"),
+        meter("Condition 1: m / L^2", m / L**2, ">=", 1,
+              ref="Yang et al. 2024, Assumption 2.3 (m >= Omega~(L^2); log factors dropped)"),
         meter("Condition 1: m / m1", m / m1, ">=", 1, ref="Yang et al. 2024, Assumption 2.3 (m >= Omega~(m1))"),
         meter("Condition 1: n / L^2", n / L**2, ">=", 1, ref="Yang et al. 2024, Assumption 2.3 (n >= Omega~(L^2))"),
         meter("init: sigma0 sqrt(L m)", sigma0 * np.sqrt(L * m), "<=", 1,
               ref="Yang et al. 2024, Assumption 2.3 (sigma0 = 1/Theta~(sqrt(L m)); small init)"),
-        meter("init: sigma1 sqrt(m1)", sigma1 * np.sqrt(m1), "<=", 1, ref="Yang et al. 2024, Assumption 2.3 (sigma1 = 1/Theta~(sqrt m1))"),
+        meter("init: sigma1 sqrt(m1)", sigma1 * np.sqrt(m1), "<=", 1,
+              ref="Yang et al. 2024, Assumption 2.3 (sigma1 = 1/Theta~(sqrt m1))"),
         holds("plain full-batch GD, a fixed, no weight decay or momentum", True, "plain GD",
               ref="the balance law is an identity of plain GD (ours); the paper's Thm 3.1 is for gradient flow"),
     ]

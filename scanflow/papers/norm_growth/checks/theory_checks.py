@@ -319,7 +319,7 @@ def c3(ctx: Context) -> Result:
         f"T={T} steps, float64", figure=ctx.save_figure(fig, "C3_quarter_law.png"),
         assumptions=[
             holds("plain GD: no momentum, no weight decay", True, "plain GD",
-                  ref="Merrill et al. 2021, Sec. 5 misaligned case (Li & Arora 2019): the identity is exact for plain GD"),
+                  ref="Merrill et al. 2021, Sec. 5 misaligned case (Li & Arora 2019): exact for plain GD"),
             meter("loss scale invariance: max rel err of c grad L(c theta) vs grad L(theta)", inv_err, "<", 1e-12,
                   ref="Sec. 5: L(c theta) = L(theta) makes theta . grad L = 0 (Euler)"),
             meter("|G - 1|: unit-sphere gradient norm of the atan2 loss at T", G_err, "<", 1e-12,

@@ -338,8 +338,8 @@ def c8_postln(ctx: Context) -> Result:
     r.measured["(beside it, not gated) no biases, residual kept: " + path_nb.axis + " path of 0.99 - sat(1000)"] = (
         path_nb.text())
     unmet = [a.name for a in homogeneity_meters(spec) if not a.met]
-    r.notes += (f" Beside it, the same block without biases (residual kept; still not homogeneous: {', '.join(unmet)}): "
-                f"sat(1000) = {', '.join(f'{x:.4f}' for x in s_nb)}, agreement {', '.join(f'{x:.3f}' for x in a_nb)}.")
+    r.notes += (" Beside it, the same block without biases (residual kept; still not homogeneous: "
+                f"{', '.join(unmet)}): sat(1000) = {', '.join(f'{x:.4f}' for x in s_nb)}, agreement {', '.join(f'{x:.3f}' for x in a_nb)}.")
     return r
 
 
@@ -431,7 +431,6 @@ def c9(ctx: Context) -> Result:
         float(std[:, 0].mean()), float(std[:, -1].mean())]
     spec, task, t, params, recs = trained("homogeneous", ctx.quick)
     batch = eval_batch(task)
-    n_tr = jax.tree_util.tree_leaves(params)[0].shape[0]
     tr = scale_curves(lambda q, xx: causal.apply(q, xx, spec)[0], params, batch["x"], cs)
     curves["trained (C8 homogeneous model, seed 0)"] = tr[0]
     meas["trained: cos at c = 1 per seed"] = tr[:, 0]
@@ -509,7 +508,8 @@ def c10(ctx: Context) -> Result:
                      at_most(f"(a) seed {s}: |mean m - ideal|", abs(cl["mean_m_H"][0] - ref_a["mean_m"]), 4 * se,
                              why="4 standard errors over 256 sequences"))
         meas[f"(a) argmax task seed {s}: class, mean m, split"] = (
-            f"{sat.CLASS_NAMES[cl['class_H'][0]]}, {cl['mean_m_H'][0]:.4f} (4 se = {4 * se:.4f}), {cl['split_H'][0]:.4f}")
+            f"{sat.CLASS_NAMES[cl['class_H'][0]]}, {cl['mean_m_H'][0]:.4f} (4 se = {4 * se:.4f}), "
+            f"{cl['split_H'][0]:.4f}")
         m_a.append(m_keep)
     pred["(a) argmax head: class, mean m, split"] = f"local, {ref_a['mean_m']:.4f}, {ref_a['split']:.4f}"
     # (d) the multiplicative-mask artefact on the causal model (docs/papers/norm_growth.md, the mask artefact)
@@ -542,10 +542,12 @@ def c10(ctx: Context) -> Result:
               "multiplicative-mask artefact": res_d["multiply"][0].ravel()}
     fig = plots.support_histogram(counts, {"argmax reference": ref_a["mean_m"],
                                            "artefact (n-1)/2 + 1/n": ref_d["mean_m"]},
-                                  title=f"C10: saturated support sizes, T = {n} (queries with >= 4 keys; artefact: all)")
+                                  title=f"C10: saturated support sizes, T = {n} (queries with >= 4 keys; "
+                                        "artefact: all)")
     return Result(
         predicted=pred, measured=meas, **gate.result_fields(), seeds=S,
-        setting=f"(a) C8 homogeneous model on running max V={V_MAX}, T={T_SEQ}; (d) causal model with b_Q = -b_K = 3 e_1, "
+        setting=f"(a) C8 homogeneous model on running max V={V_MAX}, T={T_SEQ}; (d) causal model with "
+        "b_Q = -b_K = 3 e_1, "
         "other weights x0.05: negative visible scores with a unique max",
         notes="The counting (mean) head is C10-count.",
         figure=ctx.save_figure(fig, "C10_support_hist.png"),
