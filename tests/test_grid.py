@@ -146,3 +146,12 @@ def test_cli_sweeps_static_axis_and_extends(tmp_path, capsys):
     assert "computed 4 new run(s), reused 8" in capsys.readouterr().out  # 2 sizes x 2 points x 1 new seed
     (ext,) = list((tmp_path / "b").iterdir())
     assert scanflow.load_run(ext).sizes["seed"] == 3
+
+
+def test_run_sweep_refuses_static_axes():
+    """The engine's raw `run_sweep` runs one program: a config with a static axis is refused in one line
+    instead of silently running its first value."""
+    from scanflow.engine.sweep import run_sweep
+
+    with pytest.raises(ConfigError, match="^sweep.grid.data.num_unique: a static axis"):
+        run_sweep(config_from_dict(TINY, ["data.num_unique=[4, 6]"]))

@@ -397,6 +397,11 @@ def run_sweep(
     after a chunk when `checkpoint_every_s` seconds have passed since the last one (and after the
     last chunk); a `work_dir` holding a checkpoint is resumed from it (`scanflow.engine.store`).
     """
+    static = grid.axes(cfg, dynamic=False)
+    if static:  # one program per value: never silently run only the first
+        raise ConfigError(f"sweep.grid.{next(iter(static))}: a static axis needs one program per value; run the "
+                          "config with scanflow.run / scanflow.engine.run.execute (or one run_sweep per "
+                          "grid.static_parts(cfg))")
     with jax.enable_x64(bool(cfg.x64)):  # per run: the process's own setting is restored afterwards
         return _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs)
 
