@@ -10,6 +10,7 @@ and the multiplicative-mask regression on `scanflow.models.causal`. The checks t
 ``-m slow``.
 """
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -106,6 +107,8 @@ def test_paper_prenorm_block_is_approximately_one_homogeneous():
     curves = tc.scale_curves(lambda q, xx: tc.paper_prenorm_logits(q, xx, spec),
                              jax.tree.map(lambda a: a[None], p), x, np.array([1.0, 10.0, 1000.0]))
     assert curves.shape == (1, 3) and abs(curves[0, -1] - 1) < 1e-12 and curves[0, 1] > curves[0, 0]
+    sb = dataclasses.replace(spec, bias=True)  # with biases (Fig. 4's other variant), explicit broadcasting
+    assert tc.paper_prenorm_logits(causal.init(jax.random.PRNGKey(1), sb, 1.0, jnp.float64), x, sb).shape == (3, 6, 5)
 
 
 def test_every_registered_check_is_tested():

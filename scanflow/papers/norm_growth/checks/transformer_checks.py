@@ -339,7 +339,8 @@ def c8_postln(ctx: Context) -> Result:
         path_nb.text())
     unmet = [a.name for a in homogeneity_meters(spec) if not a.met]
     r.notes += (" Beside it, the same block without biases (residual kept; still not homogeneous: "
-                f"{', '.join(unmet)}): sat(1000) = {', '.join(f'{x:.4f}' for x in s_nb)}, agreement {', '.join(f'{x:.3f}' for x in a_nb)}.")
+                f"{', '.join(unmet)}): sat(1000) = {', '.join(f'{x:.4f}' for x in s_nb)}, "
+                f"agreement {', '.join(f'{x:.3f}' for x in a_nb)}.")
     return r
 
 
@@ -351,7 +352,8 @@ def _random_sentences(V, T, n, seed=3):
 
 
 def _lin(p, x):
-    return x @ p["w"] + p["b"] if "b" in p else x @ p["w"]
+    y = x @ p["w"]
+    return y + p["b"].reshape((1,) * (y.ndim - 1) + p["b"].shape) if "b" in p else y  # explicit broadcasting
 
 
 def paper_prenorm_logits(params, tokens, spec):
