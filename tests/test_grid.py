@@ -92,21 +92,31 @@ def test_static_and_dynamic_classification():
 
 
 def test_extend_a_finished_sweep_is_bit_identical_to_a_fresh_larger_one(tmp_path):
-    """4 seeds extended to 8 (and a third learning rate) equals a fresh sweep of the larger grid bit for
-    bit, computing only the new runs; the old run directory is kept."""
+    """4 seeds extended to 8, with a third learning rate and a third value of a static axis, equals a
+    fresh sweep of the larger grid bit for bit, computing only the new runs; the old run directory is
+    kept."""
     from scanflow.engine.run import extend
 
-    small = scanflow.run(TINY, ["sweep.seeds=4"], out_dir=tmp_path / "a")
+    small = scanflow.run(TINY, ["sweep.seeds=4", "data.num_unique=[4, 5]"], out_dir=tmp_path / "a")
     old_dir = small.attrs["run_dir"]
-    path = extend(old_dir, ["sweep.seeds=8", "sweep.lr.Y=[1.0, 4.0, 2.0]"], out_dir=tmp_path / "b", plot=False)
+    more = ["sweep.seeds=8", "sweep.lr.Y=[1.0, 4.0, 2.0]", "data.num_unique=[4, 5, 6]"]
+    path = extend(old_dir, more, out_dir=tmp_path / "b", plot=False)
     big = scanflow.load_run(path)
-    fresh = scanflow.run(TINY, ["sweep.seeds=8", "sweep.lr.Y=[1.0, 4.0, 2.0]"])
+    fresh = scanflow.run(TINY, more)
     big.attrs.clear()
     fresh.attrs.clear()
     xr.testing.assert_identical(big, fresh)
     m = manifest_of(scanflow.load_run(path))
-    assert m["computed_runs"] == 3 * 8 - 2 * 4 and m["reused_runs"] == 2 * 4 and m["extended_from"] == old_dir
+    # M = 4, 5: 3 x 8 runs of which 2 x 4 exist; M = 6: all 3 x 8 new
+    assert m["computed_runs"] == 2 * (3 * 8 - 2 * 4) + 3 * 8 and m["reused_runs"] == 2 * 2 * 4
+    assert m["extended_from"] == old_dir
     assert scanflow.load_run(old_dir).sizes["seed"] == 4  # untouched
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    return scanflow.run(TINY, ["sweep.seeds=4", "train.steps=3", "train.record_every=3"],
+                        out_dir=tmp_path_factory.mktemp("small")).attrs["run_dir"]
 
 
 @pytest.mark.parametrize("override, field", [
@@ -114,18 +124,17 @@ def test_extend_a_finished_sweep_is_bit_identical_to_a_fresh_larger_one(tmp_path
     ("sweep.seeds=2", "sweep.seeds"),
     ("sweep.seeds=4", "overrides"),  # nothing new to compute
 ])
-def test_extend_refuses_what_is_not_an_extension(tmp_path, override, field):
+def test_extend_refuses_what_is_not_an_extension(small_run, tmp_path, override, field):
     from scanflow.engine.run import extend
 
-    small = scanflow.run(TINY, ["sweep.seeds=4", "train.steps=3", "train.record_every=3"], out_dir=tmp_path)
     with pytest.raises(ConfigError) as e:
-        extend(small.attrs["run_dir"], [override], out_dir=tmp_path / "x", plot=False)
+        extend(small_run, [override], out_dir=tmp_path / "x", plot=False)
     assert str(e.value).startswith(field) and "\n" not in str(e.value)
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_sweeps_static_axis_and_extends(tmp_path, capsys):
-    """`scanflow run CONFIG 'data.num_unique=[4, 5]'` writes one run directory; `scanflow run RUN_DIR
+def test_cli_sweeps_a_list_and_extends(tmp_path, capsys):
+    """`scanflow run CONFIG 'model.init_scale=[0.1, 0.2]'` writes one run directory; `scanflow run RUN_DIR
     sweep.seeds=3` extends it into a new one; a finished run directory without overrides is a one-line
     error (exit 2)."""
     import yaml
@@ -134,16 +143,16 @@ def test_cli_sweeps_static_axis_and_extends(tmp_path, capsys):
 
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "train": {"steps": 3, "record_every": 3}}))
-    assert cli.main(["run", str(config), "data.num_unique=[4, 5]", "--out", str(tmp_path / "a"), "--quiet",
+    assert cli.main(["run", str(config), "model.init_scale=[0.1, 0.2]", "--out", str(tmp_path / "a"), "--quiet",
                      "--no-plot"]) == 0
     (run_dir,) = list((tmp_path / "a").iterdir())
-    assert scanflow.load_run(run_dir).num_unique.values.tolist() == [4, 5]
+    assert sorted(set(scanflow.load_run(run_dir).init_scale.values.tolist())) == [0.1, 0.2]
     capsys.readouterr()
     assert cli.main(["run", str(run_dir), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "finished run directory" in err and "sweep.seeds=" in err
     assert cli.main(["run", str(run_dir), "sweep.seeds=3", "--out", str(tmp_path / "b"), "--quiet", "--no-plot"]) == 0
-    assert "computed 4 new run(s), reused 8" in capsys.readouterr().out  # 2 sizes x 2 points x 1 new seed
+    assert "computed 4 new run(s), reused 8" in capsys.readouterr().out  # 2 scales x 2 points x 1 new seed
     (ext,) = list((tmp_path / "b").iterdir())
     assert scanflow.load_run(ext).sizes["seed"] == 3
 
