@@ -95,6 +95,7 @@ def test_fig6_script_smoke(tmp_path):
     assert bad.returncode == 2 and "--num-last" in bad.stderr
 
 
+@pytest.mark.slow  # suite time; the Fig-6 script's smoke test stays in the default suite
 def test_phase_script_smoke(tmp_path):
     figs = tmp_path / "figs"
     p = _run([ROOT / "sims" / "scan_snap_phase.py", "--grid", "2", "--seeds", "2", "--steps", "40",
@@ -114,6 +115,7 @@ def test_phase_script_smoke(tmp_path):
 # ----------------------------------------------------------------------------- S11 quick
 
 
+@pytest.mark.slow  # 20 s cold; the Fig-6 config, its table and the script stay in the default suite
 def test_s11_quick(tmp_path):
     import scanflow.papers.scan_snap.checks.sweep_checks  # noqa: F401  registers S11
     from scanflow.verify import REGISTRY, Context
