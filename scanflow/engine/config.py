@@ -480,7 +480,7 @@ def estimate(cfg: "Config", runs_per_block: int | None = None) -> dict:
     if cfg.sweep.grid:
         from scanflow.engine import grid
 
-        P *= grid.n_points_factor(cfg)  # dynamic axes multiply the points of one program
+        P *= len(grid.dynamic_points(cfg))  # dynamic axes multiply the points of one program
     S = cfg.sweep.seeds
     R = P * S
     t = cfg.train

@@ -188,13 +188,5 @@ def label(path: str, taken: set) -> str:
     return name if name not in taken else f"{section}_{name}"
 
 
-def n_points_factor(cfg) -> int:
-    """How many times the dynamic axes multiply the learning-rate grid."""
-    n = 1
-    for v in axes(cfg, dynamic=True).values():
-        n *= len(v)
-    return n
-
-
 __all__ = ["assign", "axes", "dynamic_points", "is_dynamic", "label", "lift_lists", "normalise", "static_parts",
            "validate"]

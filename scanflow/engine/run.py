@@ -375,9 +375,12 @@ def _extend_part(cfg: Config, prev, **kw):
     """SweepOutput of `cfg`, computing only the runs `prev` (a Dataset or None) does not hold."""
     from scanflow.engine.dataset import point_levels
 
-    with _x64(cfg):
-        problem = program(static_part(cfg)).problem
-        labels = _point_labels(cfg, problem.info)
+    import jax
+
+    from scanflow.engine.sweep import point_labels
+
+    with jax.enable_x64(bool(cfg.x64)):
+        labels = point_labels(cfg, program(static_part(cfg)).problem.info)
     P, S = len(next(iter(labels.values()))), cfg.sweep.seeds
     have = np.full(P, -1)
     S_old = 0
@@ -408,24 +411,6 @@ def _extend_part(cfg: Config, prev, **kw):
         for p in np.nonzero(have >= 0)[0]:
             a[p, :S_old] = src[have[p], :S_old].astype(a.dtype)
     return out
-
-
-def _point_labels(cfg: Config, info: dict) -> dict:
-    """The float64 labels of every grid point of `cfg` (as `run_sweep` records them)."""
-    import dataclasses
-
-    from scanflow.engine.sweep import axis_labels, hyperparams
-
-    hp = hyperparams(dataclasses.replace(cfg, x64=True), info)
-    out = {f"{kind}_{g}": np.asarray(v, np.float64) for kind in ("lr", "init_scale") for g, v in hp[kind].items()}
-    P = len(next(iter(out.values())))
-    return {**out, **axis_labels(cfg, P)}
-
-
-def _x64(cfg: Config):
-    import jax
-
-    return jax.enable_x64(bool(cfg.x64))
 
 
 def _checkpointed_chunks(work: Path) -> int:

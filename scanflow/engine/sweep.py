@@ -88,6 +88,15 @@ def hyperparams(cfg: Config, info: dict | None = None) -> dict:
     return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
 
 
+def point_labels(cfg: Config, info: dict) -> dict:
+    """What labels each grid point, ``{name: (P,) float64}``: ``lr_<group>`` and ``init_scale_<name>`` of the
+    workload and every dynamic grid axis. The config's values (float64), not their float32 roundings, so that
+    ``ds.sel(lr_Y=0.1)`` finds the point."""
+    hp = hyperparams(cfg if cfg.x64 else dataclasses.replace(cfg, x64=True), info)
+    out = {f"{kind}_{g}": np.asarray(v, np.float64) for kind in ("lr", "init_scale") for g, v in hp[kind].items()}
+    return {**out, **axis_labels(cfg, len(next(iter(out.values()))))}
+
+
 def axis_labels(cfg: Config, n_points: int) -> dict:
     """The value of each dynamic grid axis at every point, ``{label: (P,) float64}`` (see `hyperparams`)."""
     points = grid.dynamic_points(cfg)
@@ -486,17 +495,10 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
         "record": np.arange(0, cfg.train.steps + 1, every),
         **problem.coords,
     }
-    # lr_<group> and init_scale_<name> of the workload label each point: the config's values (float64), not
-    # their float32 roundings, so that ds.sel(lr_Y=0.1) finds the point
-    labels = hp if cfg.x64 else hyperparams(dataclasses.replace(cfg, x64=True), problem.info)
-    levels = []
-    for kind in ("lr", "init_scale"):
-        for g, v in labels[kind].items():
-            arrays[f"{kind}_{g}"], dims[f"{kind}_{g}"] = np.asarray(v, np.float64), ("point",)
-            levels.append(f"{kind}_{g}")
-    for k, v in axis_labels(cfg, P).items():
+    labels = point_labels(cfg, problem.info)
+    levels = list(labels)
+    for k, v in labels.items():
         arrays[k], dims[k] = v, ("point",)
-        levels.append(k)
     extra, extra_dims = get_workload(cfg.workload).point_arrays(cfg, hp, coords["record"])
     arrays.update(extra)
     dims.update(extra_dims)
