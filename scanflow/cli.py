@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     try:
+        if args.command in ("run", "verify"):
+            from scanflow.engine.sharding import use_host_cores
+
+            use_host_cores()  # one CPU device per core, before JAX starts (no-op on a running backend)
         if args.command == "run":
             return _run(args)
         if args.command == "verify":

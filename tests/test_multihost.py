@@ -50,6 +50,7 @@ def _free_port() -> int:
 def _env(n_devices: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_COORDINATOR_ADDRESS")}
     env["JAX_PLATFORMS"] = "cpu"
+    env["SCANFLOW_CPU_DEVICES"] = str(n_devices)  # the CLI would otherwise give each process one device per core
     if n_devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_devices}"
     return env

@@ -303,6 +303,11 @@ class SweepConfig:
     the workload's default grid (`Workload.lr_default`). The keys are checked against the workload
     by `Config`.
 
+    ``share_batches`` (workloads whose `Problem` has ``sample`` / ``batch_loss``, e.g. scan_snap): seeds
+    share their data stream across grid points, so each seed's batch is drawn once per step and used by
+    every point; ``false`` draws it inside every run, as scanflow did before (the same batches; float32
+    results can differ in the last bits, since the compiled program differs).
+
     Resource ceilings (checked at construction from an estimate, `estimate`; nothing is built): a
     config whose records, or whose carried state plus one vmapped block, would need more than
     ``max_memory_gb`` GB, or whose runs would take more than ``max_run_steps`` optimizer steps in all
@@ -316,6 +321,7 @@ class SweepConfig:
     grid: dict | None = None  # more axes: {"section.field": [values]} (`scanflow.engine.grid`; lists in fields land here)
     max_memory_gb: float = 16.0  # ceiling (GB) on the estimated records, and on the device's state + one block
     max_run_steps: float = 1e10  # ceiling on runs x train.steps (the flow horizon under gradient flow); .inf: none
+    share_batches: bool = True  # draw each seed's batches once per step for every grid point (workloads with Problem.sample)
 
     def __post_init__(self):
         check_types(self, "sweep")

@@ -48,6 +48,25 @@ def init_state(problem: Problem, cfg: TrainConfig, run_key: jax.Array, hp: dict)
     return State(params, opt_state, step0, update, update), rec
 
 
+def _step_fn(problem: Problem, tx, value_and_grad):
+    """One optimizer step as a `lax.scan` body: carry (params, opt_state, update, grads), x -> loss.
+
+    `value_and_grad(params, x)` gives the step's training loss and its gradient (x is the step index,
+    or the step's batch and index)."""
+    keep_update = problem.record_update
+
+    def step(carry, x):
+        params, opt_state, _, _ = carry
+        loss, grads = value_and_grad(params, x)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        new = optax.apply_updates(params, updates)
+        if not keep_update:
+            return (new, opt_state, None, None), loss
+        return (new, opt_state, jax.tree.map(lambda a, b: a - b, new, params), grads), loss
+
+    return step
+
+
 def run_chunk(problem: Problem, cfg: TrainConfig, n_records: int, state: State, run_key: jax.Array, hp: dict):
     """Advance `n_records * record_every` steps; return the new state and the records.
 
@@ -57,16 +76,7 @@ def run_chunk(problem: Problem, cfg: TrainConfig, n_records: int, state: State, 
     tx = make_optimizer(cfg, hp["lr"], hp.get("train"))
     k_data = data_key(run_key)
     every = cfg.record_every
-    keep_update = problem.record_update
-
-    def step(carry, i):
-        params, opt_state, _, _ = carry
-        loss, grads = jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i), i)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        new = optax.apply_updates(params, updates)
-        if not keep_update:
-            return (new, opt_state, None, None), loss
-        return (new, opt_state, jax.tree.map(lambda a, b: a - b, new, params), grads), loss
+    step = _step_fn(problem, tx, lambda params, i: jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i), i))
 
     def record(carry, j):
         params, opt_state, update, grads, start = carry
@@ -82,3 +92,22 @@ def run_chunk(problem: Problem, cfg: TrainConfig, n_records: int, state: State, 
         record, (state.params, state.opt_state, state.update, state.grads, state.step), jnp.arange(n_records)
     )
     return State(params, opt_state, state.step + n_records * every, update, grads), recs
+
+
+def run_steps(problem: Problem, cfg: TrainConfig, state: State, batches, hp: dict) -> tuple[State, jax.Array]:
+    """Advance one step per batch of `batches` (leaves with a leading step axis G, drawn by
+    ``problem.sample`` for this run's seed at steps state.step .. state.step + G - 1); return the new
+    state and the G training losses. The shared-data form of `run_chunk`'s inner loop: the same
+    optimizer step, on batches drawn once per seed for every grid point (`scanflow.engine.sweep`)."""
+    tx = make_optimizer(cfg, hp["lr"], hp.get("train"))
+    G = jax.tree.leaves(batches)[0].shape[0]
+    step = _step_fn(problem, tx, lambda params, x: jax.value_and_grad(problem.batch_loss)(params, *x))
+    (params, opt_state, update, grads), losses = lax.scan(
+        step, (state.params, state.opt_state, state.update, state.grads), (batches, state.step + jnp.arange(G))
+    )
+    return State(params, opt_state, state.step + G, update, grads), losses
+
+
+def record_of(problem: Problem, state: State, hp: dict) -> dict:
+    """The workload's metrics at the state's step (without ``train_loss``)."""
+    return dict(problem.metrics(state.params, Recording(state.step, state.update, state.opt_state, hp, state.grads)))

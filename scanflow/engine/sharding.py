@@ -24,6 +24,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as PS
 
+from scanflow.engine.config import ConfigError
+
 RUN_AXIS = "runs"
 
 
@@ -165,6 +167,69 @@ class PerDevice:
                                                          [o[i] for o in per_device])
                 for i, a in enumerate(per_device[0])]
         return jax.tree.unflatten(jax.tree.structure(outs[0]), glob)
+
+
+def load_on(compiled, device):
+    """A single-device executable compiled for one CPU device, loaded for another `device` (the same
+    machine code: on the host, devices differ only in their id); None if this JAX cannot.
+
+    Uses JAX's executable serialisation (`jax.experimental.serialize_executable`) with the device
+    assignment replaced; the loaded copy computes the same bits (`tests/test_sharding.py`)."""
+    import io
+
+    import numpy as np
+
+    try:
+        from jax._src.lib import xla_client as xc
+        from jax.experimental import serialize_executable as se
+
+        payload, in_tree, out_tree = se.serialize(compiled)
+
+        class _Unpickler(se._JaxPjrtUnpickler):
+            def __init__(self, file):
+                super().__init__(file, device.client, [device])
+                self.devices_by_id = {d.id: device for d in device.client.devices()}  # a one-device program
+
+            def persistent_load(self, pid):
+                if pid[0] == "exec":
+                    opts = xc.CompileOptions()
+                    opts.device_assignment = xc.DeviceAssignment.create(np.array([[device.id]]))
+                    return self.backend.deserialize_executable(pid[1], executable_devices=self.execution_devices,
+                                                               compile_options=opts)
+                return super().persistent_load(pid)
+
+        unloaded, args_info, no_kwargs = _Unpickler(io.BytesIO(payload)).load()
+        return jax.stages.Compiled(unloaded.load(), [], in_tree.unflatten(args_info), out_tree, no_kwargs=no_kwargs)
+    except Exception:  # noqa: BLE001 -- private API of this JAX version: compile for the device instead
+        return None
+
+
+def use_host_cores() -> int | None:
+    """Give JAX one CPU device per core available to this process, before its CPU backend starts.
+
+    XLA:CPU runs one program on about one core (the sweep's small matrix products do not split), so
+    on a host with C cores the runs are sharded over C CPU devices, each called from its own thread
+    (`PerDevice`): a run's bits do not depend on the device count. ``SCANFLOW_CPU_DEVICES=N`` sets
+    the count (1: one device). Nothing changes when JAX's backend is already running, or when
+    ``XLA_FLAGS`` or ``jax_num_cpu_devices`` already set the count. Returns the count set, or None.
+    Called by the command line; in Python, call it first (before anything runs on a JAX device)."""
+    import os
+
+    from jax._src import xla_bridge
+
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or xla_bridge.backends_are_initialized():
+        return None
+    if jax.config.jax_num_cpu_devices not in (-1, None):
+        return None
+    raw = os.environ.get("SCANFLOW_CPU_DEVICES", "").strip()
+    try:
+        n = int(raw) if raw else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    except ValueError:
+        raise ConfigError(f"SCANFLOW_CPU_DEVICES: expected a positive integer, got {raw!r}") from None
+    if not n or n < 1:
+        raise ConfigError(f"SCANFLOW_CPU_DEVICES: expected a positive integer, got {raw!r}")
+    jax.config.update("jax_num_cpu_devices", int(n))
+    return int(n)
 
 
 _POOL: list = []

@@ -128,6 +128,7 @@ class Program:
     chunk_runs: Callable  # (state, root_key, runs, n_records) -> (state, recs)
     problem: Any
     n_seeds: int
+    chunk_blocks: Callable | None = None  # (state, root_data, runs, n_records, block) -> (state, recs): the device program
 
     def init(self, root, hp):
         return self.init_runs(root, _runs_of(hp, self.n_seeds))
@@ -207,7 +208,76 @@ def program(static: Config) -> Program:
         one = functools.partial(_chunk_n, chunk_one, n_records)
         return _vmap_runs(one, state_in=True)(state, root, runs)
 
-    return Program(init_runs, chunk_runs, problem, S)
+    def chunk_blocks(state, root_data, runs, n_records, block):
+        wrap = jax.random.wrap_key_data
+        return _map_blocks(lambda sx: chunk_runs(sx[0], wrap(root_data), sx[1], n_records), (state, runs), block)
+
+    if shares_batches(static, problem):
+        chunk_blocks = functools.partial(_shared_chunk, problem, tc, S)
+    return Program(init_runs, chunk_runs, problem, S, chunk_blocks)
+
+
+def shares_batches(static: Config, problem) -> bool:
+    """Whether the sweep draws each seed's batches once for all grid points (`_shared_chunk`)."""
+    return (static.sweep.share_batches and static.train.method == "sgd" and problem.sample is not None
+            and problem.batch_loss is not None)
+
+
+# Bytes of one seed's batches drawn at a time by the shared-data chunk (a group of steps)
+SHARED_BATCH_BYTES = 4 * 2**20
+
+
+def batch_group(problem, tc: TrainConfig) -> int:
+    """Steps per group of the shared-data chunk: the largest divisor of record_every whose batches, for
+    one seed, fit in SHARED_BATCH_BYTES (at least 1). A function of the static config only, never of
+    the seed count or the grid, so a run's bits do not depend on them."""
+    key = jax.random.PRNGKey(0)
+    shape = jax.eval_shape(problem.sample, key, jnp.int32(0))
+    nbytes = sum(math.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(shape))
+    fit = max(1, SHARED_BATCH_BYTES // max(1, nbytes))
+    return max(d for d in range(1, tc.record_every + 1) if tc.record_every % d == 0 and d <= fit)
+
+
+def _shared_chunk(problem, tc: TrainConfig, n_seeds: int, state, root_data, runs, n_records: int, block: int):
+    """The chunk program when seeds share their batches across grid points (`shares_batches`).
+
+    Same records as `discrete.run_chunk` run per run, nested the other way: for each group of G steps
+    the batches of every seed are drawn once (``problem.sample``, keys as in `discrete.run_chunk`:
+    fold_in(data_key(run key), step)), then the blocks of runs advance G steps, each run on its own
+    seed's batches (`discrete.run_steps`); the metrics are taken per block at each record. A run's
+    batches are the integers it would draw itself; its bits depend on its config, hyperparameters
+    and seed only (G and the block are functions of the static config).
+    """
+    TRACE_COUNT["chunk"] += 1
+    root = jax.random.wrap_key_data(root_data)
+    every = tc.record_every
+    G = batch_group(problem, tc)
+    keys_S = jax.vmap(lambda s: discrete.data_key(run_key(root, s)))(jnp.arange(n_seeds))
+
+    def draw(first):  # leaves (S, G, ...): each seed's batches of steps first .. first + G - 1
+        steps = first + jnp.arange(G)
+        return jax.vmap(lambda k: jax.vmap(lambda i: problem.sample(jax.random.fold_in(k, i), i))(steps))(keys_S)
+
+    def advance(x, batches):
+        st, rn, loss_sum = x
+        mine = jax.tree.map(lambda a: a[rn["seed"]], batches)
+        st, losses = jax.vmap(lambda s, b, hp: discrete.run_steps(problem, tc, s, b, hp))(st, mine, rn["hp"])
+        return st, loss_sum + losses.sum(-1)
+
+    def group(carry, _):
+        st, loss_sum = carry
+        batches = draw(st.step[0])  # every run is at the same step
+        return _map_blocks(lambda x: advance(x, batches), (st, runs, loss_sum), block)[:2], None
+
+    def record(st, _):
+        zero = jnp.zeros(runs["seed"].shape, jax.tree.leaves(st.params)[0].dtype)
+        (st, loss_sum), _ = jax.lax.scan(lambda c, x: (group(c, x)[0], None), (st, zero), jnp.arange(every // G))
+        rec = _map_blocks(lambda x: jax.vmap(lambda s, hp: discrete.record_of(problem, s, hp))(x[0], x[1]["hp"]),
+                          (st, runs), block)
+        return st, {**rec, "train_loss": loss_sum / every}
+
+    state, recs = jax.lax.scan(record, state, jnp.arange(n_records))
+    return state, jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), recs)  # (R, n_records, ...) as run_chunk's
 
 
 def _chunk_n(chunk_one, n_records, state, key, hp):
@@ -289,6 +359,57 @@ def _over_devices(lower: Callable, mesh) -> dict:
     return {d: lower(jax.sharding.SingleDeviceSharding(d)) for d in sharding.local_devices(mesh)}
 
 
+def _compile_per_device(lowered: dict) -> dict:
+    """{device: executable} of one program lowered for each device (`_over_devices`).
+
+    On CPU every device runs the first device's machine code, compiled once: with the persistent
+    compilation cache on, the other devices load it from the cache (their cache key leaves out the
+    device, `_device_free_cache_keys`); with it off, the executable is loaded again for each device
+    (`sharding.load_on`). Elsewhere, or if that fails, each device compiles its own (in parallel)."""
+    import os
+
+    devices = list(lowered)
+    out = {}
+    if devices[0].platform == "cpu":
+        with _device_free_cache_keys():
+            out[devices[0]] = first = lowered[devices[0]].compile()
+            for d in devices[1:]:
+                out[d] = lowered[d].compile() if _CACHE_STATE.get("dir") else sharding.load_on(first, d)
+    rest = [d for d in devices if out.get(d) is None]
+    if rest:
+        with ThreadPoolExecutor(min(len(rest), max(2, os.cpu_count() or 2))) as pool:
+            out.update(zip(rest, pool.map(lambda d: lowered[d].compile(), rest)))
+    return {d: out[d] for d in devices}
+
+
+@contextlib.contextmanager
+def _device_free_cache_keys():
+    """While scanflow compiles its CPU programs: persistent-cache keys without the device assignment
+    (JAX does this on GPU). A single-device CPU program compiled for one host device runs on any
+    other; on a cache hit JAX loads it for the device asked for. Uses JAX internals; without them
+    this is a no-op (each device then compiles or loads its own entry)."""
+    try:
+        from jax._src import cache_key as ck
+
+        original = ck._hash_serialized_compile_options
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def stripped(hash_obj, options, strip_device_assignment=False):
+        return original(hash_obj, options, strip_device_assignment=True)
+
+    with _CACHE_KEY_LOCK:
+        ck._hash_serialized_compile_options = stripped
+        try:
+            yield
+        finally:
+            ck._hash_serialized_compile_options = original
+
+
+_CACHE_KEY_LOCK = threading.Lock()
+
+
 def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | None = None):
     """AOT-compiled (init, chunk) for this static config, these run-input shapes and this mesh; cached.
 
@@ -323,7 +444,7 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
         return _map_blocks(lambda xb: prog.init_runs(wrap(root_data), xb), runs, block)
 
     def chunk_fn(state, root_data, runs):
-        return _map_blocks(lambda sx: prog.chunk_runs(sx[0], wrap(root_data), sx[1], n_records), (state, runs), block)
+        return prog.chunk_blocks(state, root_data, runs, n_records, block)
 
     key_data = jax.random.key_data(jax.random.PRNGKey(0))
     on = lambda tree, sh: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), tree)
@@ -336,12 +457,8 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
         chunk_low = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
     state_shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype), state_1)
     before = dict(CACHE_EVENTS)
-    jobs = [*init_low.values(), *chunk_low.values()]
-    with ThreadPoolExecutor(min(len(jobs), max(2, os.cpu_count() or 2))) as pool:  # XLA compiles them concurrently
-        exes = list(pool.map(lambda low: low.compile(), jobs))
-    n = len(init_low)
-    init_exe = sharding.PerDevice(dict(zip(init_low, exes[:n])), mesh)
-    chunk_exe = sharding.PerDevice(dict(zip(chunk_low, exes[n:])), mesh)
+    init_exe = sharding.PerDevice(_compile_per_device(init_low), mesh)
+    chunk_exe = sharding.PerDevice(_compile_per_device(chunk_low), mesh)
     LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
     _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
     while len(_COMPILED) > COMPILED_CACHE_SIZE:

@@ -72,6 +72,12 @@ class Problem(NamedTuple):
     coords: axis name -> coordinate values (e.g. token labels)
     info: JSON-able facts about the built problem (stored in the manifest)
     record_update: carry the last optimizer update and gradient (`rec.update`, `rec.grads`)
+    sample(key, step) -> batch        optional, with batch_loss: the batch `loss` draws from `key`
+    batch_loss(params, batch, step)   (a pytree), and the loss on it, so that
+                                      loss(params, key, step) == batch_loss(params, sample(key, step), step).
+                                      Seeds share their data stream across grid points (common random
+                                      numbers), so with these the engine draws each seed's batches once
+                                      per step for every point of the sweep (``sweep.share_batches``)
 
     Metric names the engine reads: ``train_loss`` is always recorded by the engine (the mean training
     objective since the previous record; the flow loss under gradient flow). A metric named ``loss``
@@ -87,6 +93,8 @@ class Problem(NamedTuple):
     coords: dict
     info: dict
     record_update: bool = False
+    sample: Callable[[jax.Array, jax.Array], Any] | None = None
+    batch_loss: Callable[[Any, Any, jax.Array], jax.Array] | None = None
 
 
 def _no_point_arrays(cfg, hp, record_steps) -> tuple[dict, dict]:

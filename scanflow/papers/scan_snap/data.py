@@ -207,6 +207,35 @@ def sample_batch(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int,
     return Batch(counts_BxM, jnp.asarray(spec.query_K)[cls_B], jnp.asarray(spec.target_K)[cls_B])
 
 
+@dataclass(frozen=True)
+class SupportCounts:
+    """Sampled sequences as counts over their class's support (the compact form of `Batch`):
+    counts_BxS[b, s] = occurrences of support token s of class cls_B[b] (``ClassSpec.support_cdf``)."""
+
+    cls_B: jax.Array
+    counts_BxS: jax.Array
+
+
+jax.tree_util.register_dataclass(SupportCounts, data_fields=["cls_B", "counts_BxS"], meta_fields=[])
+
+
+def sample_support_counts(key: jax.Array, spec: ClassSpec, batch_size: int, seq_len: int, dtype=jnp.float32):
+    """The draw of `sample_batch` (same key -> same sequences), kept over each class's S support tokens:
+    a B x S array instead of B x M, cheap to draw once per seed and share (`expand`)."""
+    cls_B, u_BxT1, cdf_BxS = _uniforms(key, spec, batch_size, seq_len)
+    below_BxS = jnp.sum(u_BxT1[:, None, :] < cdf_BxS[:, :, None], axis=-1)
+    return SupportCounts(cls_B, jnp.diff(below_BxS, axis=1, prepend=0).astype(dtype))
+
+
+def expand(sc: SupportCounts, spec: ClassSpec) -> Batch:
+    """SupportCounts -> the `Batch` of token counts that `sample_batch` gives for the same key (the same
+    integers: support tokens are distinct but for padding slots, whose count is 0)."""
+    B = sc.cls_B.shape[0]
+    support_BxS = jnp.asarray(spec.support_cdf[0])[sc.cls_B]
+    counts_BxM = jnp.zeros((B, spec.M), sc.counts_BxS.dtype).at[jnp.arange(B)[:, None], support_BxS].add(sc.counts_BxS)
+    return Batch(counts_BxM, jnp.asarray(spec.query_K)[sc.cls_B], jnp.asarray(spec.target_K)[sc.cls_B])
+
+
 def to_counts(seqs: Sequences, M: int, dtype=jnp.float32) -> Batch:
     """Token counts of sampled sequences (for tests and for user-supplied sequences)."""
     onehot = seqs.context_BxT1[:, :, None] == jnp.arange(M)[None, None, :]

@@ -52,10 +52,17 @@ def build(cfg: Config) -> Problem:
         sc = hp["init_scale"]
         return yz.init(key, spec.M, sc["Y"].astype(dtype), dtype, scale_Z=sc["Z"].astype(dtype))
 
+    sample = batch_loss = None
     if d.mode == "sampled":
 
         def loss(params, key, step):
             return yz.loss(params, data.sample_batch(key, spec, d.batch_size, d.seq_len, dtype))
+
+        def sample(key, step):  # the same batch as `loss` draws, compact (shared across grid points)
+            return data.sample_support_counts(key, spec, d.batch_size, d.seq_len, dtype)
+
+        def batch_loss(params, counts, step):
+            return yz.loss(params, data.expand(counts, spec))
 
     else:
 
@@ -122,7 +129,7 @@ def build(cfg: Config) -> Problem:
         "target_K": spec.target_K.tolist(),
         "default_init_scale": float(1.0 / np.sqrt(spec.M)),
     }
-    return Problem(init, loss, metrics, pop_loss, metric_dims, coords, info)
+    return Problem(init, loss, metrics, pop_loss, metric_dims, coords, info, sample=sample, batch_loss=batch_loss)
 
 
 def _plots(ds) -> dict:
