@@ -1,25 +1,32 @@
 """scanflow vs what users run today, measured side by side in one invocation.
 
-    python benchmarks/compare.py                  # the whole table (CPU: ~15-30 min on 2 cores)
-    python benchmarks/compare.py --quick          # fewer reference runs, smaller flow/memory parts
-    python benchmarks/compare.py --only scanflow,naive
+    python benchmarks/compare.py --json out.json       # the Fig-6 table (CPU: about 5 min on 2 cores)
+    python benchmarks/compare.py --levers              # also scanflow with each speed lever turned off
+    python benchmarks/compare.py --only torch,scanflow,flow,memory,naive,process
 
-The workload is the paper's Fig-6 sweep (`scanflow.papers.scan_snap.checks.sweep_checks.FIG6`): M in
-{33, 79, 125, 240} x 16 learning-rate points x 10 seeds = 640 runs of 100 SGD-momentum steps,
-T = 128, batch 128. Every contender runs in its own fresh process (cold start, compile included):
+The workload is the paper's Fig-6 sweep, `configs/scan_snap_fig6.yaml`: M in {33, 79, 125, 240} x 16
+learning-rate points x 10 seeds = 640 runs of 100 SGD-momentum steps, T = 128, batch 128.
 
-* torch:     `benchmarks/torch_reference.py`, the authors' way: one process per configuration,
-             batches sampled in Python. A subset is run; the 640-run time is extrapolated from the
-             mean wall time per run at each M (said so in the table).
+* torch:     the headline baseline. `benchmarks/torch_reference.py` (the authors' `Model2` + `Dataset2`
+             loop, batches sampled in Python) run **in one process**: no start-up per run, no checkpoint
+             writes, torch's default threads. `--torch-runs` runs per M are timed (torch imported once);
+             the 640-run time is the mean per run at each M times 160 runs.
+* process:   the same loop, one process per run (the authors' Hydra basic launcher), one run per M,
+             extrapolated the same way: the start-up of each run's process is included.
+* scanflow:  ``scanflow run configs/scan_snap_fig6.yaml --no-plot --quiet`` as a fresh process, timed
+             from start to exit (imports, compile, four programs, writing results.nc, the printed
+             table): first with an empty persistent compile cache (cold), then again with the cache it
+             filled (warm). The CLI's defaults: one CPU device per core, the config's runs_per_block.
+* levers:    with --levers, the warm scanflow run again with one lever off at a time (shared batches,
+             one device per core, the block of 4), so each lever's gain is measured in the same run.
 * naive:     a Python for-loop over a jitted scanflow step, one run at a time (same model, data and
-             keys as scanflow); a subset per M, extrapolated (one compile per M is counted).
-* scanflow:  `scanflow.engine.sweep.run_sweep`, the whole 640-run sweep, on 1 device and on 8 fake CPU
-             devices (``XLA_FLAGS=--xla_force_host_platform_device_count=8``).
+             keys); a subset per M, extrapolated (one compile per M is counted).
 * flow:      population-mode gradient flow (Tsit5, rtol 1e-6) to t = 1e4.
 * memory:    peak RSS of a 1e4-run population-mode sweep.
 
-A like-for-like check compares the torch reference's final distinct-token entropy with scanflow's
-on two cells (independent random streams, so within 3 standard errors).
+A like-for-like check compares the in-process torch runs' final distinct-token entropy with
+scanflow's on two cells at M = 33 (independent random streams, so within 3 standard errors). The
+JSON file holds every number, the ratios and the load average before and after.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "scan_snap_fig6.yaml"
 NUM_LAST = (1, 3, 5, 10)  # M = 33, 79, 125, 240
 ETA_Z = (0.5, 1, 2, 3)
 RATIOS = (1, 2, 5, 10)
@@ -56,26 +64,38 @@ def _rss_mb() -> float:
 # ----------------------------------------------------------------------------- children
 
 
-def child_scanflow(args) -> dict:
-    """The 640-run sweep, one program per M; wall time including compile."""
-    import jax
+def scanflow_cli(cache: Path, out: Path, *overrides: str, env_extra: dict | None = None) -> dict:
+    """``scanflow run configs/scan_snap_fig6.yaml`` as a fresh process with this compile cache: wall time
+    from start to exit, the manifest's compile and run seconds, and the final entropy at M = 33."""
     import numpy as np
+    import xarray as xr
 
-    from scanflow.engine.sweep import run_sweep
-
-    t0 = time.perf_counter()
-    out = {"devices": jax.device_count(), "per_M": {}, "entropy": {}}
-    for L in NUM_LAST:
-        t = time.perf_counter()
-        o = run_sweep(fig6_cfg(L), runs_per_block=args.runs_per_block)
-        M = o.info["M"]
-        out["per_M"][M] = {"wall_s": time.perf_counter() - t, **{k: o.timings[k] for k in ("compile_s", "run_s")}}
-        if L == 1:  # final entropy per (point, seed), class mean
-            out["entropy"] = np.asarray(o.arrays["entropy"][:, :, -1].mean(-1)).tolist()
-    out["wall_s"] = time.perf_counter() - t0
-    out["compile_s"] = sum(v["compile_s"] for v in out["per_M"].values())
-    out["run_s"] = sum(v["run_s"] for v in out["per_M"].values())
-    return out
+    env = {**os.environ, "SCANFLOW_COMPILE_CACHE": str(cache), **(env_extra or {})}
+    for k in ("JAX_COMPILATION_CACHE_DIR", "XLA_FLAGS"):
+        env.pop(k, None)
+    before = set(out.glob("*")) if out.exists() else set()
+    cmd = [sys.executable, "-m", "scanflow.cli", "run", str(CONFIG), *overrides, "--out", str(out), "--no-plot", "--quiet"]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"scanflow failed:\n{p.stderr[-3000:]}")
+    (run_dir,) = set(out.glob("*")) - before
+    m = json.loads((run_dir / "manifest.json").read_text())
+    timings = m["timings"]
+    parts = [q["timings"] for q in m.get("parts") or [{"timings": timings}]]
+    with xr.open_dataset(run_dir / "results.nc", engine="h5netcdf") as ds:
+        ent = ds["entropy"].isel(step=-1).mean("cls")  # (num_last, point, seed)
+        ent33 = ent.sel(num_last=1) if "num_last" in ent.dims else ent
+        order = [ETA_Z.index(z) * 4 + RATIOS.index(r) for z, r in zip(ent33["lr_Z"].values,
+                                                                        (ent33["lr_Y"] / ent33["lr_Z"]).values)]
+        entropy = np.empty((16, ent33.sizes["seed"]))
+        entropy[order] = ent33.values
+    return {"wall_s": wall, "compile_s": timings["compile_s"], "run_s": timings["run_s"],
+            "per_M": {M: {k: q[k] for k in ("compile_s", "run_s")} for M, q in zip((33, 79, 125, 240), parts)},
+            "devices": parts[0].get("devices"), "runs_per_block": parts[0].get("runs_per_block"),
+            "compile_cache": [q.get("compile_cache", {}).get("programs_from") for q in parts],
+            "overrides": list(overrides), "env": env_extra or {}, "entropy": entropy.tolist()}
 
 
 def child_naive(args) -> dict:
@@ -172,7 +192,6 @@ def child_population(args) -> dict:
     return out
 
 
-CHILDREN = {"scanflow": child_scanflow, "naive": child_naive, "flow": child_flow, "population": child_population}
 
 
 # ----------------------------------------------------------------------------- parent
@@ -192,14 +211,45 @@ def run_child(kind: str, *extra: str, devices: int = 1) -> dict:
     return out
 
 
-def run_torch(seeds: int) -> dict:
-    """Reference runs, one process each: the entropy cells at M = 33 and one cell per other M."""
-    jobs = [(1, z, r, s) for z, r in ENTROPY_CELLS for s in range(1, seeds + 1)]
-    jobs += [(L, 1.0, 2.0, s) for L in NUM_LAST[1:] for s in range(1, max(1, seeds // 2) + 1)]
+def child_torch(args) -> dict:
+    """The authors' loop in this one process: `args.runs` runs per M, plus the entropy cells at M = 33."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    t = time.perf_counter()
+    import torch_reference as ref  # imports torch once
+
+    import_s = time.perf_counter() - t
+    import torch
+
+    jobs = [(1, z, r, s) for z, r in ENTROPY_CELLS for s in range(1, args.runs + 1)]
+    jobs += [(L, 1.0, 2.0, s) for L in NUM_LAST[1:] for s in range(1, args.runs + 1)]
     runs = []
     for L, z, r, s in jobs:
+        t = time.perf_counter()
+        rec = ref.train(L, z, r, s)
+        rec["wall_s"] = time.perf_counter() - t
+        runs.append(rec)
+        print(f"  torch (in-process) M={rec['M']} eta_Z={z:g} ratio={r:g} seed={s}: {rec['wall_s']:.2f} s, "
+              f"entropy {rec['entropy']:.4f}", file=sys.stderr, flush=True)
+    return {"runs": runs, "import_torch_s": import_s, "threads": torch.get_num_threads(), "version": torch.__version__,
+            **_extrapolate(runs, "wall_s")}
+
+
+def _extrapolate(runs: list, key: str) -> dict:
+    """Mean time per run at each M, times the 160 runs of each M."""
+    by_M: dict = {}
+    for rec in runs:
+        by_M.setdefault(rec["M"], []).append(rec[key])
+    per_M = {m: sum(v) / len(v) for m, v in sorted(by_M.items())}
+    return {"per_M_mean_s": per_M, "extrapolated_640_s": sum(per_M.values()) * N_RUNS / len(per_M),
+            "measured_runs": len(runs)}
+
+
+def run_torch_processes() -> dict:
+    """The same loop, one process per run (start-up included): one run per M."""
+    runs = []
+    for L in NUM_LAST:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "torch_reference.py"), "--num-last", str(L),
-               "--lr-z", str(z), "--ratio", str(r), "--seed", str(s)]
+               "--lr-z", "1", "--ratio", "2", "--seed", "1"]
         t = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
@@ -207,14 +257,8 @@ def run_torch(seeds: int) -> dict:
         rec = json.loads(p.stdout.strip().splitlines()[-1])
         rec["process_wall_s"] = time.perf_counter() - t
         runs.append(rec)
-        print(f"  torch M={rec['M']} eta_Z={z:g} ratio={r:g} seed={s}: {rec['process_wall_s']:.1f} s, "
-              f"entropy {rec['entropy']:.4f}", file=sys.stderr, flush=True)
-    by_M: dict = {}
-    for rec in runs:
-        by_M.setdefault(rec["M"], []).append(rec["process_wall_s"])
-    per_run = sum(sum(v) / len(v) for v in by_M.values()) / len(by_M)
-    return {"runs": runs, "per_M_mean_s": {m: sum(v) / len(v) for m, v in by_M.items()},
-            "extrapolated_640_s": per_run * N_RUNS, "measured_runs": len(runs)}
+        print(f"  torch (one process) M={rec['M']}: {rec['process_wall_s']:.1f} s", file=sys.stderr, flush=True)
+    return {"runs": runs, **_extrapolate(runs, "process_wall_s")}
 
 
 def entropy_check(torch_res: dict, sf: dict) -> list[dict]:
@@ -236,13 +280,27 @@ def entropy_check(torch_res: dict, sf: dict) -> list[dict]:
     return out
 
 
+CHILDREN = {"torch": child_torch, "naive": child_naive, "flow": child_flow, "population": child_population}
+
+
+LEVERS = (  # (name, overrides, environment): the warm scanflow run with one lever turned off
+    ("batches drawn in every run (sweep.share_batches=false)", ("sweep.share_batches=false",), {}),
+    ("one CPU device (SCANFLOW_CPU_DEVICES=1)", (), {"SCANFLOW_CPU_DEVICES": "1"}),
+    ("one run per block (sweep.runs_per_block=1)", ("sweep.runs_per_block=1",), {}),
+)
+
+
 def main() -> None:
+    import tempfile
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="torch,naive,scanflow,scanflow8,flow,memory")
+    ap.add_argument("--only", default="torch,process,scanflow,flow,memory")
+    ap.add_argument("--levers", action="store_true", help="also the warm scanflow run with each speed lever off")
     ap.add_argument("--quick", action="store_true", help="fewer reference runs; smaller flow and memory parts")
     ap.add_argument("--json", default=None, help="also write all numbers to this file")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--torch-runs", type=int, default=None, help="in-process torch runs per M (default 4; 2 with --quick)")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--runs-per-block", type=int, default=None)
@@ -252,60 +310,98 @@ def main() -> None:
         return
 
     parts = set(args.only.split(","))
-    res: dict = {"cpu_count": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    res: dict = {"cpu_count": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "load_average_before": os.getloadavg()}
     say = lambda m: print(m, file=sys.stderr, flush=True)
-    if "scanflow" in parts:
-        say("scanflow, 1 device ...")
-        res["scanflow"] = run_child("scanflow")
-    if "scanflow8" in parts:
-        say("scanflow, 8 fake CPU devices ...")
-        res["scanflow8"] = run_child("scanflow", devices=8)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache, out = Path(tmp) / "cache", Path(tmp) / "runs"
+        if "scanflow" in parts:
+            say("scanflow, cold compile cache ...")
+            res["scanflow_cold"] = scanflow_cli(cache, out)
+            say(f"  {res['scanflow_cold']['wall_s']:.1f} s")
+            say("scanflow, warm compile cache ...")
+            res["scanflow_warm"] = scanflow_cli(cache, out)
+            say(f"  {res['scanflow_warm']['wall_s']:.1f} s")
+            if args.levers:
+                res["levers"] = {}
+                for name, overrides, env in LEVERS:
+                    say(f"scanflow, warm, {name}: cold for this program, then warm ...")
+                    scanflow_cli(cache, out, *overrides, env_extra=env)  # fills the cache for this variant
+                    res["levers"][name] = scanflow_cli(cache, out, *overrides, env_extra=env)
+                    say(f"  {res['levers'][name]['wall_s']:.1f} s")
+    if "torch" in parts:
+        say("PyTorch reference, in one process ...")
+        n = args.torch_runs or (2 if args.quick else 4)
+        res["torch"] = run_child("torch", "--runs", str(n))
+        if "scanflow_warm" in res:
+            res["entropy_check"] = entropy_check(res["torch"], res["scanflow_warm"])
+    if "process" in parts:
+        say("PyTorch reference, one process per run ...")
+        res["torch_process"] = run_torch_processes()
     if "naive" in parts:
         say("naive JAX loop ...")
         res["naive"] = run_child("naive", "--runs", "1" if args.quick else "2")
-    if "torch" in parts:
-        say("PyTorch reference, one process per run ...")
-        res["torch"] = run_torch(2 if args.quick else 3)
-        if "scanflow" in res:
-            res["entropy_check"] = entropy_check(res["torch"], res["scanflow"])
     if "flow" in parts:
         say("gradient flow ...")
         res["flow"] = run_child("flow", "--seeds", "1" if args.quick else "4")
     if "memory" in parts:
         say("population sweep, peak memory ...")
         res["memory"] = run_child("population", "--runs", "1000" if args.quick else "10000", "--steps", "100")
+    res["load_average_after"] = os.getloadavg()
+    res["ratios"] = ratios(res)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     print(table(res))
 
 
-def table(res: dict) -> str:
-    lines = [f"Fig-6 sweep: 640 runs x 100 steps (M = 33, 79, 125, 240); {res['cpu_count']} CPU cores; "
-             f"started {res['started']}", "",
-             "| contender | 640-run wall (s) | of which compile (s) | per run (s) | scanflow (1 dev) is faster by |",
-             "|---|---|---|---|---|"]
-    sf = res.get("scanflow", {}).get("wall_s")
-    ratio = lambda t: f"{t / sf:,.0f}x" if sf else "-"
+def ratios(res: dict) -> dict:
+    """Baseline time / scanflow time, for each baseline and each scanflow row."""
+    base = {k: res[k]["extrapolated_640_s"] for k in ("torch", "torch_process", "naive") if k in res}
+    rows = {k: res[k]["wall_s"] for k in ("scanflow_cold", "scanflow_warm") if k in res}
+    rows.update({f"lever off: {k}": v["wall_s"] for k, v in res.get("levers", {}).items()})
+    return {f"{b} / {r}": tb / tr for b, tb in base.items() for r, tr in rows.items()}
 
-    def row(name, total, compile_s, note=""):
-        comp = f"{compile_s:.1f}" if compile_s is not None else "-"
-        lines.append(f"| {name}{note} | {total:,.1f} | {comp} | {total / N_RUNS:.3f} | {ratio(total)} |")
+
+def table(res: dict) -> str:
+    la = lambda k: "/".join(f"{x:.2f}" for x in res[k])
+    lines = [f"Fig-6 sweep: 640 runs x 100 steps (M = 33, 79, 125, 240); {res['cpu_count']} CPU cores; "
+             f"started {res['started']}; load average (1/5/15 min) {la('load_average_before')} before, "
+             f"{la('load_average_after')} after", "",
+             "| contender | 640-run wall (s) | of which compile (s) | run (s) | per run (s) | faster than the in-process torch loop by |",
+             "|---|---|---|---|---|---|"]
+    base = res.get("torch", {}).get("extrapolated_640_s")
+    ratio = lambda t: f"{base / t:,.1f}x" if base else "-"
+
+    def row(name, total, compile_s=None, run_s=None):
+        c = f"{compile_s:.1f}" if compile_s is not None else "-"
+        r = f"{run_s:.1f}" if run_s is not None else "-"
+        lines.append(f"| {name} | {total:,.1f} | {c} | {r} | {total / N_RUNS:.3f} | {ratio(total)} |")
 
     if "torch" in res:
         t = res["torch"]
-        row("PyTorch, one process per run", t["extrapolated_640_s"], None,
-            f" (extrapolated from {t['measured_runs']} runs)")
+        row(f"PyTorch loop in one process (torch {t['version']}, {t['threads']} threads; extrapolated from "
+            f"{t['measured_runs']} runs)", t["extrapolated_640_s"])
+    if "torch_process" in res:
+        t = res["torch_process"]
+        row(f"PyTorch, one process per run (extrapolated from {t['measured_runs']} runs)", t["extrapolated_640_s"])
     if "naive" in res:
         n = res["naive"]
         comp = sum(v["first_run_incl_compile_s"] - v["run_s"] for v in n["per_M"].values())
-        row("naive JAX loop, one run at a time", n["extrapolated_640_s"], comp,
-            f" (extrapolated from {n['measured_runs']} runs per M)")
-    for key, name in (("scanflow", "scanflow, 1 device"), ("scanflow8", "scanflow, 8 fake CPU devices")):
+        row(f"naive JAX loop, one run at a time (extrapolated from {n['measured_runs']} runs per M)",
+            n["extrapolated_640_s"], comp)
+    for key, name in (("scanflow_cold", "cold compile cache"), ("scanflow_warm", "warm compile cache")):
         if key in res:
             s = res[key]
-            row(name, s["wall_s"], s["compile_s"])
+            row(f"**scanflow, {name}** ({s['devices']} devices, block {s['runs_per_block']}; whole process)",
+                s["wall_s"], s["compile_s"], s["run_s"])
+    for name, s in res.get("levers", {}).items():
+        row(f"scanflow, warm, {name}", s["wall_s"], s["compile_s"], s["run_s"])
+    for key in ("scanflow_cold", "scanflow_warm"):
+        if key in res:
+            per = ", ".join(f"M={m}: {v['compile_s']:.1f} / {v['run_s']:.1f}" for m, v in res[key]["per_M"].items())
+            lines.append(f"\n{key} compile / run (s) by M: {per}; programs from: {res[key]['compile_cache']}")
     if "entropy_check" in res:
-        lines += ["", "Like-for-like: final distinct-token entropy at M = 33, torch vs scanflow (3 SE):"]
+        lines += ["", "Like-for-like: final distinct-token entropy at M = 33, torch (in-process runs) vs scanflow (3 SE):"]
         for e in res["entropy_check"]:
             lines.append(f"  eta_Z={e['eta_Z']:g} ratio={e['ratio']:g}: torch {e['torch_mean']:.4f} (n={e['torch_n']}) "
                          f"scanflow {e['scanflow_mean']:.4f} (n=10, sd {e['scanflow_sd']:.4f}); diff {e['diff']:+.4f}, "

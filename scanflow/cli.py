@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--devices", type=int, default=None, metavar="N",
                    help="shard the runs over the first N devices (default: all devices)")
     r.add_argument("--runs-per-block", type=int, default=None, metavar="B",
-                   help="vmap B runs at a time (default: 1 on CPU, 256 on an accelerator); a run's bits depend on B "
+                   help="vmap B runs at a time (default: the config's sweep.runs_per_block, else 1 on CPU, 256 on an "
+                        "accelerator); a run's bits depend on B "
                         "but not on the grid around it or on the number of devices at a fixed B")
     r.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
                    help="checkpoint the carried state after a chunk at most this often (default 60; 0: every chunk)")
@@ -102,6 +103,7 @@ def _parse(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    args.own_process = argv is None  # the command line itself (not main([...]) called from Python)
     try:
         return _main(args)
     except BrokenPipeError:  # `scanflow ... | head`: the reader left; end quietly, as other tools do
@@ -117,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     try:
-        if args.command in ("run", "verify"):
+        if args.command in ("run", "verify") and args.own_process:
             from scanflow.engine.sharding import use_host_cores
 
-            use_host_cores()  # one CPU device per core, before JAX starts (no-op on a running backend)
+            use_host_cores()  # one CPU device per core, before JAX starts
         if args.command == "run":
             return _run(args)
         if args.command == "verify":
@@ -220,7 +222,7 @@ def _run(args) -> int:
         device_checks(cfg)  # the workload checks skipped before the cluster was joined
     from scanflow.engine.sweep import default_block
 
-    check_resources(cfg, args.runs_per_block or default_block())  # with the real vmapped block of this backend
+    check_resources(cfg, args.runs_per_block or cfg.sweep.runs_per_block or default_block())  # with the real vmapped block of this backend
 
     path = execute(cfg, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot, resume=resume,
                    n_devices=args.devices, runs_per_block=args.runs_per_block,

@@ -9,6 +9,7 @@ promise through ``python -m scanflow.cli`` in a subprocess, the way users run it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -181,6 +182,9 @@ CASES = [
     ("devices-zero", run(SCAN, "--devices", "0"), ["--devices", ">= 1"]),
     ("devices-text", run(SCAN, "--devices", "abc"), ["--devices", "abc"]),
     ("runs-per-block-zero", run(SCAN, "--runs-per-block", "0"), ["--runs-per-block", ">= 1"]),
+    ("config-runs-per-block-zero", run(SCAN, "sweep.runs_per_block=0"), ["sweep.runs_per_block", ">= 1"]),
+    ("config-runs-per-block-float", run(SCAN, "sweep.runs_per_block=2.5"), ["sweep.runs_per_block", "integer"]),
+    ("share-batches-text", run(SCAN, "sweep.share_batches=maybe"), ["sweep.share_batches", "maybe"]),
     ("runs-per-block-memory", run(SCAN, "data.num_unique=1000", "--runs-per-block", "16"),
      ["data.num_unique", "vmapped 16 at a time", "GB"]),
     ("checkpoint-negative", run(SCAN, "--checkpoint-every", "-1"), ["--checkpoint-every", ">= 0"]),
@@ -285,9 +289,13 @@ def test_module_entry_point(tmp_path):
         (["run", tmp_path / "binary.yaml", "--out", tmp_path / "runs"], ["binary.yaml", "binary"]),
         (["run", SCAN, "sweep.lr.Y=[1e308]", "--out", tmp_path / "new"], ["sweep.lr.Y", "float32"]),
         (["run", SCAN, "--out", tmp_path / "afile.txt"], ["--out", "afile.txt"]),
+        (["run", SCAN, "--out", tmp_path / "new", "SCANFLOW_CPU_DEVICES=two"], ["SCANFLOW_CPU_DEVICES", "two"]),
+        (["run", SCAN, "--out", tmp_path / "new", "SCANFLOW_CPU_DEVICES=0"], ["SCANFLOW_CPU_DEVICES", "positive"]),
     ):
+        env = {**os.environ, **dict(a.split("=", 1) for a in map(str, args) if a.startswith("SCANFLOW_"))}
+        args = [a for a in args if not str(a).startswith("SCANFLOW_")]
         p = subprocess.run([sys.executable, "-m", "scanflow.cli", *map(str, args)], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=300)
+                           cwd=tmp_path, timeout=300, env=env)
         assert p.returncode == 2, p.stderr
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("scanflow: error: "), p.stderr

@@ -303,6 +303,10 @@ class SweepConfig:
     the workload's default grid (`Workload.lr_default`). The keys are checked against the workload
     by `Config`.
 
+    ``runs_per_block``: the runs vmapped together in one block (default: the backend's, `sweep.default_block`).
+    A run's bits depend on it (XLA's rounding changes with the vmapped size) but not on the grid around
+    it; on CPU a block of 4 to 8 runs is faster for large sweeps, and pads a sweep of fewer runs.
+
     ``share_batches`` (workloads whose `Problem` has ``sample`` / ``batch_loss``, e.g. scan_snap): seeds
     share their data stream across grid points, so each seed's batch is drawn once per step and used by
     every point; ``false`` draws it inside every run, as scanflow did before (the same batches; float32
@@ -322,6 +326,7 @@ class SweepConfig:
     max_memory_gb: float = 16.0  # ceiling (GB) on the estimated records, and on the device's state + one block
     max_run_steps: float = 1e10  # ceiling on runs x train.steps (the flow horizon under gradient flow); .inf: none
     share_batches: bool = True  # draw each seed's batches once per step for every grid point (workloads with Problem.sample)
+    runs_per_block: int | None = None  # runs vmapped together (None: the backend's default, 1 on CPU); --runs-per-block overrides
 
     def __post_init__(self):
         check_types(self, "sweep")
@@ -330,6 +335,8 @@ class SweepConfig:
         need(self.max_memory_gb > 0, "sweep.max_memory_gb", "a positive number of GB (.inf: no ceiling)",
              self.max_memory_gb)  # NaN fails too
         need(self.max_run_steps >= 1, "sweep.max_run_steps", "a number >= 1 (.inf: no ceiling)", self.max_run_steps)
+        if self.runs_per_block is not None:
+            need_int(self.runs_per_block, "sweep.runs_per_block", 1)
         if self.lr is not None and not isinstance(self.lr, _FrozenDict):
             need(isinstance(self.lr, dict), "sweep.lr", "a mapping", type(self.lr).__name__)
             norm = {str(k): _lr_list(v, f"sweep.lr.{k}") for k, v in self.lr.items()}

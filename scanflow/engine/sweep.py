@@ -515,7 +515,7 @@ def run_sweep(
     in the whole sweep (extending a finished sweep); the other runs' entries are zero.
 
     The runs are sharded over `n_devices` devices (default: every device, of every process), in
-    vmapped blocks of `runs_per_block` runs (default `default_block()`, a constant of the backend;
+    vmapped blocks of `runs_per_block` runs (default ``sweep.runs_per_block``, else `default_block()`, a constant of the backend;
     the last block is padded). XLA's rounding depends on the vmapped block size, so a fixed block
     makes a run's bits independent of the grid around it, of diverging neighbours and of the number
     of devices or processes (each device runs the one-device program on its rows, see `compiled`).
@@ -541,7 +541,7 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     mesh = sharding.make_mesh(n_devices)
     P, S = jax.tree.leaves(hp)[0].shape[0], cfg.sweep.seeds
     facts = {"n_points": int(P), "n_seeds": int(S), "n_chunks": int(n_chunks), "records_per_chunk": int(rpc)}
-    block = _block_of_run(work_dir, runs_per_block or default_block(), facts)
+    block = _block_of_run(work_dir, runs_per_block or cfg.sweep.runs_per_block or default_block(), facts)
     layout = sharding.run_layout(P, S, mesh.size, block, only_runs)
     runs_host = sharding.run_inputs(hp, layout)
     if progress and jax.process_index() == 0:  # compiling can take a minute: say so before the bar appears
