@@ -214,6 +214,11 @@ class TrainConfig:
     is the learning rate (``adamw``, ``rmsprop``, ``lion``, ...) with keyword arguments in
     ``optimizer_args``. ``clip_norm`` first clips the gradient of all groups together to that global
     norm (``optax.clip_by_global_norm``, PyTorch's ``clip_grad_norm_``).
+
+    ``metrics`` lists the workload's metrics to record (its `Problem.metric_dims` names; ``attn`` and
+    ``z`` need ``record_attention``); the others are not computed at all, which makes the programs
+    smaller and faster to compile. ``train_loss`` is always recorded, and a run is flagged as
+    diverged from ``train_loss`` and, when recorded, ``loss`` and ``finite``.
     """
 
     method: str = "sgd"  # sgd (discrete optax optimizer) | flow (gradient flow, diffrax)
@@ -228,9 +233,13 @@ class TrainConfig:
     record_every: int = 2  # metrics are recorded every k steps (and at step 0)
     records_per_chunk: int = 0  # records per jitted chunk (progress granularity); 0 -> auto
     record_attention: bool = True  # store the full attention rows at every record (workloads that have them)
+    metrics: tuple[str, ...] | None = None  # record only these of the workload's metrics (null: all); train_loss always
 
     def __post_init__(self):
         check_types(self, "train")
+        if self.metrics is not None:
+            need(len(self.metrics) > 0 and len(set(self.metrics)) == len(self.metrics), "train.metrics",
+                 "a non-empty list of distinct metric names (or null: all)", list(self.metrics))
         need_choice(self.method, "train.method", ("sgd", "flow"))
         need(isinstance(self.optimizer, str) and re.fullmatch(r"[A-Za-z_]\w*", self.optimizer or "") is not None,
              "train.optimizer", f"one of {list(BUILTIN_OPTIMIZERS)} or an optax optimizer name", self.optimizer)

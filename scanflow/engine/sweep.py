@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanflow.engine import sharding
-from scanflow.engine import discrete, flow
+from scanflow.engine import discrete
 from scanflow.engine import grid
 from scanflow.engine.config import Config, ConfigError, TrainConfig
 from scanflow.engine.registry import get_workload
@@ -168,7 +168,7 @@ def _vmap_runs(fn: Callable, state_in: bool) -> Callable:
 
 @functools.lru_cache(maxsize=32)  # built Problems per static config (bounded)
 def program(static: Config) -> Program:
-    problem = get_workload(static.workload).build(static)
+    problem = _select_metrics(get_workload(static.workload).build(static), static.train.metrics)
     tc, dtype = static.train, dtype_of(static)
     S = static.sweep.seeds
 
@@ -181,6 +181,8 @@ def program(static: Config) -> Program:
             return discrete.run_chunk(problem, tc, n_records, state, key, hp)
 
     else:
+        from scanflow.engine import flow  # diffrax: imported only for gradient flow
+
         if problem.flow_loss is None:
             raise ConfigError(f"train.method: workload {static.workload} has no deterministic loss for gradient flow; "
                               "expected sgd")
@@ -212,9 +214,22 @@ def program(static: Config) -> Program:
         wrap = jax.random.wrap_key_data
         return _map_blocks(lambda sx: chunk_runs(sx[0], wrap(root_data), sx[1], n_records), (state, runs), block)
 
-    if shares_batches(static, problem):
-        chunk_blocks = functools.partial(_shared_chunk, problem, tc, S)
-    return Program(init_runs, chunk_runs, problem, S, chunk_blocks)
+    shared = functools.partial(_shared_chunk, problem, tc, S) if shares_batches(static, problem) else None
+    return Program(init_runs, chunk_runs, problem, S, shared or chunk_blocks)
+
+
+def _select_metrics(problem, names):
+    """The problem recording only `names` of its metrics (``train.metrics``; None: all). The others are
+    dropped before the program's outputs, so XLA never computes them."""
+    if names is None:
+        return problem
+    known = sorted(k for k in problem.metric_dims if k != "train_loss")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"train.metrics: unknown metric {unknown[0]!r}; expected some of {known}")
+    keep = set(names)
+    metrics = problem.metrics
+    return problem._replace(metrics=lambda params, rec: {k: v for k, v in metrics(params, rec).items() if k in keep})
 
 
 def shares_batches(static: Config, problem) -> bool:
@@ -420,8 +435,6 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
     Returns (init_exe, chunk_exe, state_shape, program, compile_seconds) -- state_shape is global
     (all rows); compile_seconds is 0 on a cache hit.
     """
-    import os
-
     mesh = sharding.make_mesh(1) if mesh is None else mesh
     static = static_part(cfg)
     prog = program(static)
@@ -452,8 +465,8 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
     runs_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_local, *a.shape[1:]), a.dtype), runs)  # one device's rows
     init_jit, chunk_jit = jax.jit(init_fn), jax.jit(chunk_fn, donate_argnums=0)  # traced once for all devices
     with unrolled_threefry():
-        state_1, _ = jax.eval_shape(init_jit, root_1, runs_1)
         init_low = _over_devices(lambda sh: init_jit.lower(on(root_1, sh), on(runs_1, sh)), mesh)
+        state_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), next(iter(init_low.values())).out_info[0])
         chunk_low = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
     state_shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype), state_1)
     before = dict(CACHE_EVENTS)

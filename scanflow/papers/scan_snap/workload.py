@@ -52,7 +52,6 @@ def build(cfg: Config) -> Problem:
         sc = hp["init_scale"]
         return yz.init(key, spec.M, sc["Y"].astype(dtype), dtype, scale_Z=sc["Z"].astype(dtype))
 
-    sample = batch_loss = None
     if d.mode == "sampled":
 
         def loss(params, key, step):
@@ -65,6 +64,7 @@ def build(cfg: Config) -> Problem:
             return yz.loss(params, data.expand(counts, spec))
 
     else:
+        sample = batch_loss = None  # nothing is drawn: nothing to share
 
         def loss(params, key, step):
             del key, step
@@ -143,7 +143,7 @@ def _summary(ds) -> str:
     """After `scanflow run`: the Fig-6 table (final distinct-token entropy, mean ± std over seeds, on the
     eta_Z x eta_Y/eta_Z grid) of each vocabulary size, for a sweep over that grid."""
     from scanflow.engine.dataset import config_of, split_parts
-    from scanflow.papers.scan_snap import plots_sweeps as sw
+    from scanflow.papers.scan_snap import tables as sw
 
     if set((config_of(ds).get("sweep") or {}).get("lr") or {}) != {"Z", "Y_over_Z"} or "entropy" not in ds:
         return ""

@@ -1,4 +1,6 @@
-"""Shared batches (issue 15): each seed draws its batch once per step for every grid point.
+"""Speed levers (issue 15) that must not change the numbers: shared batches and fewer metrics.
+
+Shared batches: each seed draws its batch once per step for every grid point.
 
 Seeds use common random numbers, so every point of a seed trains on the same batches; the engine draws
 them once per seed (`Problem.sample`) and each run takes its seed's (`sweep._shared_chunk`). The
@@ -84,3 +86,14 @@ def test_which_sweeps_share_and_the_group_size():
         assert sweep.batch_group(problem, big.train) == 3
     finally:
         sweep.SHARED_BATCH_BYTES = saved
+
+
+def test_fewer_metrics_record_only_those_and_the_same_values():
+    """train.metrics drops the other metrics from the program; the run and the kept records are the same."""
+    full = sweep.run_sweep(config_from_dict(SMALL, []))
+    few = sweep.run_sweep(config_from_dict(SMALL, ["train.metrics=[entropy, attn, loss]"]))
+    recorded = {k for k, d in few.dims.items() if "record" in d}
+    assert recorded == {"entropy", "attn", "loss", "train_loss"}
+    for name in ("entropy", "attn", "loss", "train_loss"):
+        np.testing.assert_array_equal(few.arrays[name], full.arrays[name], err_msg=name)
+    assert not few.arrays["diverged"].any()
