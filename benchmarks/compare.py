@@ -18,7 +18,8 @@ learning-rate points x 10 seeds = 640 runs of 100 SGD-momentum steps, T = 128, b
              table): first with an empty persistent compile cache (cold), then again with the cache it
              filled (warm). The CLI's defaults: one CPU device per core, the config's runs_per_block.
 * levers:    with --levers, the warm scanflow run again with one lever off at a time (shared batches,
-             one device per core, the block of 4), so each lever's gain is measured in the same run.
+             one device per core, the block of 4, the config's short metric list), so each lever's gain
+             is measured in the same invocation.
 * naive:     a Python for-loop over a jitted scanflow step, one run at a time (same model, data and
              keys); a subset per M, extrapolated (one compile per M is counted).
 * flow:      population-mode gradient flow (Tsit5, rtol 1e-6) to t = 1e4.
@@ -287,6 +288,7 @@ LEVERS = (  # (name, overrides, environment): the warm scanflow run with one lev
     ("batches drawn in every run (sweep.share_batches=false)", ("sweep.share_batches=false",), {}),
     ("one CPU device (SCANFLOW_CPU_DEVICES=1)", (), {"SCANFLOW_CPU_DEVICES": "1"}),
     ("one run per block (sweep.runs_per_block=1)", ("sweep.runs_per_block=1",), {}),
+    ("every metric recorded (train.metrics=null)", ("train.metrics=null",), {}),
 )
 
 

@@ -583,7 +583,8 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
             raise RunDirError(f"{Path(work_dir) / 'records'}: the records of chunk(s) {missing[:5]} are missing but the "
                               f"checkpoint counts {done} chunks; this run cannot be completed, start it again "
                               f"(scanflow run {Path(work_dir) / 'config.yaml'})")
-        state = _restore_state(state_shape, rows_all, leaves, layout, mesh)
+        # a finished discrete run's last checkpoint holds no state (nothing is left to compute)
+        state = None if done == n_chunks and not leaves else _restore_state(state_shape, rows_all, leaves, layout, mesh)
     saved = time.perf_counter()
     bar = _progress(n_chunks, cfg.name, done) if progress else None
     with _deferred_interrupts() as pending:
@@ -596,7 +597,10 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
             due, stop = _agree(due, bool(pending))  # several processes: process 0's clock and signal decide for all
             if due or stop or (last and (work_dir is not None or cfg.train.method == "flow")):  # flow: solver stats
                 rows, state_host = sharding.local_rows(state)
-                store.put_checkpoint(k + 1, rows, jax.tree.leaves(state_host))
+                # after the last chunk a discrete run needs no state: every record is written, so a resume
+                # (e.g. of a later static part) only reassembles them; gradient flow keeps its solver stats
+                finished = last and cfg.train.method != "flow"
+                store.put_checkpoint(k + 1, rows, [] if finished else jax.tree.leaves(state_host))
                 saved = time.perf_counter()
             if bar is not None:
                 bar.update(1)

@@ -111,11 +111,12 @@ def final_attention(r: xr.Dataset, measure: str = "c") -> np.ndarray:
     """
     if measure == "c":
         if "attn" not in r.data_vars:
-            raise ValueError(f"{_where(r)}: no 'attn' record (run with train.record_attention=true)")
+            raise ValueError(f"{_where(r)}: no 'attn' record (run with train.record_attention=true and attn in "
+                             "train.metrics)")
         return r["attn"].values[:, :, -1].astype(np.float64)
     if measure == "softmax_z":
         if "z" not in r.data_vars:
-            raise ValueError(f"{_where(r)}: no 'z' record (run with train.record_attention=true)")
+            raise ValueError(f"{_where(r)}: no 'z' record (run with train.record_attention=true and z in train.metrics)")
         z = r["z"].values[:, :, -1].astype(np.float64)
         e = np.exp(z - z.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
