@@ -37,14 +37,20 @@ def init_key(run_key: jax.Array) -> jax.Array:
     return jax.random.fold_in(run_key, 0)
 
 
-def init_state(problem: Problem, cfg: TrainConfig, run_key: jax.Array, hp: dict) -> tuple[State, dict]:
-    """Parameters, optimizer state and the record at step 0."""
+def init_state(problem: Problem, cfg: TrainConfig, run_key: jax.Array, hp: dict,
+               split_loss: bool = False) -> tuple[State, dict]:
+    """Parameters, optimizer state and the record at step 0. `split_loss`: take the step-0 training loss
+    as ``batch_loss(params, sample(key, 0), 0)`` (the same batch; the form the shared-data chunk uses)."""
     params = problem.init(init_key(run_key), hp)
     opt_state = make_optimizer(cfg, hp["lr"], hp.get("train")).init(params)
     step0 = jnp.zeros((), jnp.int32)
     update = jax.tree.map(jnp.zeros_like, params) if problem.record_update else None
     rec = dict(problem.metrics(params, Recording(step0, update, opt_state, hp, update)))
-    rec["train_loss"] = problem.loss(params, jax.random.fold_in(data_key(run_key), 0), step0)
+    key0 = jax.random.fold_in(data_key(run_key), 0)
+    if split_loss:
+        rec["train_loss"] = problem.batch_loss(params, problem.sample(key0, step0), step0)
+    else:
+        rec["train_loss"] = problem.loss(params, key0, step0)
     return State(params, opt_state, step0, update, update), rec
 
 

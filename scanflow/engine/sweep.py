@@ -175,7 +175,7 @@ def program(static: Config) -> Program:
     if tc.method == "sgd":
 
         def init_one(key, hp):
-            return discrete.init_state(problem, tc, key, hp)
+            return discrete.init_state(problem, tc, key, hp, split_loss=shares_batches(static, problem))
 
         def chunk_one(state, key, hp, n_records):
             return discrete.run_chunk(problem, tc, n_records, state, key, hp)
