@@ -99,6 +99,16 @@ def scanflow_cli(cache: Path, out: Path, *overrides: str, env_extra: dict | None
             "overrides": list(overrides), "env": env_extra or {}, "entropy": entropy.tolist()}
 
 
+def child_fig6(args) -> dict:
+    """The Fig-6 `scanflow run` process, cold then warm (benchmarks/gpu.sh); --runs-per-block overrides the config's."""
+    import tempfile
+
+    extra = [f"sweep.runs_per_block={args.runs_per_block}"] if args.runs_per_block else []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache, out = Path(tmp) / "cache", Path(tmp) / "runs"
+        return {"cold": scanflow_cli(cache, out, *extra), "warm": scanflow_cli(cache, out, *extra)}
+
+
 def child_naive(args) -> dict:
     """Python loop over a jitted step, one run at a time; `args.runs` runs per M."""
     import jax
@@ -281,7 +291,7 @@ def entropy_check(torch_res: dict, sf: dict) -> list[dict]:
     return out
 
 
-CHILDREN = {"torch": child_torch, "naive": child_naive, "flow": child_flow, "population": child_population}
+CHILDREN = {"torch": child_torch, "fig6": child_fig6, "naive": child_naive, "flow": child_flow, "population": child_population}
 
 
 LEVERS = (  # (name, overrides, environment): the warm scanflow run with one lever turned off

@@ -11,7 +11,7 @@ B=benchmarks/compare.py
 part() { name=$1; shift; echo "== $name"; timeout ${T:-150} python3 $B --child "$@" > "$OUT/$name.json" 2> "$OUT/$name.err"; tail -c 1500 "$OUT/$name.json"; echo; tail -3 "$OUT/$name.err"; }
 # in order of priority (a time limit on the whole call keeps the parts already written)
 part population_1e5_x1000 population --runs 100000 --steps 1000 --runs-per-block 100000
-T=100 part scanflow_fig6 scanflow --runs-per-block 160
+T=150 part scanflow_fig6 fig6 --runs-per-block 160
 T=100 part flow flow --seeds 4
 T=80 part naive naive --runs 2
 T=100 part population_1e5_x1000_blocks8 population --runs 100000 --steps 1000

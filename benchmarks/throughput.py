@@ -4,7 +4,7 @@
     python benchmarks/throughput.py [--steps 100] [--seeds 10] [dotted.key=value ...]
 
 Prints compile time, run time and run-steps per second (runs x steps / run time), measured in
-this one invocation. Not a test: timings depend on the machine.
+this one invocation, on one CPU device per core (as `scanflow run`). Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from scanflow.engine.config import config_from_dict
+    from scanflow.engine.sharding import use_host_cores
     from scanflow.engine.sweep import run_sweep
+
+    use_host_cores()  # one CPU device per core, as `scanflow run` does (SCANFLOW_CPU_DEVICES overrides)
 
     cfg = config_from_dict(FIG6_LARGEST, [f"train.steps={args.steps}", f"sweep.seeds={args.seeds}", *args.overrides])
     t0 = time.perf_counter()
@@ -51,6 +54,8 @@ def main() -> None:
         "run_steps_per_s": round(runs * cfg.train.steps / t["run_s"], 1),
         "run_steps_per_s_incl_compile": round(runs * cfg.train.steps / wall, 1),
         "cpu_count": os.cpu_count(),
+        "devices": t["devices"],
+        "runs_per_block": t["runs_per_block"],
         "diverged_runs": int(out.arrays["diverged"].sum()),
     }
     print(json.dumps(result, indent=2))

@@ -686,10 +686,10 @@ def _block_of_run(work_dir, block: int, facts: dict | None = None) -> int:
 
 
 # Runs per vmapped block by backend. A constant (not a function of the grid) so that a run's bits do not
-# depend on how many runs share the sweep. On CPU, 1: a block of 8 is faster on large sweeps (Fig-6 at
-# M = 240: run 17.5 s at B = 8, 21.0 s at B = 20, 23.1 s at B = 1) but would pad every small sweep (most
-# checks run 1-4 runs) to 8; pass --runs-per-block 8 for a large CPU sweep. On an accelerator a block
-# fills the device.
+# depend on how many runs share the sweep. On CPU, 1: a block of 2 to 8 is faster on large sweeps (Fig-6 at
+# M = 240 on 2 devices: run 7.1 s at B = 2, 7.3 s at B = 4, 9.5 s at B = 1) but would pad every small sweep
+# (most checks run 1-4 runs); a large CPU sweep sets sweep.runs_per_block (configs/scan_snap_fig6.yaml: 4)
+# or passes --runs-per-block. On an accelerator a block fills the device.
 DEFAULT_BLOCK = {"cpu": 1}
 DEFAULT_BLOCK_ACCELERATOR = 256
 
