@@ -282,11 +282,11 @@ def _shared_chunk(problem, tc: TrainConfig, n_seeds: int, state, root_data, runs
     def group(carry, _):
         st, loss_sum = carry
         batches = draw(st.step[0])  # every run is at the same step
-        return _map_blocks(lambda x: advance(x, batches), (st, runs, loss_sum), block)[:2], None
+        return _map_blocks(lambda x: advance(x, batches), (st, runs, loss_sum), block), None
 
     def record(st, _):
         zero = jnp.zeros(runs["seed"].shape, jax.tree.leaves(st.params)[0].dtype)
-        (st, loss_sum), _ = jax.lax.scan(lambda c, x: (group(c, x)[0], None), (st, zero), jnp.arange(every // G))
+        (st, loss_sum), _ = jax.lax.scan(group, (st, zero), jnp.arange(every // G))
         rec = _map_blocks(lambda x: jax.vmap(lambda s, hp: discrete.record_of(problem, s, hp))(x[0], x[1]["hp"]),
                           (st, runs), block)
         return st, {**rec, "train_loss": loss_sum / every}
