@@ -208,10 +208,8 @@ def child_population(args) -> dict:
 # ----------------------------------------------------------------------------- parent
 
 
-def run_child(kind: str, *extra: str, devices: int = 1) -> dict:
+def run_child(kind: str, *extra: str) -> dict:
     env = dict(os.environ)
-    if devices > 1:
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
     cmd = [sys.executable, __file__, "--child", kind, *extra]
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)

@@ -177,8 +177,6 @@ def load_on(compiled, device):
     assignment replaced; the loaded copy computes the same bits (`tests/test_sharding.py`)."""
     import io
 
-    import numpy as np
-
     try:
         from jax._src.lib import xla_client as xc
         from jax.experimental import serialize_executable as se
