@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--data", default=None, metavar="PATH",
                    help="real-text corpus: a directory with train.txt + valid.txt (or test.txt + valid.txt), or one "
                         "text file, e.g. data/wikitext-2")
+    v.add_argument("--mutant", default=None, metavar="NAME",
+                   help="break the simulator on purpose with a declared mutation (docs/mutations.md) and run the "
+                        "checks against it: a check that catches it says FAIL and the exit code is non-zero")
     pl = sub.add_parser("plot", help="re-draw the figures of a run directory")
     pl.add_argument("run_dir")
     pl.add_argument("--out", default=None, metavar="DIR",
@@ -434,7 +437,7 @@ def _verify(args) -> int:
 
     if args.paper is None:
         given = [f for f, v in (("--out", args.out), ("--only", args.only), ("--quick", args.quick),
-                                ("--data", args.data)) if v]
+                                ("--data", args.data), ("--mutant", args.mutant)) if v]
         if given:
             raise ConfigError(f"paper: {given[0]} needs a paper name or all; scanflow verify alone lists the papers")
         return _list_papers(args)
@@ -455,13 +458,16 @@ def _verify(args) -> int:
         _check_out_dir(f"--out (default {REPORTS})", REPORTS)
     if args.only:
         _known_checks(names[0], args.only)
+    if args.mutant is not None:
+        _known_mutant(args.mutant, names)
     _x64()
     code = 0
     for i, name in enumerate(names):
         data = args.data if args.data and _takes_data(name) else None  # `all --data`: only the papers that read it
         options = {"paper": name, "quick": bool(args.quick), "only": list(args.only),
-                   "data": str(Path(data).resolve()) if data else None}
-        code = max(code, _verify_paper(options, _new_report_dir(args.out, name, args.quick), later=names[i + 1:]))
+                   "data": str(Path(data).resolve()) if data else None, "mutant": args.mutant}
+        tag = f"{'-quick' if args.quick else ''}{f'-mutant-{args.mutant}' if args.mutant else ''}"
+        code = max(code, _verify_paper(options, _new_report_dir(args.out, name, tag), later=names[i + 1:]))
         if code == 130:
             break
     return code
@@ -489,11 +495,22 @@ def _known_checks(paper: str, only: list[str]) -> None:
         raise ConfigError(str(e).strip("'\"")) from None
 
 
-def _new_report_dir(out, paper: str, quick: bool):
-    """OUT/PAPER[-quick]-YYYYmmdd-HHMMSS[-k]: a fresh name, taken neither finished nor interrupted."""
+def _known_mutant(name: str, papers: list[str]) -> None:
+    """--mutant names a mutation declared for the paper: one line before anything is written, if not."""
+    from scanflow.verify.mutation import mutations
+
+    if len(papers) != 1:
+        raise ConfigError("--mutant: name one paper, e.g. scanflow verify scan-snap --quick --mutant lr-half")
+    known = mutations(papers[0])
+    if name not in known:
+        raise ConfigError(f"--mutant: unknown mutation {name!r} for {papers[0]}; expected one of {sorted(known)}")
+
+
+def _new_report_dir(out, paper: str, tag: str):
+    """OUT/PAPER[-quick][-mutant-NAME]-YYYYmmdd-HHMMSS[-k]: a fresh name, taken neither finished nor interrupted."""
     from scanflow.engine.results import new_run_dir
 
-    return new_run_dir(out if out is not None else REPORTS, f"{paper}{'-quick' if quick else ''}")
+    return new_run_dir(out if out is not None else REPORTS, f"{paper}{tag}")
 
 
 def _report_arg(arg: str):
@@ -562,6 +579,8 @@ def _same_options(args, opts: dict, report) -> None:
         was = " ".join(f"--only {n}" for n in opts["only"]) or "no --only (every check)"
         raise ConfigError(f"--only: {report} was started with {was}, got {' '.join(f'--only {n}' for n in args.only)}; "
                           f"{how}")
+    if args.mutant is not None and args.mutant != opts.get("mutant"):
+        raise ConfigError(f"--mutant: {report} was started with --mutant {opts.get('mutant')}, got {args.mutant}; {how}")
     if args.data is not None and str(Path(args.data).resolve()) != opts["data"]:
         was = f"--data {opts['data']}" if opts["data"] else "no --data"
         raise ConfigError(f"--data: {report} was started with {was}, got --data {args.data}; {how}")
@@ -577,9 +596,11 @@ def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, lat
 
     from scanflow.engine.results import unfinished_dir
     from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, run_checks, verdict_counts, write_report
+    from scanflow.verify.mutation import mutated
 
-    name, quick, done = opts["paper"], opts["quick"], done or {}
-    print(f"verify {name}{' (quick)' if quick else ''}{f' (resumed: {len(done)} recorded)' if replace else ''}:")
+    name, quick, done, mutant = opts["paper"], opts["quick"], done or {}, opts.get("mutant")
+    print(f"verify {name}{' (quick)' if quick else ''}{f' (MUTANT {mutant})' if mutant else ''}"
+          f"{f' (resumed: {len(done)} recorded)' if replace else ''}:")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         figs = Path(tmp) / "figures"
@@ -588,7 +609,8 @@ def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, lat
         interrupted = None
         ctx = Context(quick=quick, fig_dir=figs, data=Path(opts["data"]) if opts["data"] else None)
         try:
-            outcomes = run_checks(name, ctx, only=opts["only"] or None, done=done)
+            with mutated(mutant):
+                outcomes = run_checks(name, ctx, only=opts["only"] or None, done=done)
         except ChecksInterrupted as e:  # Ctrl-C: keep every finished check in a resumable report
             outcomes, interrupted = e.outcomes, e
         wall = opts.get("wall_s", 0.0) + time.perf_counter() - t0
@@ -597,7 +619,8 @@ def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, lat
                   "status": "interrupted" if interrupted else "complete"}
         out = unfinished_dir(final) if interrupted else final
         header = _header(opts, outcomes, total, wall, done, out if interrupted else None)
-        write_report(out, f"scanflow verify {name}", outcomes, figs, header, record, replace)
+        title = f"scanflow verify {name}" + (f" (MUTANT {mutant}: the simulator broken on purpose)" if mutant else "")
+        write_report(out, title, outcomes, figs, header, record, replace)
     print(f"  {verdict_counts(outcomes) if outcomes else 'no checks finished'}; report {out / 'report.md'}")
     if interrupted:
         rest = f"; not started: {', '.join(later)}" if later else ""
@@ -616,8 +639,10 @@ def _selected(paper: str, only: list[str]) -> list[str]:
 def _header(opts: dict, outcomes: list, total: int, wall: float, done: dict, partial) -> str:
     """report.md's opening paragraph: interrupted (`partial`: where) or resumed, the mode, the wall
     time (over every invocation), the legend."""
-    name, quick = opts["paper"], opts["quick"]
+    name, quick, mutant = opts["paper"], opts["quick"], opts.get("mutant")
     return (
+        (f"MUTANT {mutant}: the simulator is broken on purpose ({_mutant_bug(mutant)}); a check that catches it "
+         "says FAIL. " if mutant else "") +
         (f"INTERRUPTED (Ctrl-C) after {len(outcomes)} of {total} checks; the others did not run (resume with "
          f"`scanflow verify {partial}`). " if partial else "") +
         (f"Resumed: {len(done)} of {total} checks were recorded by an earlier, interrupted invocation. "
@@ -627,6 +652,12 @@ def _header(opts: dict, outcomes: list, total: int, wall: float, done: dict, par
         "T -> inf, or full-batch in the theory regime), C = code-faithful or the paper's own setting (sampled, "
         "finite T, or the paper's figure settings), T = theory only (or small exact identities)."
     )
+
+
+def _mutant_bug(name: str) -> str:
+    from scanflow.verify.mutation import MUTATIONS
+
+    return MUTATIONS[name].bug if name in MUTATIONS else name
 
 
 def _list_papers(args) -> int:

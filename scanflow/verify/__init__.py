@@ -8,29 +8,35 @@ tolerance text from the same numbers. `run_checks` runs a paper's checks and `wr
 verdicts.json. A check the paper itself does not support is declared ``expected="fail"`` with
 the reason; its failure is reported as XFAIL and does not fail the run.
 
-A check also declares the assumptions of the result it tests (`meter`, `holds`: computed on its own
-setting, printed with the side each inequality needs) and, for an asymptotic claim, a regime path
-(`trend`: the violation along settings deeper into the regime). A failed gate is then FAIL only
-inside every assumption and without a converging path; else OUTSIDE or CONVERGES (`VERDICT_SCALE`).
+A check also declares the assumptions of the result it tests (`meter`, `holds`: measured on its own
+setting, printed with the side each inequality needs). Its home setting has every meter met: PASS /
+FAIL are decided there. A failed gate where a meter is unmet is CONVERGES only when a regime path
+(`trend`, >= 3 points, measured on the failed gate's quantity) reaches the claim, else FAIL; a
+passed gate where a meter is unmet is UNTESTED (not counted as verified). `observe` adds an OUTSIDE
+observation beside the verdict (`VERDICT_SCALE`). `mutation` declares a bug the checks must catch
+(`scanflow verify PAPER --mutant NAME`).
 """
 
-from scanflow.verify.compare import Gate, all_of, at_least, at_most, between, close, within_se
+from scanflow.verify.compare import Gate, all_of, at_least, at_most, between, close, holds_that, within_se
 from scanflow.verify.framework import (
     REGISTRY,
     VERDICT_SCALE,
     Check,
     Context,
+    Observation,
     Result,
     check,
     exit_code,
+    observe,
     run_checks,
     verdict,
     write_report,
 )
+from scanflow.verify.mutation import mutation
 from scanflow.verify.regime import Assumption, Regime, holds, meter, trend
 
 __all__ = [
-    "REGISTRY", "VERDICT_SCALE", "Assumption", "Check", "Context", "Gate", "Regime", "Result", "all_of", "at_least",
-    "at_most", "between", "check", "close", "exit_code", "holds", "meter", "run_checks", "trend", "verdict",
-    "within_se", "write_report",
+    "REGISTRY", "VERDICT_SCALE", "Assumption", "Check", "Context", "Gate", "Observation", "Regime", "Result",
+    "all_of", "at_least", "at_most", "between", "check", "close", "exit_code", "holds", "holds_that", "meter",
+    "mutation", "observe", "run_checks", "trend", "verdict", "within_se", "write_report",
 ]

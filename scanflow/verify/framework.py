@@ -41,9 +41,34 @@ class Context:
 
 
 @dataclass
+class Observation:
+    """An extra observation beside a check's home-setting verdict: the same claim measured in a setting
+    outside the theorem's assumptions (named). It informs; it never decides the verdict."""
+
+    setting: str
+    passed: bool
+    tolerance: str  # the gate text with its numbers
+    unmet: list = field(default_factory=list)  # the assumptions not met there, as "name = value (needs ...)"
+
+    def text(self) -> str:
+        state = "holds" if self.passed else "fails"
+        return f"{self.setting}: {state} ({self.tolerance})" + (
+            f"; outside: {'; '.join(self.unmet)}" if self.unmet else "")
+
+
+def observe(setting: str, gate, assumptions=()) -> Observation:
+    """An `Observation` from a gate (`scanflow.verify.compare`) and the meters of its setting."""
+    from scanflow.verify.regime import Assumption
+
+    metered = [a if isinstance(a, Assumption) else Assumption(**a) for a in assumptions]
+    return Observation(setting, bool(gate.passed), gate.text, [a.text() for a in metered if not a.met])
+
+
+@dataclass
 class Result:
     """The outcome of one check. `predicted` and `measured` map a quantity name to a number
-    (or a short string); `tolerance` says how close is close enough and why."""
+    (or a short string); `tolerance` says how close is close enough and why; `terms` are the gate's
+    comparisons (`Gate.result_fields()` fills passed, tolerance and terms together)."""
 
     predicted: dict[str, Any]
     measured: dict[str, Any]
@@ -53,14 +78,18 @@ class Result:
     notes: str = ""
     figure: str | None = None  # file name inside the report's figures/
     seeds: int | None = None
-    # The theorem's assumptions evaluated on this setting (`scanflow.verify.regime.meter`): a failed
-    # gate with an assumption not met is OUTSIDE, never FAIL.
+    # The theorem's assumptions measured on this setting (`scanflow.verify.regime.meter`): all met is the
+    # check's home setting, where PASS / FAIL are decided.
     assumptions: list = field(default_factory=list)
-    # A path deeper into the theorem's regime (`scanflow.verify.regime.trend`): a failed gate whose
-    # violation shrinks along it is CONVERGES.
+    # A path deeper into the theorem's regime (`scanflow.verify.regime.trend`) for a setting with an unmet
+    # meter: CONVERGES when it measures a failed gate term, has >= 3 points and reaches the claim.
     regime: Any = None
     # Where each predicted value comes from: {quantity: "theory function, equation" or "paper text/figure"}.
     sources: dict = field(default_factory=dict)
+    # The gate's comparisons: [name, rule, measured, ok, ours] (from `Gate.result_fields()`).
+    terms: list = field(default_factory=list)
+    # Extra observations outside the assumptions (`observe`): shown as OUTSIDE beside the verdict.
+    outside: list = field(default_factory=list)
 
     def __post_init__(self):
         from scanflow.verify.regime import Assumption, Regime
@@ -68,10 +97,16 @@ class Result:
         self.assumptions = [a if isinstance(a, Assumption) else Assumption(**a) for a in self.assumptions]
         if isinstance(self.regime, dict):
             self.regime = Regime(**self.regime)
+        self.outside = [o if isinstance(o, Observation) else Observation(**o) for o in self.outside]
+        self.terms = [list(t) + [""] * (5 - len(t)) for t in self.terms]
 
     @property
     def unmet(self) -> list:
         return [a for a in self.assumptions if not a.met]
+
+    @property
+    def failed_terms(self) -> list[str]:
+        return [t[0] for t in self.terms if not t[3]]
 
 
 @dataclass(frozen=True)
@@ -83,18 +118,27 @@ class Check:
     fn: Callable[[Context], Result]
     expected: str = "pass"  # "pass" | "fail"
     why_fail: str = ""  # for expected == "fail": why the paper does not support the claim here
+    # The check's home setting (every assumption meter met), or, for a check that has none within
+    # reach, why not: such a check is not a test of the theorem and is never counted as verified.
+    home: str = ""
+    no_home: str = ""
 
 
 REGISTRY: dict[str, dict[str, Check]] = {}
 
 
-def check(paper: str, name: str, claim: str, mode: str, expected: str = "pass", why_fail: str = ""):
-    """Decorator registering a check function ``fn(ctx) -> Result``."""
+def check(paper: str, name: str, claim: str, mode: str, expected: str = "pass", why_fail: str = "",
+          home: str = "", no_home: str = ""):
+    """Decorator registering a check function ``fn(ctx) -> Result``. `home`: the setting in which every
+    assumption meter is met (where PASS / FAIL are decided); `no_home`: why the check has no such setting
+    within reach (it is then reported as not a test of the theorem, never as verified)."""
     if expected not in ("pass", "fail"):
         raise ValueError(f"expected: 'pass' or 'fail', got {expected!r}")
+    if mode not in ("P", "C", "T"):
+        raise ValueError(f"mode: 'P', 'C' or 'T', got {mode!r}")
 
     def deco(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
-        REGISTRY.setdefault(paper, {})[name] = Check(paper, name, claim, mode, fn, expected, why_fail)
+        REGISTRY.setdefault(paper, {})[name] = Check(paper, name, claim, mode, fn, expected, why_fail, home, no_home)
         return fn
 
     return deco
@@ -112,35 +156,79 @@ class Outcome:
         return verdict(self)
 
 
-VERDICTS = ("PASS", "FAIL", "OUTSIDE", "CONVERGES", "XFAIL", "XPASS", "ERROR")
+VERDICTS = ("PASS", "FAIL", "CONVERGES", "UNTESTED", "XFAIL", "XPASS", "ERROR")
+FAILING = ("FAIL", "ERROR", "XPASS")  # the verdicts that make `scanflow verify` exit non-zero
 VERDICT_SCALE = (
-    "PASS: the claim holds (its assumption meters are listed; a PASS with a meter not met holds outside the "
-    "theorem's stated regime). FAIL: it fails with every assumption met and no regime path that converges: a "
-    "counterexample, the only verdict that accuses a paper. OUTSIDE: it fails where an assumption is not met "
-    "(named). CONVERGES: it fails at the nearest setting but the violation shrinks along a path deeper into the "
-    "theorem's regime, as the theory predicts. XFAIL: the paper itself disclaims the claim here and it fails "
-    "(XPASS: it held anyway). ERROR: the check crashed. The exit code fails only on FAIL and ERROR.")
+    "PASS: the claim holds in the check's home setting, every assumption meter met. FAIL: the claim fails there "
+    "(a counterexample), or fails where an assumption is not met (named beside it) and no regime path shows it "
+    "reaching the claim. CONVERGES: it fails at a setting with an unmet assumption, and a path of at least 3 points "
+    "deeper into the theorem's regime, measured on the quantity that failed, reaches the claim. UNTESTED: it holds, "
+    "but not in a setting inside the theorem's assumptions, so it is not a test of the theorem and is not counted "
+    "as verified. XFAIL: a control or a claim the paper disclaims here fails as expected (XPASS: it held, which is "
+    "news). ERROR: the check crashed. OUTSIDE is an extra observation beside a verdict (the claim measured outside "
+    "the assumptions), never a verdict of its own. The exit code is non-zero on FAIL, ERROR and XPASS.")
 
 
 def verdict(o: Outcome) -> str:
-    """The verdict scale (`VERDICT_SCALE`): ERROR, PASS / XPASS, XFAIL, CONVERGES, OUTSIDE, FAIL."""
+    """The verdict scale (`VERDICT_SCALE`), decided once, here:
+
+    - no result: ERROR; a check declared ``expected="fail"``: XFAIL if it failed, else XPASS;
+    - gate passed: PASS when every meter is met and the check has a home setting, else UNTESTED;
+    - gate failed with every meter met: FAIL (a regime path cannot excuse a failure in the home setting);
+    - gate failed with a meter unmet: CONVERGES when the regime path decides (>= 3 points, shrinking,
+      reaching the claim) and measures a gate term that failed; else FAIL."""
     r = o.result
     if r is None:
         return "ERROR"
-    if r.passed:
-        return "XPASS" if o.check.expected == "fail" else "PASS"
     if o.check.expected == "fail":
-        return "XFAIL"
-    if r.regime is not None and r.regime.shrinks:
+        return "XPASS" if r.passed else "XFAIL"
+    unmet = bool(r.unmet) or bool(o.check.no_home)
+    if r.passed:
+        return "UNTESTED" if unmet else "PASS"
+    if unmet and converges(r):
         return "CONVERGES"
-    if r.unmet:
-        return "OUTSIDE"
     return "FAIL"
 
 
+def converges(r: Result) -> bool:
+    """A regime path that may carry CONVERGES: it `decides` and measures a gate term that failed."""
+    p = r.regime
+    return p is not None and p.decides and p.gate in r.failed_terms
+
+
+def why(o: Outcome) -> str:
+    """One line: why this verdict (what failed, what is not met, what the path did)."""
+    r, v = o.result, o.verdict
+    if r is None:
+        return "the check raised (traceback below)"
+    if v in ("XFAIL", "XPASS"):
+        return o.check.why_fail
+    unmet = [a.name for a in r.unmet]
+    parts = []
+    if v in ("FAIL", "CONVERGES"):
+        parts.append("failed: " + (", ".join(r.failed_terms) or "the gate"))
+    if o.check.no_home:
+        parts.append(f"no home setting: {o.check.no_home}")
+    if unmet:
+        parts.append("not met: " + ", ".join(unmet))
+    if v in ("FAIL", "CONVERGES") and unmet:
+        p = r.regime
+        if p is None:
+            parts.append("no regime path")
+        elif not converges(r):
+            lacks = [w for w, bad in (("has fewer than 3 points", len(p.xs) < 3), ("does not shrink", not p.shrinks),
+                                      ("does not reach the claim", not p.reaches),
+                                      (f"measures '{p.gate or '?'}', not a failed term", p.gate not in r.failed_terms))
+                     if bad]
+            parts.append("regime path " + ", ".join(lacks))
+        else:
+            parts.append(f"the path along {p.axis} reaches the claim")
+    return "; ".join(parts) or "every assumption met"
+
+
 def exit_code(outcomes: list[Outcome]) -> int:
-    """Non-zero only when a claim fails inside its assumptions (FAIL) or a check raised (ERROR)."""
-    return 1 if any(o.verdict in ("FAIL", "ERROR") for o in outcomes) else 0
+    """Non-zero on FAIL, ERROR and XPASS (an unexpected pass of a control or a disclaimed claim is news)."""
+    return 1 if any(o.verdict in FAILING for o in outcomes) else 0
 
 
 def load_paper(paper: str) -> dict[str, Check]:
