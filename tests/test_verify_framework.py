@@ -8,12 +8,14 @@ import pytest
 
 import numpy as np
 
-from scanflow.verify import REGISTRY, Context, Result, check, exit_code, meter, run_checks, trend, write_report
-from scanflow.verify.framework import recorded_outcomes
+from scanflow.verify import (REGISTRY, Context, Result, all_of, at_least, at_most, check, close, exit_code, holds, meter,
+                             observe, run_checks, trend, write_report)
+from scanflow.verify.framework import recorded_outcomes, why
 
 
 @pytest.fixture
 def toy_paper(tmp_path):
+    """One check per branch of the verdict rules (`scanflow.verify.framework.verdict`)."""
     paper = "toy-paper"
     REGISTRY.pop(paper, None)
 
@@ -37,43 +39,78 @@ def toy_paper(tmp_path):
     check(paper, "E", "crashes", "T")(lambda ctx: 1 / 0)
     met, unmet = meter("n / L^2", 4.0, ">=", 1.0, ref="Thm 2"), meter("(K-1) rho", 0.62, "<", 0.5, ref="A2")
     rng = np.random.default_rng(0)
-    shrinking = trend("n", [60, 120, 240, 480], [0.2 / 2**i + 0.005 * rng.standard_normal(8) for i in range(4)])
-    flat = trend("n", [60, 120, 240, 480], [0.2 + 0.005 * rng.standard_normal(8) for _ in range(4)])
+    xs = [60, 120, 240, 480]
+    to_zero = [0.2 / 4**i - 0.01 + 0.002 * rng.standard_normal(8) for i in range(4)]  # ends inside the claim
+    shrinking = trend("n", xs, to_zero, gate="gap")
+    not_reaching = trend("n", xs, [0.4 + 0.2 / 2**i + 0.005 * rng.standard_normal(8) for i in range(4)], gate="gap")
+    flat = trend("n", xs, [0.2 + 0.005 * rng.standard_normal(8) for _ in range(4)], gate="gap")
+    two_points = trend("n", xs[:2], to_zero[:2], gate="gap")
+    other_gate = trend("n", xs, to_zero, gate="slope")
 
-    def sim(ok, assumptions, regime=None):
-        return lambda ctx: Result({"x": 1.0}, {"x": 2.0}, "exact", ok, assumptions=assumptions, regime=regime)
+    def sim(ok, assumptions, regime=None, outside=()):
+        gate = all_of(at_most("gap", 0.0 if ok else 0.3, 0.1), at_least("slope", 1.0, 0.5))
+        return lambda ctx: Result({"x": 1.0}, {"x": 2.0}, assumptions=assumptions, regime=regime, outside=list(outside),
+                                  **gate.result_fields())
 
-    check(paper, "F", "fails outside A2", "P")(sim(False, [met, unmet]))
-    check(paper, "G", "fails, converges along n", "P")(sim(False, [met, unmet], shrinking))
-    check(paper, "H", "fails inside every assumption", "P")(sim(False, [met], flat))
+    check(paper, "F", "fails outside A2, no path", "P")(sim(False, [met, unmet]))
+    check(paper, "G", "fails outside A2, converges along n", "P")(sim(False, [met, unmet], shrinking))
+    check(paper, "H", "fails inside every assumption (a path cannot excuse it)", "P")(sim(False, [met], shrinking))
     check(paper, "I", "holds outside A2", "P")(sim(True, [unmet]))
+    check(paper, "J", "fails outside A2, the path shrinks but stops short", "P")(sim(False, [unmet], not_reaching))
+    check(paper, "K", "fails outside A2, flat path", "P")(sim(False, [unmet], flat))
+    check(paper, "L", "fails outside A2, a 2-point path", "P")(sim(False, [unmet], two_points))
+    check(paper, "M", "fails outside A2, the path measures a gate that passed", "P")(sim(False, [unmet], other_gate))
+    outside = observe("a smaller n", at_most("gap", 0.3, 0.1), [unmet])
+    check(paper, "N", "holds at home, fails outside (observed)", "P", home="n = 480")(sim(True, [met], outside=[outside]))
+    check(paper, "O", "holds, but no home setting exists", "P", no_home="n >> L^2 is out of reach")(sim(True, [met]))
     yield paper
     REGISTRY.pop(paper, None)
 
 
-def test_verdicts_exit_code_and_report(toy_paper, tmp_path):
+VERDICTS = {"A": "PASS", "B": "FAIL", "C": "XFAIL", "D": "XPASS", "E": "ERROR", "F": "FAIL", "G": "CONVERGES",
+            "H": "FAIL", "I": "UNTESTED", "J": "FAIL", "K": "FAIL", "L": "FAIL", "M": "FAIL", "N": "PASS",
+            "O": "UNTESTED"}
+
+
+def test_each_branch_of_the_verdict_rules(toy_paper, tmp_path):
     ctx = Context(quick=True, fig_dir=tmp_path / "figs")
     outcomes = run_checks(toy_paper, ctx, log=None)
-    verdicts = ["PASS", "FAIL", "XFAIL", "XPASS", "ERROR", "OUTSIDE", "CONVERGES", "FAIL", "PASS"]
-    assert [o.verdict for o in outcomes] == verdicts
+    assert {o.check.name: o.verdict for o in outcomes} == VERDICTS
+    by = {o.check.name: o for o in outcomes}
+    assert "no regime path" in why(by["F"]) and "(K-1) rho" in why(by["F"])  # the unmet assumption is named
+    assert "does not reach the claim" in why(by["J"]) and "does not shrink" in why(by["K"])
+    assert "fewer than 3 points" in why(by["L"]) and "'slope', not a failed term" in why(by["M"])
+    assert "reaches the claim" in why(by["G"])
     assert exit_code(outcomes) == 1
-    assert exit_code([o for o in outcomes if o.check.name in ("A", "C", "D", "F", "G", "I")]) == 0  # only FAIL, ERROR
+    for name, bad in (("B", "FAIL"), ("D", "XPASS"), ("E", "ERROR"), ("F", "FAIL")):
+        assert exit_code([by["A"], by[name]]) == 1, bad  # each failing verdict alone fails the run
+    assert exit_code([by[n] for n in "ACGINO"]) == 0  # PASS, XFAIL, CONVERGES, UNTESTED do not
+
+
+def test_report_reads_top_to_bottom(toy_paper, tmp_path):
+    ctx = Context(quick=True, fig_dir=tmp_path / "figs")
+    outcomes = run_checks(toy_paper, ctx, log=None)
     out = write_report(tmp_path / "report", "toy", outcomes, ctx.fig_dir)
     md = (out / "report.md").read_text()
     assert "| A | **PASS** |" in md and "| C | **XFAIL** |" in md and "paper assumes X" in md
+    assert "| N | **PASS** + OUTSIDE (1) |" in md and "a smaller n: fails" in md
     assert "ZeroDivisionError" in md
     row_B = next(line for line in md.splitlines() if line.startswith("| B |"))
     assert "breaks \\|\\|u\\|\\|" in row_B  # a pipe inside a cell is escaped ...
-    assert row_B.replace("\\|", "").count("|") == 10  # ... so the row keeps its 9 columns
-    assert "Verdicts: PASS 2, FAIL 2, OUTSIDE 1, CONVERGES 1, XFAIL 1, XPASS 1, ERROR 1" in md
+    assert row_B.replace("\\|", "").count("|") == 6  # ... so the row keeps its 5 columns
+    assert "Verdicts: PASS 2, FAIL 7, CONVERGES 1, UNTESTED 2, XFAIL 1, XPASS 1, ERROR 1; OUTSIDE observations 1" in md
     sim_part, theory_part = md.index("## Simulation against theory"), md.index("## Theory self-consistency")
-    assert sim_part < md.index("| F | **OUTSIDE** |") < theory_part < md.index("| A | **PASS** |")
-    assert "NOT MET: (K-1) rho = 0.62 (needs < 0.5)" in md and "shrinks" in md and "does not shrink" in md
+    assert sim_part < md.index("| F | **FAIL** |") < theory_part < md.index("| A | **PASS** |")
+    g = md[md.index("### G: CONVERGES"):md.index("### H:")]  # claim, assumptions, prediction, measurement, verdict
+    order = [g.index(k) for k in ("**Claim.**", "**Assumptions.**", "**Prediction.**", "**Measurement.**", "**Verdict:")]
+    assert order == sorted(order)
+    assert "| (K-1) rho | 0.62 | < 0.5 | **NO** | A2 |" in g and "| gap | <= 0.1 | 0.3 | **NO** |" in g
+    assert "No home setting" in md and "n >> L^2 is out of reach" in md
     assert (out / "figures" / "a.png").is_file() and "(figures/a.png)" in md
     v = json.loads((out / "verdicts.json").read_text())
-    assert [x["verdict"] for x in v] == verdicts
-    again = recorded_outcomes(out, toy_paper)  # a resumed report rebuilds meters and paths: same verdicts
-    assert [again[o.check.name].verdict for o in outcomes] == verdicts
+    assert {x["check"]: x["verdict"] for x in v} == VERDICTS
+    again = recorded_outcomes(out, toy_paper)  # a resumed report rebuilds meters, paths and terms: same verdicts
+    assert {n: o.verdict for n, o in again.items()} == VERDICTS
     assert v[1]["measured"] == {"x": 2.0} and v[1]["predicted"] == {"x": 1.0}
     with pytest.raises(FileExistsError):
         write_report(out, "toy", outcomes, ctx.fig_dir)
@@ -81,16 +118,63 @@ def test_verdicts_exit_code_and_report(toy_paper, tmp_path):
 
 def test_trend_statistics():
     """The slope and its standard error come from the seed means (least squares against log10 x): a
-    violation halving per doubling of n has slope log10(0.5)/log10(2) * v0 per decade at v0 ... it
-    shrinks; a flat one with noise does not; a path that ends at 0 within 2 se reaches zero."""
+    violation halving per decade shrinks; a flat one with noise does not; a path whose last mean is
+    inside the claim (<= 0) reaches it, one whose fitted trend stays above 0 does not."""
     xs = [1, 10, 100]
-    exact = trend("n", xs, [np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([0.0, 0.0])])
-    assert abs(exact.slope + 0.5) < 1e-12 and exact.slope_se == 0.0 and exact.shrinks and exact.reaches_zero
+    exact = trend("n", xs, [np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([0.0, 0.0])], gate="g")
+    assert abs(exact.slope + 0.5) < 1e-12 and exact.slope_se == 0.0 and exact.shrinks and exact.reaches
+    assert exact.decides and not trend("n", xs[:2], [np.ones(2), np.zeros(2)], gate="g").decides  # >= 3 points
+    assert not trend("n", xs, [np.ones(2), 0.5 * np.ones(2), np.zeros(2)]).decides  # no gate named
+    short = trend("n", xs, [np.array([1.0, 1.0]), np.array([0.8, 0.8]), np.array([0.6, 0.6])], gate="g")
+    assert short.shrinks and not short.reaches  # the line at x = 100 is 0.6 > 0
+    crossing = trend("n", xs, [np.array([1.0, 1.1]), np.array([0.5, 0.4]), np.array([0.05, 0.1])], gate="g")
+    assert crossing.shrinks and crossing.reaches  # last mean 0.075 > 0, but the fit minus 2 se crosses 0
     noisy = trend("n", xs, [np.array([1.0, 1.2]), np.array([1.1, 0.9]), np.array([1.0, 1.1])])
-    assert not noisy.shrinks
+    assert not noisy.shrinks and not noisy.reaches
     assert not trend("n", xs, [np.array([1.0]), np.array([2.0]), np.array([3.0])]).shrinks  # grows
     assert meter("x", 10.0, ">>", 1.0).met and not meter("x", 9.0, ">>", 1.0).met  # >> reads as >= 10x
     assert not meter("x", float("nan"), "<", 1.0).met
+    with pytest.raises(TypeError, match="computed from the run"):
+        holds("a literal", "yes", "yes")
+
+
+def test_gates_record_terms_and_our_thresholds():
+    g = all_of(at_most("ratio", 1.5, 2.0, ours="x2 is our band for O(1)"), close("t", 10.0, 10.0, rtol=0.1))
+    f = g.result_fields()
+    assert f["passed"] and [t[0] for t in f["terms"]] == ["ratio", "t"]
+    assert f["terms"][0][4] == "x2 is our band for O(1)" and "[our threshold: x2 is our band for O(1)]" in f["tolerance"]
+    bad = all_of(at_most("ratio", 2.5, 2.0), close("t", 10.0, 10.0, rtol=0.1))
+    assert not bad.passed and bad.failed == ["ratio"]
+    r = Result({}, {}, **bad.result_fields())
+    assert r.failed_terms == ["ratio"]
+
+
+def test_every_converges_and_outside_in_a_report_obeys_the_rules(toy_paper, tmp_path):
+    """The rules of the verdict scale, read back off verdicts.json (what a reviewer would check):
+    CONVERGES has an unmet meter and a >= 3-point path on a failed term reaching the claim; OUTSIDE
+    observations sit beside a verdict, never alone; PASS has every meter met."""
+    outcomes = run_checks(toy_paper, Context(quick=True, fig_dir=tmp_path / "f"), log=None)
+    out = write_report(tmp_path / "rep", "toy", outcomes, tmp_path / "f")
+    assert_rules(json.loads((out / "verdicts.json").read_text()))
+
+
+def assert_rules(rows: list[dict]) -> None:
+    """Shared with the paper tests: every row of a verdicts.json obeys the verdict scale."""
+    for x in rows:
+        v = x["verdict"]
+        if "error" in x:
+            assert v == "ERROR"
+            continue
+        unmet = [a for a in x["assumptions"] if not a["met"]]
+        failed = [t[0] for t in x["terms"] if not t[3]]
+        if v == "CONVERGES":
+            p = x["regime"]
+            assert unmet and not x["passed"] and len(p["xs"]) >= 3 and p["gate"] in failed, x["check"]
+            assert p["shrinks"] and p["reaches"], x["check"]
+        if v == "PASS":
+            assert x["passed"] and not unmet and not x["no_home"], x["check"]
+        if x["outside"]:
+            assert v in ("PASS", "FAIL", "CONVERGES", "UNTESTED", "XFAIL", "XPASS"), x["check"]
 
 
 def test_only_and_unknown_names(toy_paper, tmp_path):

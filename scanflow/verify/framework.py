@@ -347,7 +347,6 @@ def recorded_outcomes(report: Path, paper: str) -> dict[str, Outcome]:
 
 
 # ----------------------------------------------------------------------------- report
-# ----------------------------------------------------------------------------- report
 
 
 def _fmt(v: Any) -> str:
@@ -363,10 +362,6 @@ def _fmt(v: Any) -> str:
     if isinstance(v, (list, tuple, np.ndarray)):
         return "[" + ", ".join(_fmt(x) for x in np.asarray(v).ravel().tolist()) + "]"
     return str(v)
-
-
-def _kv(d: dict) -> str:
-    return "<br>".join(f"{k} = {_fmt(v)}" for k, v in d.items())
 
 
 def _jsonable(x: Any) -> Any:
@@ -387,24 +382,72 @@ def _jsonable(x: Any) -> Any:
 
 
 def verdict_counts(outcomes: list[Outcome]) -> str:
-    """'Verdicts: PASS 12, FAIL 0, OUTSIDE 1, ...': every kind of the scale, in its order."""
+    """'Verdicts: PASS 12, FAIL 0, CONVERGES 1, ...': every kind of the scale, in its order, then the
+    OUTSIDE observations beside them."""
     counts = {k: 0 for k in VERDICTS}
     for o in outcomes:
         counts[o.verdict] = counts.get(o.verdict, 0) + 1
-    return "Verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-
-
-def _meters_cell(r: Result) -> str:
-    if not r.assumptions:
-        return "none declared"
-    bad = r.unmet
-    head = f"{len(r.assumptions) - len(bad)}/{len(r.assumptions)} met"
-    return head + "".join(f"<br>NOT MET: {a.name} = {_fmt(a.value)} (needs {a.required})" for a in bad)
+    outside = sum(len(o.result.outside) for o in outcomes if o.result is not None)
+    return "Verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; OUTSIDE observations {outside}"
 
 
 def _row(*cells: str) -> str:
     """One markdown table row; a '|' inside a cell (e.g. a norm ||u||) is escaped so the table keeps its columns."""
     return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+
+def _verdict_cell(o: Outcome) -> str:
+    r = o.result
+    extra = f" + OUTSIDE ({len(r.outside)})" if r is not None and r.outside else ""
+    return f"**{o.verdict}**{extra}"
+
+
+def _section(o: Outcome) -> list[str]:
+    """One check, top to bottom on one screen: claim, assumptions, prediction, measurement, verdict;
+    then the gate, the regime path, the observations outside, and the details."""
+    c, r = o.check, o.result
+    lines = [f"### {c.name}: {o.verdict} ({o.seconds:.1f} s)", "", f"**Claim.** {c.claim}", ""]
+    if c.home or c.no_home:
+        lines += [f"**Home setting.** {c.home}" if c.home else
+                  f"**No home setting** (not a test of the theorem, never counted as verified): {c.no_home}", ""]
+    if r is None:
+        return lines + [f"**Verdict: ERROR.**", "", f"```\n{o.error}\n```", ""]
+    lines.append("**Assumptions.**" + ("" if r.assumptions else " none declared"))
+    if r.assumptions:
+        lines += ["", "| assumption | measured | needs | met | source |", "|---|---|---|---|---|"]
+        lines += [_row(a.name, a.value if isinstance(a.value, str) else _fmt(a.value),
+                       a.required + (f" (ours: {a.ours})" if a.ours else ""), "yes" if a.met else "**NO**",
+                       a.ref + (f"; {a.note}" if a.note else "")) for a in r.assumptions]
+    lines += ["", "**Prediction.** " + _inline(r.predicted), "", "**Measurement.** " + _inline(r.measured), ""]
+    lines += [f"**Verdict: {o.verdict}** ({why(o)}).", ""]
+    if r.terms:
+        lines += ["| gate | rule | measured | ok |", "|---|---|---|---|"]
+        lines += [_row(t[0], t[1] + (f" (ours: {t[4]})" if t[4] else ""), _fmt(t[2]), "yes" if t[3] else "**NO**")
+                  for t in r.terms]
+        lines.append("")
+    else:
+        lines += [f"*Tolerance:* {r.tolerance}", ""]
+    if r.regime is not None:
+        lines += [f"*Regime path:* {r.regime.text()}", ""]
+    if r.outside:
+        lines += ["*OUTSIDE (observations outside the assumptions; they do not decide the verdict):*", ""]
+        lines += [f"- {ob.text()}" for ob in r.outside] + [""]
+    if c.expected == "fail":
+        lines += [f"*Expected to fail:* {c.why_fail}", ""]
+    for label, text in (("Setting", r.setting), ("Seeds", r.seeds)):
+        if text:
+            lines += [f"*{label}:* {text}", ""]
+    if r.sources:
+        lines += ["*Sources of the predicted values:* " + "; ".join(f"{k}: {v}" for k, v in r.sources.items()), ""]
+    if r.notes:
+        lines += [r.notes, ""]
+    if r.figure:
+        lines += [f"![{c.name}](figures/{r.figure})", ""]
+    return lines
+
+
+def _inline(d: dict) -> str:
+    return "; ".join(f"{k} = {_fmt(v)}" for k, v in d.items()) or "(none)"
 
 
 def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, header: str = "",
@@ -429,48 +472,12 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
                                ("Theory self-consistency (no simulation: the theory module against itself)", theory)):
             if not group:
                 continue
-            lines += [f"## {heading}", "",
-                      "| check | verdict | claim | mode | predicted | measured | tolerance | assumptions | figure |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for o in group:
-                r = o.result
-                fig = f"[{r.figure}](figures/{r.figure})" if r and r.figure else ""
-                if r is None:
-                    lines.append(_row(o.check.name, "ERROR", o.check.claim, o.check.mode, "", "", "", "", ""))
-                    continue
-                lines.append(_row(o.check.name, f"**{o.verdict}**", o.check.claim, o.check.mode, _kv(r.predicted),
-                                  _kv(r.measured), r.tolerance, _meters_cell(r), fig))
+            lines += [f"## {heading}", "", "| check | verdict | why | claim | mode |", "|---|---|---|---|---|"]
+            lines += [_row(o.check.name, _verdict_cell(o), why(o), o.check.claim, o.check.mode) for o in group]
             lines.append("")
-        lines += ["## Details", ""]
+        lines += ["## Checks", ""]
         for o in outcomes:
-            r = o.result
-            lines.append(f"### {o.check.name}: {o.verdict} ({o.seconds:.1f} s)")
-            lines.append("")
-            lines.append(f"*Claim:* {o.check.claim}")
-            if o.check.expected == "fail":
-                lines.append(f"\n*Expected to fail:* {o.check.why_fail}")
-            if r is not None:
-                if r.setting:
-                    lines.append(f"\n*Setting:* {r.setting}")
-                if r.seeds:
-                    lines.append(f"\n*Seeds:* {r.seeds}")
-                lines.append(f"\n*Tolerance:* {r.tolerance}")
-                if r.assumptions:
-                    lines.append("\n*Assumptions:*\n")
-                    lines += [f"- {a.text()}" + (f" [{a.ref}]" if a.ref else "") + (f" {a.note}" if a.note else "")
-                              for a in r.assumptions]
-                if r.regime is not None:
-                    lines.append(f"\n*Regime path:* {r.regime.text()}")
-                if r.sources:
-                    lines.append("\n*Sources of the predicted values:* " + "; ".join(
-                        f"{k}: {v}" for k, v in r.sources.items()))
-                if r.notes:
-                    lines.append(f"\n{r.notes}")
-                if r.figure:
-                    lines.append(f"\n![{o.check.name}](figures/{r.figure})")
-            else:
-                lines.append(f"\n```\n{o.error}\n```")
-            lines.append("")
+            lines += _section(o)
         (tmp / "report.md").write_text("\n".join(lines))
         verdicts = [
             {
@@ -479,7 +486,10 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
                 "claim": o.check.claim,
                 "mode": o.check.mode,
                 "expected": o.check.expected,
+                "home": o.check.home,
+                "no_home": o.check.no_home,
                 "verdict": o.verdict,
+                "why": why(o),
                 "seconds": round(o.seconds, 3),
                 **({"error": o.error} if o.result is None else _jsonable(asdict(o.result))),
             }
