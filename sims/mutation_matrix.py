@@ -42,8 +42,21 @@ def _verify(paper: str, mutant: str | None, data: str | None, out: Path) -> dict
         d.rename(d.with_name(f"done-{d.name}"))
     return {"exit": p.returncode, "wall_s": round(wall, 1),
             "verdicts": {r["check"]: r["verdict"] for r in rows},
+            "rows": [_rule_fields(r) for r in rows],
             "modes": {r["check"]: r["mode"] for r in rows},
             "expected": {r["check"]: r["expected"] for r in rows}}
+
+
+def _rule_fields(r: dict) -> dict:
+    """What the verdict rules read, kept so a test can re-check them (tests/test_verify_framework.assert_rules)."""
+    if "error" in r:
+        return {"check": r["check"], "verdict": r["verdict"], "error": r["error"][-300:]}
+    keep = ("check", "verdict", "passed", "no_home", "expected", "why")
+    return {**{k: r.get(k) for k in keep},
+            "assumptions": [{"name": a["name"], "met": a["met"]} for a in r["assumptions"]],
+            "terms": [t[:2] + [None, t[3]] for t in r["terms"]],
+            "regime": None if r["regime"] is None else {k: r["regime"][k] for k in ("xs", "gate", "shrinks", "reaches")},
+            "outside": [o["setting"] for o in r["outside"]]}
 
 
 def run_paper(paper: str, data: str | None) -> dict:

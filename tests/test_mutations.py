@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from scanflow.verify.framework import load_paper
+from test_verify_framework import assert_rules
 from scanflow.verify.mutation import Patch, mutations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,7 @@ def test_the_published_matrix_kills_every_simulating_check(paper):
     assert set(m["mutations"]) == {n for n, x in BUILT_IN.items() if x.paper == paper}
     assert not [c for c, v in base.items() if v in ("FAIL", "ERROR", "XPASS")], base
     assert m["unmodified"]["exit"] == 0
+    assert_rules(m["unmodified"]["rows"])  # every CONVERGES and OUTSIDE of the unmodified quick report obeys the rules
     for name, col in m["mutations"].items():
         fails = {c for c, v in col["verdicts"].items() if v == "FAIL"}
         assert col["exit"] == 1 and fails, (name, col["verdicts"])

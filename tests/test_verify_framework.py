@@ -173,6 +173,10 @@ def assert_rules(rows: list[dict]) -> None:
             assert p["shrinks"] and p["reaches"], x["check"]
         if v == "PASS":
             assert x["passed"] and not unmet and not x["no_home"], x["check"]
+        if v == "UNTESTED":
+            assert x["passed"] and (unmet or x["no_home"]), x["check"]
+        if v == "FAIL":
+            assert not x["passed"], x["check"]
         if x["outside"]:
             assert v in ("PASS", "FAIL", "CONVERGES", "UNTESTED", "XFAIL", "XPASS"), x["check"]
 
