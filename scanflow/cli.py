@@ -674,6 +674,11 @@ def _list_papers(args) -> int:
         dur = getattr(mod, "EXPECTED_DURATION", "duration not declared")
         needs = " (needs --data PATH)" if getattr(mod, "DATA_REQUIRED", None) else ""
         print(f"  {name:14s} {dur}{needs}")
+        from scanflow.verify.mutation import MUTATIONS
+
+        muts = sorted(n for n, m in MUTATIONS.items() if m.paper == name)
+        if muts:
+            print(f"  {'':14s} mutations (--mutant NAME): {', '.join(muts)}")
     return 0
 
 

@@ -116,3 +116,17 @@ def test_a_mutation_makes_verify_fail(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(set(BUILT_IN) - set(QUICK)))
 def test_every_mutation_makes_verify_fail(name, tmp_path):
     _run_mutant(name, tmp_path)
+
+
+def test_mutant_bad_input_is_one_line(tmp_path, capsys):
+    from scanflow.cli import main
+
+    out = tmp_path / "r"
+    for args, words in ((["verify", "linear-net", "--mutant", "nope"], ["--mutant", "nope", "ln-w2-rate-half"]),
+                        (["verify", "all", "--mutant", "ln-w2-rate-half"], ["--mutant", "one paper"]),
+                        (["verify", "--mutant", "ln-w2-rate-half"], ["needs a paper name"]),
+                        (["verify", "scan-snap", "--mutant", "ln-w2-rate-half"], ["--mutant", "scan-snap"])):
+        assert main([*args, "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and all(w in err for w in words), (args, err)
+    assert not out.exists()
