@@ -7,6 +7,7 @@ variant.
 """
 
 from scanflow.papers.real_text.checks.checks import corpus_path  # noqa: F401  registers RT1-RT3
+from scanflow.papers.real_text import mutations  # noqa: F401  registers the rt- mutations
 
 __all__ = ["corpus_path"]
 
