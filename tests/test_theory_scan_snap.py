@@ -224,6 +224,9 @@ def test_theory_checks_quick(name, tmp_path):
     # theory self-consistency, said so in the notes; its meters are met and its predictions name their source
     assert res.notes.startswith("Theory self-consistency (mode T)")
     assert res.assumptions and not res.unmet and res.sources
+    from scanflow.verify.framework import Outcome
+
+    assert c.home and Outcome(c, res, 0.0).verdict == "PASS"
 
 
 def test_assumption_formulas():

@@ -21,8 +21,12 @@ POP = {
 
 
 def sweep(base: dict, *overrides: str) -> SweepOutput:
-    """Run a sweep of `base` with dotted overrides (one vmapped program)."""
-    return run_sweep(config_from_dict(base, list(overrides)))
+    """Run a sweep of `base` with dotted overrides (one vmapped program). The resolved config rides along
+    as ``out.config``: the assumption meters read the setting from it (data mode, learning rates)."""
+    cfg = config_from_dict(base, list(overrides))
+    out = run_sweep(cfg)
+    out.config = cfg
+    return out
 
 
 __all__ = ["POP", "plt", "sweep"]
