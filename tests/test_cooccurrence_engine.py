@@ -15,8 +15,8 @@ from scanflow.engine.results import load_run
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 TR_YAML = ROOT / "configs" / "cooccurrence_tr.yaml"
-# The quick-verify TR program at m = 64 (GD, lr tau' = 0.02, tau <= 24, 2 seeds): the same static config as
-# scanflow.papers.cooccurrence.checks.common.tr_config(64, 2, 24.0, "sgd"), so one compiled program serves both files.
+# The TR program at m = 64 (GD, lr tau' = 0.02, tau <= 24, 2 seeds): the same static config as
+# scanflow.papers.cooccurrence.checks.common.tr_config(64, 2, 24.0, "sgd") (the checks themselves run HOME).
 TR64 = ["model.m=64", "train.method=sgd", "train.steps=1200", "train.record_every=10", "sweep.seeds=2",
         "sweep.lr.eta_tau=[0.02]"]
 STEPS = np.arange(0, 1201, 10)
@@ -83,7 +83,7 @@ def tr64_run(tmp_path_factory):
 
     jax.config.update("jax_enable_x64", True)
     cfg = load_config(TR_YAML, TR64)
-    assert sweep.static_part(cfg) == sweep.static_part(tr_config(64, 2, 24.0, "sgd"))  # shared program
+    assert sweep.static_part(cfg) == sweep.static_part(tr_config(64, 2, 24.0, "sgd"))  # the same program
     return cfg, execute(cfg, out_dir=tmp_path_factory.mktemp("runs"), plot=True)
 
 
@@ -159,7 +159,7 @@ def test_sims_fig1_smoke(tr64_run, tmp_path):
 
 @pytest.mark.slow
 def test_sims_msweep_smoke(tr64_run, tmp_path):
-    """sims/cooccurrence_msweep.py at m = 64, 128 (GD, tau <= 24: T1 ~ 8 is reached; the quick-verify programs)."""
+    """sims/cooccurrence_msweep.py at m = 64, 128 (GD, tau <= 24: T1 ~ 8 is reached; TR programs)."""
     figs = tmp_path / "figs"
     ms = _load_sim("cooccurrence_msweep")
     assert ms.main(["--ms", "64", "128", "--figures", str(figs), *_OVER]) == 0

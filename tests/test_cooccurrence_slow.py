@@ -1,5 +1,5 @@
-"""Full-size co-occurrence checks (the settings `scanflow verify cooccurrence` uses: gradient flow,
-m = 64..512, 5 seeds, tau <= 60; FIG for 30,000 epochs), behind the `slow` marker:
+"""Full-size co-occurrence checks (the settings `scanflow verify cooccurrence` uses: HOME by gradient flow,
+m = 128, 256, 512, 5 seeds, tau <= 60; 15-long with 3 seeds; FIG for 30,000 epochs), behind the `slow` marker:
 `python -m pytest -m slow tests/test_cooccurrence_slow.py`. The default suite runs the quick forms."""
 
 import pytest
@@ -8,9 +8,8 @@ import scanflow.papers.cooccurrence.checks  # noqa: F401  registers every check
 from scanflow.verify import REGISTRY, Context, verdict
 from scanflow.verify.framework import Outcome
 
-# expected to pass by the paper, fail numerically at n = 60 and converge along n (see tests/test_cooccurrence_verify.py)
-FINDINGS = {"14", "15-long"}
-VERDICTS = {"14": "CONVERGES", "15-long": "CONVERGES", "15-FIG": "XFAIL"}
+# the FIG checks are outside the assumptions by design (no_home): UNTESTED when they hold, 15-FIG a control (XFAIL)
+VERDICTS = {"8-FIG": "UNTESTED", "13-FIG": "UNTESTED", "15-FIG": "XFAIL"}
 
 
 @pytest.mark.slow
@@ -18,5 +17,5 @@ VERDICTS = {"14": "CONVERGES", "15-long": "CONVERGES", "15-FIG": "XFAIL"}
 def test_full_check_verdict(name, tmp_path):
     c = REGISTRY["cooccurrence"][name]
     r = c.fn(Context(quick=False, fig_dir=tmp_path))
-    assert r.passed == (c.expected == "pass" and name not in FINDINGS), (name, r.measured)
+    assert r.passed == (c.expected == "pass"), (name, r.tolerance)
     assert verdict(Outcome(c, r, 0.0)) == VERDICTS.get(name, "PASS"), (name, r.tolerance)

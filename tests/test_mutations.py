@@ -35,7 +35,6 @@ def test_each_paper_declares_mutations_that_name_their_kills():
         for m in mine:
             assert m.bug and m.kills, m.name
             assert set(m.kills) <= set(checks), (m.name, m.kills)
-            assert all(checks[c].mode != "T" for c in m.kills), (m.name, "a theory-only check cannot see a bug")
 
 
 @pytest.mark.parametrize("name", sorted(BUILT_IN))

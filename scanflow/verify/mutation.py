@@ -6,11 +6,12 @@ the folder of the paper whose simulator it breaks, next to its checks::
 
     from scanflow.verify import mutation
 
-    @mutation("scan-snap", "lr-half", "every optax learning rate halved")
+    @mutation("scan-snap", "ss-lr-half", "every learning rate the optimizer applies is half the configured one")
     def _(patch):
-        patch.setattr(optim_module, "learning_rate", lambda *a: 0.5 * real(*a))
+        patch.wrap(discrete, "make_optimizer", scaled_rates(0.5))
 
-`patch.setattr` replaces a module attribute (undone when the mutation ends). A mutation must patch the
+`patch.setattr` replaces a module attribute and `patch.wrap` wraps one (undone when the mutation ends);
+`scaled_rates`, `uniform_scores` and `detached` are the recurring bugs, written once. A mutation must patch the
 attribute where the simulator looks it up at trace time, so it is applied in a fresh process, before
 anything is compiled: ``scanflow verify PAPER --quick --mutant NAME`` (its report is titled MUTANT,
 its exit code says whether a check caught the bug). The matrix "check x mutation -> verdict" is
@@ -47,10 +48,55 @@ class Patch:
         self._undo.append((target, name, getattr(target, name)))
         setattr(target, name, value)
 
+    def wrap(self, target: Any, name: str, wrapper: Callable[[Callable], Callable]) -> None:
+        """Replace ``target.name`` with ``wrapper(the real one)``."""
+        self.setattr(target, name, wrapper(getattr(target, name)))
+
     def undo(self) -> None:
         while self._undo:
             target, name, old = self._undo.pop()
             setattr(target, name, old)
+
+
+# Wrappers for `Patch.wrap`: the bugs that recur across papers, written once.
+
+
+def scaled_rates(factor: float) -> Callable[[Callable], Callable]:
+    """For ``scanflow.engine.discrete.make_optimizer``: every group's learning rate applied times `factor`,
+    while the config (and so every prediction and record) keeps the configured rate."""
+
+    def wrapper(real):
+        def make_optimizer(cfg, lrs, dynamic=None):
+            import jax
+
+            return real(cfg, jax.tree.map(lambda lr: factor * lr, lrs), dynamic)
+
+        return make_optimizer
+
+    return wrapper
+
+
+def uniform_scores(real: Callable) -> Callable:
+    """For an attention-score function: the scores multiplied by 0, the masked -inf kept (uniform attention)."""
+
+    def scores(*args, **kw):
+        import jax.numpy as jnp
+
+        s = real(*args, **kw)
+        return jnp.where(jnp.isneginf(s), s, jnp.zeros_like(s))
+
+    return scores
+
+
+def detached(real: Callable) -> Callable:
+    """A function whose output gets no gradient (a stop_gradient in the wrong place)."""
+
+    def fn(*args, **kw):
+        import jax
+
+        return jax.lax.stop_gradient(real(*args, **kw))
+
+    return fn
 
 
 def mutation(paper: str, name: str, bug: str, kills: tuple = ()):
@@ -96,4 +142,5 @@ def mutated(name: str | None):
         patch.undo()
 
 
-__all__ = ["MUTATIONS", "Mutation", "Patch", "mutated", "mutation", "mutations"]
+__all__ = ["MUTATIONS", "Mutation", "Patch", "detached", "mutated", "mutation", "mutations", "scaled_rates",
+           "uniform_scores"]

@@ -87,9 +87,14 @@ def datasets(cfg: Config, dtype=jnp.float64) -> tuple[data.Dataset, data.Dataset
 
 
 def probe_tokens(train: data.Dataset) -> np.ndarray:
-    """mu1, mu2, mu3 and the random words of the first type-1 sentence (for the score/value probes)."""
-    tok = np.asarray(train.tokens_NxL)[0]
-    rnd = [int(k) for k in tok if k >= data.FIRST_RANDOM][:2]
+    """mu1, mu2, mu3 and the random words of the first sentence that holds a target word (mu1 or mu2) and random words
+    (for the score/value probes): the first type-1 sentence when L >= 4, the first type-2 sentence when L = 3."""
+    toks = np.asarray(train.tokens_NxL)
+    rnd = []
+    for tok in toks:
+        if (data.MU1 in tok or data.MU2 in tok) and (tok >= data.FIRST_RANDOM).any():
+            rnd = [int(k) for k in tok if k >= data.FIRST_RANDOM][:2]
+            break
     return np.asarray([data.MU1, data.MU2, data.MU3, *rnd], np.int32)
 
 

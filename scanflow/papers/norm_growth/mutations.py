@@ -20,12 +20,10 @@ under the optimizer and frozen-attention bugs: its trained network is then not a
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import optax
-from jax import lax
 
 from scanflow.verify import mutation
+from scanflow.verify.mutation import detached, scaled_rates, uniform_scores
 
 PAPER = "norm-growth"
 LR_FACTOR = 1 / 50  # ng-lr-fiftieth
@@ -38,12 +36,7 @@ WEIGHT_DECAY = 0.05  # ng-weight-decay: decoupled, per step theta <- theta - WEI
 def _lr_fiftieth(patch):
     from scanflow.engine import discrete
 
-    real = discrete.make_optimizer
-
-    def make_optimizer(cfg, lrs, dynamic=None):
-        return real(cfg, jax.tree.map(lambda lr: LR_FACTOR * lr, lrs), dynamic)
-
-    patch.setattr(discrete, "make_optimizer", make_optimizer)
+    patch.wrap(discrete, "make_optimizer", scaled_rates(LR_FACTOR))
 
 
 @mutation(PAPER, "ng-uniform-attention", "the causal transformer's attention scores multiplied by 0 (the causal mask "
@@ -52,13 +45,7 @@ def _lr_fiftieth(patch):
 def _uniform_attention(patch):
     from scanflow.models import causal
 
-    real = causal.attention_scores_BxHxTxT
-
-    def scores(p, x, spec):
-        s = real(p, x, spec)
-        return jnp.where(jnp.isneginf(s), s, jnp.zeros_like(s))  # scores * 0; the masked -inf stay
-
-    patch.setattr(causal, "attention_scores_BxHxTxT", scores)
+    patch.wrap(causal, "attention_scores_BxHxTxT", uniform_scores)
 
 
 @mutation(PAPER, "ng-frozen-attention", "stop_gradient on the causal transformer's attention scores (a detach in "
@@ -67,12 +54,7 @@ def _uniform_attention(patch):
 def _frozen_attention(patch):
     from scanflow.models import causal
 
-    real = causal.attention_scores_BxHxTxT
-
-    def scores(p, x, spec):
-        return lax.stop_gradient(real(p, x, spec))
-
-    patch.setattr(causal, "attention_scores_BxHxTxT", scores)
+    patch.wrap(causal, "attention_scores_BxHxTxT", detached)
 
 
 @mutation(PAPER, "ng-weight-decay", "a decoupled weight decay theta <- theta - 0.05 theta each step (the coefficient "

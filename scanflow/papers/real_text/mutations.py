@@ -25,10 +25,9 @@ assert them with ``--only CHECK``).
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
-from jax import lax
 
 from scanflow.verify import mutation
+from scanflow.verify.mutation import detached, scaled_rates, uniform_scores
 
 PAPER = "real-text"
 
@@ -39,13 +38,7 @@ PAPER = "real-text"
 def _uniform_attention(patch):
     from scanflow.models import causal
 
-    real = causal.attention_scores_BxHxTxT
-
-    def scores(p, x, spec):
-        s = real(p, x, spec)
-        return jnp.where(jnp.isneginf(s), s, jnp.zeros_like(s))  # scores * 0; the masked -inf stay
-
-    patch.setattr(causal, "attention_scores_BxHxTxT", scores)
+    patch.wrap(causal, "attention_scores_BxHxTxT", uniform_scores)
 
 
 @mutation(PAPER, "rt-frozen-attention", "stop_gradient on the attention scores (a detach in the wrong place): "
@@ -54,12 +47,7 @@ def _uniform_attention(patch):
 def _frozen_attention(patch):
     from scanflow.models import causal
 
-    real = causal.attention_scores_BxHxTxT
-
-    def scores(p, x, spec):
-        return lax.stop_gradient(real(p, x, spec))
-
-    patch.setattr(causal, "attention_scores_BxHxTxT", scores)
+    patch.wrap(causal, "attention_scores_BxHxTxT", detached)
 
 
 @mutation(PAPER, "rt-lr-tenth", "every parameter group's SGD rate scaled by 0.1 in the optimizer (the recorded "
@@ -68,12 +56,7 @@ def _frozen_attention(patch):
 def _lr_tenth(patch):
     from scanflow.engine import discrete
 
-    real = discrete.make_optimizer
-
-    def make_optimizer(cfg, lrs, dynamic=None):
-        return real(cfg, jax.tree.map(lambda lr: 0.1 * lr, lrs), dynamic)
-
-    patch.setattr(discrete, "make_optimizer", make_optimizer)
+    patch.wrap(discrete, "make_optimizer", scaled_rates(0.1))
 
 
 @mutation(PAPER, "rt-shifted-targets", "the targets not shifted: the LM is trained to predict the current token "

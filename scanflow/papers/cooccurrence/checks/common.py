@@ -1,5 +1,6 @@
-"""Shared plumbing of the co-occurrence checks: the TR and FIG base configs, cached engine runs (one
-vmapped program per m over seeds), phase boundaries and log-log fits with seed uncertainty."""
+"""Shared plumbing of the co-occurrence checks: the HOME, TR and FIG base configs, cached engine runs (one
+vmapped program per m over seeds), the Phase-2 window (defined once, `phase2_window`) and log-log fits with seed
+uncertainty."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import numpy as np
 
 import matplotlib.pyplot as plt
 from scanflow.engine.config import config_from_dict
+from scanflow.papers.cooccurrence import theory as th
 from scanflow.papers.cooccurrence.measure import T1_interp
 from scanflow.engine.sweep import SweepOutput, run_sweep
 from scanflow.verify import Context
 
-# "TR" (spec §7): n = 60 (30/10/10/10), L = 5, distinct random words, m1 = 16, sigma1 = 1/sqrt(m1),
-# sigma0 = 0.02/sqrt(L m), a = +-1 fixed, float64. One engine unit = eta_tau of the clock tau.
+# "TR" (user note §7): n = 60 (30/10/10/10), L = 5, distinct random words, m1 = 16, sigma1 = 1/sqrt(m1),
+# sigma0 = 0.02/sqrt(L m), a = +-1 fixed, float64. One engine unit = eta_tau of the clock tau. TR is outside Condition 1
+# (n / L^2 = 2.4) and the small init (max|F(0)| ~ 0.06 > 0.01): the checks run HOME, TR serves the sims and figures.
 TR = {
     "name": "check",
     "workload": "cooccurrence",
@@ -24,7 +27,15 @@ TR = {
     "train": {"optimizer": "sgd"},
     "flow": {"solver": "tsit5", "rtol": 1e-6, "atol": 1e-9},
 }
-# "FIG" (spec §6): App. A settings; see configs/cooccurrence_fig.yaml for the init reading.
+# "HOME": the smallest setting inside every assumption, as measured by `assumptions.setting`: L = 3 (the shortest
+# sentence that holds mu1, mu2, mu3), n = 96 (n / L^2 = 10.7 >> 1), m1 = 8, m >= 128 (m / max(m1, L^2) = 14.2 >> 1),
+# c0 = 0.002 (max|F(0)| ~ 0.006 <= 0.01, Lemma D.8), distinct random words (d = 3 + (n + n_test)(L - 7/3) = 107),
+# sigma1 = 1/sqrt(m1), a = +-1 fixed, float64.
+HOME = {**TR, "name": "check-home", "data": {"n": 96, "L": 3, "n_test": 60},
+        "model": {"m1": 8, "c0": 0.002, "a_init": "sign"}}
+HOME_TEXT = ("HOME: n=96 (48/16/16/16), L=3, distinct random words (d=3+(n+n_test)(L-7/3)=107), m1=8, sigma1=1/sqrt(m1), "
+             "sigma0=0.002/sqrt(L m), a=+-1 fixed, fp64")
+# "FIG" (user note §6): App. A settings; see configs/cooccurrence_fig.yaml for the init reading.
 FIG = {
     "name": "check-fig",
     "workload": "cooccurrence",
@@ -35,35 +46,41 @@ FIG = {
     "train": {"method": "sgd", "optimizer": "sgd"},
     "sweep": {"lr": {"eta": [0.01]}},
 }
-ETA_TAU = 0.02  # tau per engine unit: lr * sigma1^2 m m1 <= 0.02 (spec §7 GD rule; flow saves on the same grid)
+ETA_TAU = 0.02  # tau per engine unit: lr * sigma1^2 m m1 <= 0.02 (user note §7 GD rule; flow saves on the same grid)
 RECORD_EVERY = 10  # a record every 0.2 of tau
 
 
-def tr_config(m: int, seeds: int, tau_end: float, method: str):
-    """The validated TR config of one width m (steps = tau_end / ETA_TAU, a record every 0.2 tau)."""
+def tr_config(m: int, seeds: int, tau_end: float, method: str, base: dict = TR):
+    """The validated TR (or `base`) config of one width m (steps = tau_end / ETA_TAU, a record every 0.2 tau)."""
     steps = int(round(tau_end / ETA_TAU))
-    return config_from_dict(TR, [f"model.m={m}", f"sweep.seeds={seeds}", f"train.method={method}",
-                                 f"train.steps={steps}", f"train.record_every={RECORD_EVERY}",
-                                 f"sweep.lr.eta_tau=[{ETA_TAU}]"])
+    return config_from_dict(base, [f"model.m={m}", f"sweep.seeds={seeds}", f"train.method={method}",
+                                   f"train.steps={steps}", f"train.record_every={RECORD_EVERY}",
+                                   f"sweep.lr.eta_tau=[{ETA_TAU}]"])
 
 
-def tr_plan(ctx: Context) -> dict:
-    """Sizes of the TR m-sweep: full = spec §7 (flow, 5 seeds, m = 64..512, tau = 60); quick = GD, 2 seeds."""
+def home_config(m: int, seeds: int, tau_end: float, method: str):
+    """The HOME config of one width m."""
+    return tr_config(m, seeds, tau_end, method, HOME)
+
+
+def home_plan(ctx: Context) -> dict:
+    """Sizes of the HOME m-sweep: full = gradient flow, 5 seeds, m = 128, 256, 512, tau <= 60; quick = GD
+    (lr sigma1^2 m m1 = 0.02), 2 seeds, m = 128, 256, tau <= 40. Both are inside every assumption."""
     return ctx.pick(
-        {"ms": (64, 128, 256, 512), "seeds": 5, "tau_end": 60.0, "method": "flow"},
-        {"ms": (64, 128), "seeds": 2, "tau_end": 24.0, "method": "sgd"},
+        {"ms": (128, 256, 512), "seeds": 5, "tau_end": 60.0, "method": "flow"},
+        {"ms": (128, 256), "seeds": 2, "tau_end": 40.0, "method": "sgd"},
     )
 
 
 @functools.lru_cache(maxsize=16)
-def _tr_run(m: int, seeds: int, tau_end: float, method: str) -> SweepOutput:
-    return run_sweep(tr_config(m, seeds, tau_end, method))
+def _home_run(m: int, seeds: int, tau_end: float, method: str) -> SweepOutput:
+    return run_sweep(home_config(m, seeds, tau_end, method))
 
 
-def tr_runs(ctx: Context) -> dict[int, SweepOutput]:
-    """{m: SweepOutput} of the TR m-sweep: one vmapped program per m over the seeds (cached)."""
-    p = tr_plan(ctx)
-    return {m: _tr_run(m, p["seeds"], p["tau_end"], p["method"]) for m in p["ms"]}
+def home_runs(ctx: Context) -> dict[int, SweepOutput]:
+    """{m: SweepOutput} of the HOME m-sweep: one vmapped program per m over the seeds (cached)."""
+    p = home_plan(ctx)
+    return {m: _home_run(m, p["seeds"], p["tau_end"], p["method"]) for m in p["ms"]}
 
 
 def ctx_records(steps: int) -> int:
@@ -82,52 +99,23 @@ def fig_run(ctx: Context) -> SweepOutput:
     return _fig_run(ctx.pick(30000, 4500), ctx.pick(3, 1))
 
 
-def n_path_config(m: int, seeds: int, tau_end: float, method: str, ns, eta_tau: float, record_every: int):
-    """TR at width m with ``data.n`` as a static sweep axis (`scanflow.engine.grid`: one program per n; d grows with
-    n so that the random words stay distinct); steps of eta_tau (flow: the save grid), a record every
-    record_every steps."""
-    return config_from_dict(TR, [f"model.m={m}", f"sweep.seeds={seeds}", f"train.method={method}",
-                                 f"train.steps={int(round(tau_end / eta_tau))}", f"train.record_every={record_every}",
-                                 f"sweep.lr.eta_tau=[{eta_tau}]", f"data.n=[{', '.join(str(n) for n in ns)}]"])
+def long_plan(ctx: Context) -> dict:
+    """Check 15-long: HOME at m = 128 by gradient flow to T* (L_hat <= 1/m, tau ~ 1600-1800), one engine unit = 1 tau
+    (the adaptive solver takes long steps once the loss is small), a record every 10 tau, tau <= 2500; full: 3 seeds,
+    quick: 2."""
+    return {"m": 128, "seeds": ctx.pick(3, 2), "tau_end": 2500.0, "method": "flow", "eta_tau": 1.0, "record_every": 10}
 
 
 @functools.lru_cache(maxsize=4)
-def _n_path(m: int, seeds: int, tau_end: float, method: str, ns: tuple, eta_tau: float,
-            record_every: int) -> dict[int, SweepOutput]:
-    from scanflow.engine.run import sweep_parts
-
-    parts = sweep_parts(n_path_config(m, seeds, tau_end, method, ns, eta_tau, record_every))
-    return {int(values["data.n"]): out for values, _, out in parts}
+def _long(m: int, seeds: int, tau_end: float, method: str, eta_tau: float, record_every: int) -> SweepOutput:
+    return run_sweep(config_from_dict(HOME, [f"model.m={m}", f"sweep.seeds={seeds}", f"train.method={method}",
+                                             f"train.steps={int(round(tau_end / eta_tau))}",
+                                             f"train.record_every={record_every}", f"sweep.lr.eta_tau=[{eta_tau}]"]))
 
 
-def phase2_path_plan(ctx: Context) -> dict:
-    """The n path of check 14 (Condition 1: n >= Omega~(L^2)) at m = 64: full = gradient flow, 3 seeds, n = 60..480,
-    tau <= 40 (the Phase-2 box is entered by tau ~ 25 at every n), a record every 0.5 tau; quick = the quick m-sweep's
-    GD program at m = 64 (tau <= 24, 2 seeds) at n = 60, 120."""
-    return ctx.pick({"m": 64, "seeds": 3, "tau_end": 40.0, "method": "flow", "ns": (60, 120, 240, 480),
-                     "eta_tau": 0.5, "record_every": 1},
-                    {"m": 64, "seeds": 2, "tau_end": 24.0, "method": "sgd", "ns": (60, 120),
-                     "eta_tau": ETA_TAU, "record_every": RECORD_EVERY})
-
-
-def phase2_path(ctx: Context) -> dict[int, SweepOutput]:
-    """{n: SweepOutput} of check 14's n path (cached)."""
-    return _n_path(**phase2_path_plan(ctx))
-
-
-def long_plan(ctx: Context) -> dict:
-    """The n path of check 15-long to T* (L_hat <= 1/m, tau ~ 400-700 at m = 64) by gradient flow (one engine unit =
-    1 tau: the adaptive solver takes long steps once the loss is small), a record every 10 tau: full = 3 seeds,
-    n = 60, 120, 240, tau <= 1000; quick = 2 seeds, n = 60, 120, tau <= 800."""
-    return ctx.pick({"m": 64, "seeds": 3, "tau_end": 1000.0, "method": "flow", "ns": (60, 120, 240),
-                     "eta_tau": 1.0, "record_every": 10},
-                    {"m": 64, "seeds": 2, "tau_end": 800.0, "method": "flow", "ns": (60, 120),
-                     "eta_tau": 1.0, "record_every": 10})
-
-
-def long_path(ctx: Context) -> dict[int, SweepOutput]:
-    """{n: SweepOutput} of check 15-long's n path (cached)."""
-    return _n_path(**long_plan(ctx))
+def long_run(ctx: Context) -> SweepOutput:
+    """The run of check 15-long (cached)."""
+    return _long(**long_plan(ctx))
 
 
 def init_output_max(outs) -> float:
@@ -160,5 +148,60 @@ def loglog_slope(m_K, y_KxS) -> tuple[float, float]:
     return float(coef[1]), float(np.sqrt(cov[1, 1]))
 
 
-__all__ = ["ETA_TAU", "FIG", "TR", "T1_record_S", "T1_tau_S", "fig_run", "init_output_max", "long_path", "long_plan",
-           "loglog_slope", "n_path_config", "phase2_path", "phase2_path_plan", "plt", "tr_config", "tr_plan", "tr_runs"]
+def phase2_start_S(out: SweepOutput) -> np.ndarray:
+    """Per seed: the first record at or after PHASE2_START_FACTOR x T1_0 (T1_0: the first all-correct time,
+    interpolated, `T1_tau_S`); -1 where T1_0 is not reached or the start lies beyond the run."""
+    tau = out.arrays["tau"][0]
+    res = []
+    for T1 in T1_tau_S(out):
+        k = int(np.searchsorted(tau, th.PHASE2_START_FACTOR * T1 - 1e-9)) if np.isfinite(T1) else tau.size
+        res.append(k if k < tau.size - 1 else -1)  # at least two records in the window
+    return np.array(res)
+
+
+def phase2_window(out: SweepOutput) -> list[slice]:
+    """THE Phase-2 window of checks 9-15 (theory.PHASE2_START_FACTOR: from 2 T1_0 to the end of the run), per seed;
+    an empty slice where it is not reached. Defined once from the run's own T1, never from the claim checked in it."""
+    return [slice(int(k), None) if k >= 0 else slice(0, 0) for k in phase2_start_S(out)]
+
+
+def window_meters(runs) -> list:
+    """The meters of the Phase-2 window over every (m, seed) run of `runs` ({m: SweepOutput}): the horizon (every run
+    has a window) and the Def. F.1 box at its start (the smallest min_i y_i F_i there; C is ours)."""
+    starts, n_runs, n_in = [], 0, 0
+    for out in runs.values():
+        mg = out.arrays["margins"][0]
+        for s, k in enumerate(phase2_start_S(out)):
+            n_runs += 1
+            if k >= 0:
+                n_in += 1
+                starts.append(float(mg[s, k].min()))
+    v = min(starts) if starts else float("nan")
+    return [horizon_meter(n_in == n_runs, f"{n_in} of {n_runs} runs"),
+            _box_meter(v)]
+
+
+def horizon_meter(ok: bool, value: str):
+    from scanflow.papers.cooccurrence.checks import assumptions as A
+
+    return A.horizon(ok, "the Phase-2 window [2 T1_0, end] (every run)", value, "Def. E.2 / F.1")
+
+
+def _box_meter(v: float):
+    from scanflow.papers.cooccurrence.checks import assumptions as A
+
+    return A.phase2_box(v, "at the start of the Phase-2 window (2 T1_0)")
+
+
+def nanstat(f, arrays, default=float("nan")) -> float:
+    """f over the concatenation of `arrays` (NaN when they are all empty): a check under a broken simulator fails
+    with NaN instead of crashing on an empty window."""
+    a = [np.asarray(x, np.float64).ravel() for x in arrays]
+    a = np.concatenate(a) if a else np.array([])
+    a = a[np.isfinite(a)] if a.size else a
+    return float(f(a)) if a.size else default
+
+
+__all__ = ["ETA_TAU", "FIG", "HOME", "HOME_TEXT", "TR", "T1_record_S", "T1_tau_S", "fig_run", "home_config", "home_plan",
+           "home_runs", "init_output_max", "long_plan", "long_run", "loglog_slope", "nanstat", "phase2_start_S",
+           "phase2_window", "plt", "tr_config", "window_meters"]

@@ -19,11 +19,13 @@ from scanflow.papers.cooccurrence import data as dat
 from scanflow.engine.flow import init_flow_state, solve_chunk, vector_field
 from scanflow.papers.cooccurrence import model as mdl
 from scanflow.papers.cooccurrence import theory as th
-from scanflow.verify import Context, Result, check, holds, meter
+from scanflow.verify import Context, Result, all_of, at_least, at_most, between, check, holds, meter
 
 EPS64 = float(np.finfo(np.float64).eps)
 N, L, M, M1 = 6, 5, 16, 4
 RTOL, ATOL = 1e-10, 1e-12
+HOME13 = ("the small setting below: identities that hold at any state, so their meters are the readout, one rate, "
+          "float64 and the GD step rule, all met")
 SMALL = f"TR small: n={N}, L={L}, d=3+n(L-7/3)={dat.min_vocab_distinct(N, L)}, m={M}, m1={M1}, c0=0.02, a=+-1 fixed, fp64"
 
 
@@ -34,6 +36,11 @@ def _setting():
     return data, params, s1
 
 
+def _rates(eta):
+    """The per-group rates the flow and GD of checks 1-3 run with (unit rates: the theory's gradient flow)."""
+    return mdl.learning_rates(eta)
+
+
 def _tau_rate(s1):
     return float(th.tau(1.0, s1, M, M1))
 
@@ -41,15 +48,18 @@ def _tau_rate(s1):
 def _meters(params, gd: bool = False) -> list:
     """What the identities of §4 need (they hold at any state, so no Condition-1 meter): a fixed readout with
     a_j = +-1 (E1's factor m1 = sum_j a_j^2; the reduction is exact only for fixed a), one rate for every group (the
-    unit-rate forms of the conserved quantities), float64; for the GD halves, the GD rule lr sigma1^2 m m1 <= 0.02."""
+    unit-rate forms of the conserved quantities; compared from the rates the flow is given, `_rates`), float64; for
+    the GD halves, the GD rule lr sigma1^2 m m1 <= 0.02."""
     from scanflow.papers.cooccurrence.checks.assumptions import PAPER
+
+    from scanflow.papers.cooccurrence.checks.assumptions import one_rate
 
     a = np.asarray(params["a"])
     out = [holds("readout a fixed, a_j = +-1", bool(np.all(np.abs(a) == 1.0)), "fixed +-1",
                  ref=f"{PAPER}, Sec. 2.2 and Eq. 5 (a_j^2 = 1)", value=f"sum a_j^2 = {float(a @ a):g} = m1 = {M1}"),
-           holds("one learning rate for W_Q, W_K, W_V, W (plain gradient flow / GD, no weight decay)", True,
-                 "equal rates", ref=f"{PAPER}, Sec. 2.2 (gradient flow)", value="mdl.learning_rates(eta)"),
-           holds("float64", np.asarray(params["W"]).dtype == np.float64, "float64", value=str(np.asarray(params["W"]).dtype))]
+           one_rate({k: float(v) for k, v in _rates(1.0).items()}),
+           holds("float64", bool(np.asarray(params["W"]).dtype == np.float64), "float64",
+                 value=str(np.asarray(params["W"]).dtype))]
     if gd:
         out.append(meter("GD step in tau: lr sigma1^2 m m1 (largest)", max(GD_TAU_STEPS), "<=", 0.02,
                          ref="user note, TR (GD rule lr sigma1^2 m m1 <= 0.02)"))
@@ -65,7 +75,7 @@ def _flow(quick: bool):
         tau_end = 12.0 if quick else 30.0  # past T1 (tau ~ 8): both phases
         ts = np.linspace(tau_end / 12, tau_end, 12) / _tau_rate(s1)
         loss_fn = lambda p: mdl.loss(p, data)
-        unit = mdl.learning_rates(1.0)
+        unit = _rates(1.0)
 
         def rec(p):
             tangent = vector_field(loss_fn, unit)(0.0, p, None)
@@ -96,7 +106,7 @@ def _gd(quick: bool):
         cfg = FlowConfig(solver="euler", dt0=1.0)
         rec = lambda p: (mdl.outputs_N(p, data), th.conserved_quantities(p))
         run = jax.jit(lambda lr, n: solve_chunk(loss_fn, lambda t, p: rec(p), cfg, init_flow_state(params, jnp.float64),
-                                                mdl.learning_rates(lr), n, 1)[1])
+                                                _rates(lr), n, 1)[1])
         out = []
         for lt in GD_TAU_STEPS:
             lr = lt / _tau_rate(s1)
@@ -137,7 +147,7 @@ def _gradient_errors(data, params0, params1):
 
 
 @check("cooccurrence", "1", "§1/App. B gradient equations = autodiff = finite differences; parameter flow = "
-       "reduced (beta, s, C, M, KK, QQ) ODE of §4 to solver tolerance; GD gap O(lr), halves with lr", "T")
+       "reduced (beta, s, C, M, KK, QQ) ODE of §4 to solver tolerance; GD gap O(lr), halves with lr", "T", home=HOME13)
 def c1(ctx: Context) -> Result:
     with jax.enable_x64(True):
         data, params, ts, st, recs, ys, stats, red0, s1 = _flow(ctx.quick)
@@ -148,21 +158,26 @@ def c1(ctx: Context) -> Result:
         n_steps = int(st.num_steps) + stats["num_steps"]
         sqrtP = math.sqrt(max(P_param, P_red))
         worst, moved = {}, {}
-        ok_red = True
         for k in th.REDUCED_KEYS:
             got, want = np.asarray(recs["red"][k]), ys[k]
             tol = n_steps * sqrtP * (ATOL + RTOL * float(np.abs(want).max()))
             err = float(np.abs(got - want).max())
             worst[k] = err / tol
             moved[k] = float(np.abs(want[-1] - np.asarray(red0[k])).max())
-            ok_red &= err <= tol
         F_red = np.asarray(jax.vmap(lambda r: th.reduced_outputs_N(r, data, M))(ys))
         err_F = float(np.abs(F_red - recs["F"]).max())
         # (d) GD (Euler, dt = 1 lr unit) at two rates vs the reduced ODE at the same time t
         t_end = float(ts[-1])
         gaps = [float(np.abs(np.asarray(F) - F_red[-1]).max()) for F, _ in _gd(ctx.quick)]
         ratio = gaps[0] / gaps[1]
-    passed = err_formula < 1e4 * EPS64 and err_fd < 1e-6 and ok_red and 1.8 <= ratio <= 2.2
+    gate = all_of(
+        at_most("formulas vs autodiff (rel.)", err_formula, 1e4 * EPS64, why="float64 round-off of ~1e3 operations"),
+        at_most("central differences (h = 1e-5) vs autodiff (rel.)", err_fd, 1e-6,
+                why="truncation ~h^2 |L'''| ~1e-10, round-off eps/h ~1e-11"),
+        at_most("parameter flow vs reduced ODE: max err / tol", max(worst.values()), 1.0,
+                why="tol = N_steps sqrt(P) (atol + rtol max|y|): the PID local-error bound summed over steps"),
+        between("GD gap ratio lr / (lr/2)", ratio, 1.8, 2.2, why="Euler's global error c lr + O(lr^2)"),
+    )
     return Result(
         predicted={"formula vs autodiff": 0.0, "FD vs autodiff": 0.0, "max err / tol (reduced)": "<= 1",
                    "GD gap ratio lr / (lr/2)": 2.0},
@@ -170,12 +185,7 @@ def c1(ctx: Context) -> Result:
                   **{f"err/tol {k}": v for k, v in worst.items()}, "max |F_param - F_reduced|": err_F,
                   **{f"moved {k}": v for k, v in moved.items()},
                   "GD gap at lr*tau'=0.02": gaps[0], "GD gap at 0.01": gaps[1], "gap ratio": ratio},
-        tolerance=("formulas: rel. error < 1e4 eps (float64 round-off of ~1e3 operations); FD: rel. error < 1e-6 "
-                   "(central differences h=1e-5: truncation ~h^2 |L'''| ~1e-10, round-off eps/h ~1e-11); reduced ODE: "
-                   "each solve is within N_steps sqrt(P) (atol + rtol max|y|) (PID local-error bound summed over "
-                   "steps, no contraction assumed), rtol=1e-10, atol=1e-12; GD: gap = c lr + O(lr^2), so the ratio "
-                   "is 2 (1 + O(lr tau')) and must lie in [1.8, 2.2]"),
-        passed=passed,
+        **gate.result_fields(),
         setting=SMALL + f"; flow to tau={float(th.tau(t_end, s1, M, M1)):g} (Tsit5 rtol 1e-10)",
         notes=("M, KK, QQ move by ~1e-9 in TR (attention is nearly frozen, spec §5.2), so their agreement is weak "
                "evidence; tests/test_cooccurrence_core.py repeats the comparison with c0 = 1 where they move ~1e-2."),
@@ -191,7 +201,7 @@ def c1(ctx: Context) -> Result:
 
 
 @check("cooccurrence", "2", "§4 [DERIVED]: gradient flow conserves W^T W - W_V W_V^T and W_K W_K^T - W_Q W_Q^T; "
-       "O(lr) drift under GD", "T")
+       "O(lr) drift under GD", "T", home=HOME13)
 def c2(ctx: Context) -> Result:
     with jax.enable_x64(True):
         data, params, ts, st, recs, ys, stats, red0, s1 = _flow(ctx.quick)
@@ -205,16 +215,20 @@ def c2(ctx: Context) -> Result:
         # GD drift at two rates, same t
         gd = [float(np.abs(np.asarray(cons[0]) - np.asarray(c0[0])).max()) for _, cons in _gd(ctx.quick)]
         ratio = gd[0] / gd[1]
-    passed = max(drift) <= tol and gram_move >= 1e3 * tol and 1.8 <= ratio <= 2.2
+    gate = all_of(
+        at_most("flow drift of the conserved quantities / tolerance", max(drift) / tol, 1.0,
+                why="tol = 2 * 2 max(m, m1) max|theta| N_steps sqrt(P) (atol + rtol max|theta|): the PID error bound on "
+                    "theta through the two Gram products"),
+        at_least("|Delta W^T W| / tolerance (the Gram itself moves)", gram_move / tol, 1e3,
+                 why="the conservation is not trivial", ours="1e3"),
+        between("GD drift ratio lr / (lr/2)", ratio, 1.8, 2.2, why="per-step drift lr^2 |grad|^2: O(lr) at fixed t"),
+    )
     return Result(
         predicted={"flow drift": "<= solver tolerance", "GD drift ratio lr / (lr/2)": 2.0},
         measured={"drift W^TW - W_V W_V^T": drift[0], "drift W_K W_K^T - W_Q W_Q^T": drift[1], "tolerance": tol,
                   "|Delta W^T W| (the Gram itself moves)": gram_move, "GD drift (W) at lr tau'=0.02": gd[0],
                   "at 0.01": gd[1], "ratio": ratio},
-        tolerance=("flow: drift <= 2 * 2 max(m, m1) max|theta| * N_steps sqrt(P) (atol + rtol max|theta|) (PID error "
-                   "bound on theta pushed through the two Gram products), and the Gram W^T W itself must move >= 1e3 x "
-                   "that; GD: per-step drift lr^2 |grad|^2, total O(lr) at fixed t, ratio 2 (1 + O(lr tau')) in [1.8, 2.2]"),
-        passed=passed,
+        **gate.result_fields(),
         setting=SMALL,
         assumptions=_meters(params, gd=True),
         sources={"flow drift": "theory.conserved_quantities (derived: F depends on W W_V and W_K^T W_Q only)",
@@ -225,7 +239,8 @@ def c2(ctx: Context) -> Result:
 # ----------------------------------------------------------------------------------------- 3
 
 
-@check("cooccurrence", "3", "Identity E1 (Eq. 5 / Lemma F.4): d||W^T a||^2/dt = (2 m1/n) sum_i g_i y_i F_i", "T")
+@check("cooccurrence", "3", "Identity E1 (Eq. 5 / Lemma F.4): d||W^T a||^2/dt = (2 m1/n) sum_i g_i y_i F_i", "T",
+       home=HOME13)
 def c3(ctx: Context) -> Result:
     _, params, ts, _, recs, _, _, _, s1 = _flow(ctx.quick)
     pred, meas = np.asarray(recs["e1"][0]), np.asarray(recs["e1"][1])
@@ -234,8 +249,8 @@ def c3(ctx: Context) -> Result:
         predicted={"(2 m1/n) sum g y F at the last save": float(pred[-1])},
         measured={"d||u||^2/dt (jvp along the flow) at the last save": float(meas[-1]),
                   "max rel. difference over 12 saves": rel},
-        tolerance="max relative difference < 1e4 eps (an exact identity, float64 round-off)",
-        passed=rel < 1e4 * EPS64,
+        **at_most("max relative difference over the saves", rel, 1e4 * EPS64,
+                  why="an exact identity, float64 round-off").result_fields(),
         setting=SMALL + f"; 12 states along the flow up to tau={float(th.tau(ts[-1], s1, M, M1)):g}",
         assumptions=_meters(params),
         sources={"(2 m1/n) sum g y F at the last save": "theory.e1_rate (Eq. 5 / Lemma F.4)"},
