@@ -196,3 +196,23 @@ def test_verify_cli_bad_input(tmp_path):
                            capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and word in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert not (tmp_path / "r").exists()
+
+
+def test_no_meter_in_the_code_base_is_a_literal():
+    """A meter measures: no `holds(name, True/False, ...)` and no `meter(name, <constant>, ...)` anywhere in
+    scanflow or the example (a literal measures nothing, so a check behind it cannot fail)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in [*(root / "scanflow").rglob("*.py"), *(root / "examples").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            value = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg in ("ok", "value")), None)
+            if name in ("holds", "meter") and isinstance(value, ast.Constant):
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, found
