@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from scanflow.verify import mutation
+from scanflow.verify.mutation import scaled_rates
 
 PAPER = "scan-snap"
 
@@ -22,12 +23,7 @@ PAPER = "scan-snap"
 def _lr_half(patch):
     from scanflow.engine import discrete
 
-    real = discrete.make_optimizer
-
-    def make_optimizer(cfg, lrs, dynamic=None):
-        return real(cfg, {g: 0.5 * lr for g, lr in lrs.items()}, dynamic)
-
-    patch.setattr(discrete, "make_optimizer", make_optimizer)
+    patch.wrap(discrete, "make_optimizer", scaled_rates(0.5))
 
 
 @mutation(PAPER, "ss-frozen-z", "the attention logits are detached (stop_gradient on Z): attention never learns",
