@@ -68,7 +68,8 @@ def run_paper(paper: str, data: str | None) -> dict:
         print(f"{paper}: unmodified: exit {base['exit']} ({base['wall_s']} s)", flush=True)
         cols = {}
         for name, m in muts.items():
-            cols[name] = _verify(paper, name, data, Path(tmp))
+            cols[name] = {k: v for k, v in _verify(paper, name, data, Path(tmp)).items()
+                          if k in ("exit", "wall_s", "verdicts")}  # the rules' fields are kept for the unmodified run
             fails = [c for c, v in cols[name]["verdicts"].items() if v == "FAIL"]
             print(f"{paper}: {name}: exit {cols[name]['exit']} ({cols[name]['wall_s']} s); FAIL: {fails}", flush=True)
     return {"paper": paper, "written": time.strftime("%Y-%m-%d"), "data": Path(data).name if data else None,
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
             needs = bool(getattr(load_paper_module(paper), "DATA_REQUIRED", None))
             result = run_paper(paper, args.data if needs else None)
             tmp = JSON_DIR / f".{paper}.json.tmp"
-            tmp.write_text(json.dumps(result, indent=1))
+            tmp.write_text(json.dumps(result, indent=1, separators=(",", ":")))
             tmp.replace(JSON_DIR / f"{paper}.json")
     text = render()
     tmp = DOCS / ".mutations.md.tmp"
