@@ -172,6 +172,13 @@ CASES = [
     ("file-duplicate-key", run("{tmp}/dup.yaml"), ["dup.yaml", "duplicate key 'train'", "line 4"]),
     ("file-invalid-yaml", run("{tmp}/bad.yaml"), ["bad.yaml", "invalid YAML"]),
     ("file-list", run("{tmp}/list.yaml"), ["config", "mapping"]),
+    ("file-empty", run("{tmp}/empty.yaml"), ["empty.yaml", "empty", "mapping"]),
+    ("file-whitespace", run("{tmp}/blank.yaml"), ["blank.yaml", "empty"]),
+    ("file-null", run("{tmp}/null.yaml"), ["null.yaml", "empty"]),
+    ("file-document-marker", run("{tmp}/dashes.yaml"), ["dashes.yaml", "empty"]),
+    ("optimizer-needs-more-than-gradients", run(SCAN, "train.optimizer=lbfgs"),
+     ["train.optimizer", "lbfgs", "gradients alone"]),
+    ("axis-equal-values", run(SCAN, "data.common_weight=[1, 1.0]"), ["data.common_weight", "distinct", "1.0"]),
     ("file-wrong-section", run("{tmp}/wrong.yaml"), ["train", "expected a mapping"]),
     ("file-directory", run("{tmp}/adir"), ["adir", "directory"]),
     ("file-finished-run", run("{tmp}/done-run"), ["done-run", "finished run directory", "config.yaml"]),
@@ -232,6 +239,10 @@ def _files(tmp: Path) -> None:
     (tmp / "dup.yaml").write_text("workload: scan_snap\ntrain:\n  steps: 10\ntrain:\n  steps: 20\n")
     (tmp / "bad.yaml").write_text("train:\n  steps: [1,\n")
     (tmp / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp / "empty.yaml").write_text("")
+    (tmp / "blank.yaml").write_text("  \n\n")
+    (tmp / "null.yaml").write_text("null\n")
+    (tmp / "dashes.yaml").write_text("---\n")
     (tmp / "wrong.yaml").write_text("train: 5\n")
     (tmp / "afile.txt").write_text("a file\n")
     (tmp / "adir").mkdir()

@@ -704,8 +704,13 @@ def _deepcopy(x: Any) -> Any:
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (UTF-8) and validate it (see `config_from_dict`). A missing, unreadable,
-    binary or non-UTF-8 file, a directory and invalid YAML each give one line naming the file."""
-    return config_from_dict(read_yaml(path, "config file"), overrides)
+    binary or non-UTF-8 file, a directory, invalid YAML and an empty document (nothing, whitespace,
+    ``null``, ``---``) each give one line naming the file."""
+    raw = read_yaml(path, "config file")
+    if raw is None:
+        raise ConfigError(f"config file {str(path)!r}: empty; expected a YAML mapping of config sections "
+                          "(e.g. workload: scan_snap)")
+    return config_from_dict(raw, overrides)
 
 
 def read_yaml(path: str | Path, what: str = "config file") -> Any:

@@ -111,8 +111,14 @@ def validate(cfg) -> None:
             raise ConfigError(f"sweep.grid.{path}: {section} has no field {name!r}; expected one of {sorted(hints)}")
         if _takes_many(hints[name]):
             raise ConfigError(f"sweep.grid.{path}: {path} takes a list or mapping itself and cannot be an axis")
+        seen = {}
         for v in values:
-            _replace(obj, name, v, path)  # the section's own __post_init__ checks the value
+            new = _replace(obj, name, v, path)  # the section's own __post_init__ checks the value
+            key = repr(getattr(new, name))  # as the field holds it: 1 and 1.0 are one float axis value
+            if key in seen:
+                raise ConfigError(f"sweep.grid.{path}: expected distinct values, got {seen[key]!r} and {v!r}, "
+                                  f"both {key}")
+            seen[key] = v
 
 
 def _replace(obj, name: str, value: Any, path: str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from scanflow.engine.config import BUILTIN_OPTIMIZERS, ConfigError, TrainConfig
@@ -58,6 +59,12 @@ def check_optimizer(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.optimizer_args: not accepted by {cfg.optimizer} ({e})") from None
     if not isinstance(tx, optax.GradientTransformation):
         raise ConfigError(f"train.optimizer: optax.{cfg.optimizer} did not return a GradientTransformation")
+    params = {"w": jnp.zeros((2,), jnp.float32)}
+    try:  # one update on a toy tree: an optimizer that needs more than gradients fails here, not mid-run
+        tx.update(params, tx.init(params), params)
+    except TypeError as e:
+        raise ConfigError(f"train.optimizer: optax.{cfg.optimizer} needs more than gradients in its update "
+                          f"({str(e).splitlines()[0]}); expected an optimizer that runs on gradients alone") from None
 
 
 def make_optimizer(cfg: TrainConfig, lrs: dict, dynamic: dict | None = None) -> optax.GradientTransformation:
