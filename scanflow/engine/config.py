@@ -262,16 +262,18 @@ class TrainConfig:
         if self.optimizer_args is not None and not isinstance(self.optimizer_args, _FrozenDict):
             need(isinstance(self.optimizer_args, dict) and all(isinstance(k, str) for k in self.optimizer_args),
                  "train.optimizer_args", "a mapping of keyword arguments", self.optimizer_args)
-            for k, v in self.optimizer_args.items():  # a NaN weight decay would silently poison every run
-                for x in (v if isinstance(v, (list, tuple)) else [v]):
-                    if isinstance(x, (int, float)) and not isinstance(x, bool):
-                        need(finite(x), f"train.optimizer_args.{k}", "a finite number", x)
             args = {}
             for k, v in self.optimizer_args.items():  # numbers as numbers (YAML reads 1e-4 as a string)
                 v = v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
                 if isinstance(v, str) and _as_number(v) is not None:
                     v = _as_number(v)
                 args[k] = v
+            big = 3.4028234663852886e38  # float32 max
+            for k, v in args.items():  # a NaN or float32-overflowing weight decay would silently poison every run
+                for x in (v if isinstance(v, (list, tuple)) else [v]):
+                    if isinstance(x, (int, float)) and not isinstance(x, bool):
+                        need(finite(x) and abs(float(x)) <= big, f"train.optimizer_args.{k}",
+                             "a finite number within float32's range (|x| <= 3.4e38)", x)
             object.__setattr__(self, "optimizer_args", _FrozenDict(sorted(args.items())))
         if self.method == "sgd":
             from scanflow.engine.optim import check_optimizer
@@ -676,9 +678,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part.isidentifier() for part in key.split(".")):
         raise ConfigError(f"override {text!r}: expected dotted.key=value with a dotted key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{key}: value {raw!r} is not valid YAML ({e.__class__.__name__})") from None
+        problem = getattr(e, "problem", None)
+        why = problem if isinstance(problem, str) and "duplicate" in problem else e.__class__.__name__
+        raise ConfigError(f"{key}: value {raw!r} is not valid YAML ({why})") from None
     return key, value
 
 
