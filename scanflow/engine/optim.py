@@ -59,9 +59,9 @@ def check_optimizer(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.optimizer_args: not accepted by {cfg.optimizer} ({e})") from None
     if not isinstance(tx, optax.GradientTransformation):
         raise ConfigError(f"train.optimizer: optax.{cfg.optimizer} did not return a GradientTransformation")
-    params = {"w": jnp.zeros((2,), jnp.float32)}
-    try:  # one update on a toy tree: an optimizer that needs more than gradients fails here, not mid-run
-        tx.update(params, tx.init(params), params)
+    params = {"w": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    try:  # one abstract update on a toy tree (no device touched: a multi-process run joins its cluster later):
+        jax.eval_shape(lambda p: tx.update(p, tx.init(p), p), params)  # one needing more than gradients fails here
     except TypeError as e:
         raise ConfigError(f"train.optimizer: optax.{cfg.optimizer} needs more than gradients in its update "
                           f"({str(e).splitlines()[0]}); expected an optimizer that runs on gradients alone") from None
