@@ -733,12 +733,7 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
         data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{what} {name}: cannot be read ({e.strerror or e})") from None
-    if b"\0" in data:
-        raise ConfigError(f"{what} {name}: expected a UTF-8 YAML text file, got binary data")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{what} {name}: expected UTF-8 text, got an undecodable byte at offset {e.start}") from None
+    text = decode_text(data, f"{what} {name}", "a UTF-8 YAML text file")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
@@ -749,6 +744,16 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
         raise ConfigError(f"{what} {name}: invalid YAML{where}{why}") from None
     except RecursionError:
         raise ConfigError(f"{what} {name}: invalid YAML (nested too deeply)") from None
+
+
+def decode_text(data: bytes, where: str, expected: str = "a UTF-8 text file") -> str:
+    """`data` as text; `ConfigError` naming `where` for binary data (a NUL byte) or bytes that are not UTF-8."""
+    if b"\0" in data:
+        raise ConfigError(f"{where}: expected {expected}, got binary data")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: expected UTF-8 text, got an undecodable byte at offset {e.start}") from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -20,15 +20,10 @@ DATA_REQUIRED = ("real-text needs a corpus, e.g. --data data/wikitext-2 (a direc
 
 def check_data(path) -> None:
     """Raise ValueError with a one-line message if `path` is not a usable corpus."""
+    from scanflow.engine.config import decode_text
     from scanflow.papers.real_text.data import resolve_splits
 
     for split in resolve_splits(path):  # read here, so a binary or empty file is one line, not six ERRORs
-        data = split.read_bytes()
-        if b"\0" in data:
-            raise ValueError(f"{split}: expected a UTF-8 text file, got binary data")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{split}: expected UTF-8 text, got an undecodable byte at offset {e.start}") from None
+        text = decode_text(split.read_bytes(), str(split))  # a ConfigError is a ValueError
         if not text.split():
             raise ValueError(f"{split}: expected a text corpus, got no words")
