@@ -344,15 +344,13 @@ def test_check_types_python_configs():
 
 
 def test_records_per_chunk_is_fast():
-    """The divisor search is O(sqrt(n)): a trillion records would take hours as a loop over candidates."""
-    import time
+    """The divisor search is O(sqrt(n)): a trillion records would take hours as a loop over candidates (the
+    suite would hang here, not fail on a clock that a loaded machine can miss)."""
     from types import SimpleNamespace as NS
 
     from scanflow.engine.sweep import records_per_chunk
 
-    t0 = time.perf_counter()
     assert records_per_chunk(NS(train=NS(steps=10**12, record_every=1, records_per_chunk=0))) == 10**11
-    assert time.perf_counter() - t0 < 5
     for n in (1, 7, 12, 97, 100, 360, 1001):
         want = max(d for d in range(1, max(1, n // 10) + 1) if n % d == 0)
         assert records_per_chunk(NS(train=NS(steps=n, record_every=1, records_per_chunk=0))) == want

@@ -98,8 +98,7 @@ def _distributed(out: Path, logs: Path, port: int, attempt: int) -> list[_Proc]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("multihost")
-    t0 = time.monotonic()
-    deadline = t0 + DEADLINE_S
+    deadline = time.monotonic() + DEADLINE_S
     refs = [_Proc("one_2dev", tmp / "one_2dev", tmp, 2), _Proc("one_1dev", tmp / "one_1dev", tmp, 1)]
     alive = list(refs)
     try:
@@ -114,12 +113,11 @@ def runs(tmp_path_factory):
                 pytest.fail("a process failed:\n" + "\n".join(p.log() for p in dist + refs))
             for p in dist:
                 p.kill()
-        wall = time.monotonic() - t0
     finally:
         for p in alive:
             p.kill()
     dirs = {name: sorted((tmp / name).iterdir()) for name in ("two", "one_2dev", "one_1dev")}
-    return {"dirs": dirs, "dist": dist, "wall": wall}
+    return {"dirs": dirs, "dist": dist}
 
 
 def _only_dir(runs, name) -> Path:
@@ -141,7 +139,6 @@ def test_two_processes_write_one_complete_run_directory(runs):
     p0, p1 = runs["dist"]
     assert f"wrote {path}" in p0.stdout.read_text()  # process 0 writes the results and the summary ...
     assert "wrote" not in p1.stdout.read_text()  # ... process 1 only its records
-    assert runs["wall"] < 120, f"{runs['wall']:.0f} s"  # nominal 25 s on 2 cores
 
 
 def _pairs(runs, ref_name):
