@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,51 @@ def test_no_meter_in_the_code_base_is_a_literal():
             if name in ("holds", "meter") and isinstance(value, ast.Constant):
                 found.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not found, found
+
+
+def test_ready_made_gates_pass_and_fail_on_their_own_numbers():
+    """Each ready-made gate: a case that holds and one that fails, with the number it rests on."""
+    import xarray as xr
+
+    from scanflow.verify.compare import exact, ratio_within, seed_mean, trend_sign
+
+    rng = np.random.default_rng(0)
+    draws = xr.DataArray(1.0 + 0.1 * rng.standard_normal((400, 3)), dims=("seed", "record"))
+    # 400 seeds of N(1, 0.1): se = 0.005 per record; alpha = 1e-3: this true prediction fails 1 time in 1000
+    assert seed_mean("mean", draws, 1.0, alpha=1e-3).passed
+    off = seed_mean("mean", draws, [1.0, 1.0, 1.05], alpha=1e-3)  # 10 se away at the last record only
+    assert not off.passed and off.terms[0][2] > 5 and "(2,)" in off.text
+    assert seed_mean("mean", draws, 1.05, slack=0.06, alpha=1e-3).passed  # a band the claim allows
+    with pytest.raises(ValueError, match="2 seeds"):
+        seed_mean("one seed", draws[:1], 1.0)
+    x = np.arange(6.0)
+    y = np.stack([2 * x + rng.standard_normal(6) * 0.1 for _ in range(3)], axis=1)
+    assert trend_sign("up", x, y).passed and not trend_sign("down", x, y, sign=-1).passed
+    assert not trend_sign("flat", x, np.ones((6, 3)) + rng.standard_normal((6, 3))).passed
+    assert exact("identity", 0.1 + 0.2, 0.3).passed  # one rounding: 1 ulp
+    assert not exact("identity", np.float32(0.1) + np.float32(0.2), 0.3).passed  # float32 rounding is no identity
+    assert ratio_within("law", 3.0, 2.0, factor=2).passed and not ratio_within("law", 5.0, 2.0, factor=2).passed
+    assert not ratio_within("law", float("nan"), 2.0, factor=2).passed
+
+
+def test_context_run_returns_the_dataset_load_run_gives(tmp_path):
+    import scanflow
+    from scanflow.verify import Context
+
+    small = ["train.steps=4", "train.record_every=2", "sweep.seeds=2", "data.seq_len=16", "data.batch_size=8"]
+    config = Path(__file__).resolve().parents[1] / "configs" / "scan_snap_small.yaml"
+    ds = Context(quick=True, fig_dir=tmp_path).run(config, *small)
+    on_disk = scanflow.run(config, small, out_dir=tmp_path / "runs")
+    assert set(ds.dims) == set(on_disk.dims) and list(ds.data_vars) == list(on_disk.data_vars)
+    np.testing.assert_array_equal(ds.train_loss.values, on_disk.train_loss.values)
+
+
+def test_seed_mean_fails_a_true_prediction_at_its_stated_rate():
+    """Calibration of the per-record gate: over 1000 synthetic sweeps of a true prediction (10 seeds,
+    20 records) it fails at rate alpha = 0.05; the binomial se of the rate is 0.0069, so [0.03, 0.07]
+    is +- 2.9 se. A per-record 2-se rule would fail ~50% (1 - 0.93^20 with t tails) and is caught here."""
+    from scanflow.verify.compare import seed_mean
+
+    rng = np.random.default_rng(1)
+    rate = np.mean([not seed_mean("m", 1 + 0.1 * rng.standard_normal((10, 20)), 1.0).passed for _ in range(1000)])
+    assert 0.03 <= rate <= 0.07, rate

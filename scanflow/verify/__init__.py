@@ -17,7 +17,8 @@ observation beside the verdict (`VERDICT_SCALE`). `mutation` declares a bug the 
 (`scanflow verify PAPER --mutant NAME`).
 """
 
-from scanflow.verify.compare import Gate, all_of, at_least, at_most, between, close, holds_that, within_se
+from scanflow.verify.compare import (Gate, all_of, at_least, at_most, between, close, exact, holds_that, ratio_within,
+                                     seed_mean, trend_sign, within_se)
 from scanflow.verify.framework import (
     REGISTRY,
     VERDICT_SCALE,
@@ -38,5 +39,6 @@ from scanflow.verify.regime import Assumption, Regime, holds, meter, trend
 __all__ = [
     "REGISTRY", "VERDICT_SCALE", "Assumption", "Check", "Context", "Gate", "Observation", "Regime", "Result",
     "all_of", "at_least", "at_most", "between", "check", "close", "exit_code", "holds", "holds_that", "meter",
-    "mutation", "observe", "run_checks", "trend", "verdict", "within_se", "write_report",
+    "mutation", "observe", "run_checks", "trend", "verdict", "within_se", "write_report", "exact", "ratio_within",
+    "seed_mean", "trend_sign",
 ]

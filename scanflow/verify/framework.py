@@ -30,6 +30,15 @@ class Context:
     def pick(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
 
+    def run(self, config, *overrides: str, runs_per_block: int | None = None):
+        """Run a config (a `Config`, a mapping or a YAML path, with dotted ``key=value`` overrides) in memory
+        and return its `xarray.Dataset`, the same object `scanflow.load_run` gives for a run directory
+        (metrics over point, seed, record; points labelled ``ds.sel(lr_Y=10)``; the config in attrs).
+        Figures take this Dataset too, so a check, ``scanflow plot`` and a notebook draw with one function."""
+        from scanflow.engine.run import run
+
+        return run(config, list(overrides), runs_per_block=runs_per_block)
+
     def save_figure(self, fig, name: str, dpi: int = 110) -> str:
         """Save `fig` into the report's figure directory (atomically, then closed); return the file
         name for `Result.figure`. The one figure-saving helper of every check."""
