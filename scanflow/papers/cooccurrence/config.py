@@ -52,7 +52,7 @@ class DataConfig:
     repeat_random_words: bool = False  # the paper's experiment (random words i.i.d. on R, may repeat)
     n_test: int = 60  # fresh test set (a multiple of 6)
     test_unseen: bool = True  # test random words never occur in the training set
-    seed: int = 0
+    seed: int = 0  # seed of the training and test sets (the data, not the runs)
 
     def __post_init__(self):
         check_types(self, "data")
@@ -75,8 +75,8 @@ class DataConfig:
 class ModelConfig:
     """The co-occurrence transformer (spec §1): W_Q, W_K, W_V (m x d), W (m1 x m), readout a."""
 
-    m: int = 128
-    m1: int = 16
+    m: int = 128  # width of W_Q, W_K, W_V (m x d)
+    m1: int = 16  # width of W (m1 x m) and of the readout a
     c0: float = 0.02  # sigma0 = c0 / sqrt(L m) (Condition 1 with the spec §3 constant)
     sigma0: float | None = None  # explicit std of W_Q, W_K, W_V (overrides c0)
     sigma1: float | None = None  # std of W; None -> 1/sqrt(m1)

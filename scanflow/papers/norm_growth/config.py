@@ -30,7 +30,7 @@ class DataConfig:
     vocab: int = 32  # input vocabulary (majority: 2)
     batch: int = 64  # training sequences per step
     eval_batch: int = 256  # fixed evaluation sequences (recorded loss and accuracy)
-    eval_seed: int = 12345
+    eval_seed: int = 12345  # seed of the fixed evaluation batch
 
     def __post_init__(self):
         check_types(self, "data")
@@ -53,22 +53,22 @@ class ModelConfig:
     (vmapped arrays: a new value never recompiles). ``record_params`` records the flattened parameters
     at every record (axis ``param``), from which the direction cosines C_next, C_2x, C_final follow."""
 
-    d_model: int = 16
-    n_heads: int = 1
-    n_layers: int = 1
+    d_model: int = 16  # width of the residual stream
+    n_heads: int = 1  # attention heads per layer (d_model divisible by it)
+    n_layers: int = 1  # transformer layers
     d_ff: int = 0  # 0 = no FFN block
     norm: str = "post"  # post | pre | none
-    final_norm: bool = False
+    final_norm: bool = False  # a LayerNorm before the decoder
     pos: str = "none"  # none | learned | sinusoidal
-    bias: bool = True
-    residual: bool = True
-    scale_scores: bool = True
-    scale_embed: bool = True
+    bias: bool = True  # biases in every linear map
+    residual: bool = True  # residual connections around attention and FFN
+    scale_scores: bool = True  # divide attention scores by sqrt(d_head)
+    scale_embed: bool = True  # multiply the embedding by sqrt(d_model)
     mask: str = "neg_inf"  # neg_inf | multiply (the official code's artefact)
-    tie_decoder: bool = False
-    init_scale: float = 1.0
-    qk_scale: float = 1.0
-    record_params: bool = True
+    tie_decoder: bool = False  # the decoder is the transposed embedding
+    init_scale: float = 1.0  # multiplies every initial weight (dynamic)
+    qk_scale: float = 1.0  # further multiplies W_Q, W_K and their biases at init (dynamic)
+    record_params: bool = True  # record the flattened parameters (axis param) at every record
 
     def __post_init__(self):
         check_types(self, "model")

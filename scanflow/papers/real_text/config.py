@@ -75,11 +75,11 @@ class ModelConfig:
     """
 
     variant: str = "reference"  # reference | analysed
-    d_model: int = 64
-    d_ff: int = 64
-    n_layers: int = 1
-    n_heads: int = 1
-    ffn_lr_mult: float = 1.0
+    d_model: int = 64  # width of the residual stream
+    d_ff: int = 64  # width of the FFN block
+    n_layers: int = 1  # transformer layers
+    n_heads: int = 1  # attention heads per layer
+    ffn_lr_mult: float = 1.0  # the FFN group's rate is eta * ffn_lr_mult (reference variant; dynamic)
 
     def __post_init__(self):
         check_types(self, "model")

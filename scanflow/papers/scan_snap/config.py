@@ -24,11 +24,11 @@ class DataConfig:
     num_unique: int = 10  # U: distinct tokens per class
     common_weight: float = 1.0  # unnormalised weight of each common token
     unique_min: float = 0.1  # distinct weights are linspace(unique_min, unique_max, U)
-    unique_max: float = 1.0
+    unique_max: float = 1.0  # largest distinct-token weight (linspace(unique_min, unique_max))
     num_padding: int = 0  # extra vocabulary tokens that never occur (raise M without changing data)
     mode: str = "sampled"  # sampled (finite T, fresh batch per step) | population (T -> inf)
     seq_len: int = 128  # T: T-1 contextual tokens + the query
-    batch_size: int = 128
+    batch_size: int = 128  # sequences per step (sampled mode)
 
     def __post_init__(self):
         check_types(self, "data")
@@ -80,7 +80,7 @@ class ModelConfig:
     init: str = "zero"  # zero | uniform  (uniform(+-init_scale), PyTorch nn.Linear default)
     init_scale: float | None = None  # half-width of the uniform init; None -> 1/sqrt(M)
     init_scale_Y: float | None = None  # per-group half-width; overrides init and init_scale
-    init_scale_Z: float | None = None
+    init_scale_Z: float | None = None  # per-group half-width of Z; overrides init and init_scale
 
     def __post_init__(self):
         check_types(self, "model")
