@@ -160,7 +160,7 @@ def child_flow(args) -> dict:
     from scanflow.engine.sweep import run_sweep
 
     cfg = config_from_dict(
-        {"name": "bench_flow", "x64": True,
+        {"workload": "scan_snap", "name": "bench_flow", "x64": True,
          "data": {"num_last": 2, "num_next_per_last": 1, "mode": "population"},
          "model": {"init": "uniform"},
          "train": {"method": "flow", "steps": 10000, "record_every": 1000, "record_attention": False},
@@ -184,7 +184,7 @@ def child_population(args) -> dict:
     n_y = 100
     seeds = max(1, args.runs // n_y)
     cfg = config_from_dict(
-        {"name": "bench_population", "x64": False,
+        {"workload": "scan_snap", "name": "bench_population", "x64": False,
          "data": {"num_last": 2, "num_next_per_last": 1, "mode": "population"},
          "model": {"init": "uniform"},
          "train": {"optimizer": "sgd_momentum", "steps": args.steps, "record_every": args.steps // 10,

@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-FIG6_LARGEST = {
+FIG6_LARGEST = {"workload": "scan_snap", 
     "name": "bench_fig6_M240",
     "data": {"num_last": 10, "num_next_per_last": 2, "seq_len": 128, "batch_size": 128},
     "model": {"init": "uniform"},

@@ -4,7 +4,8 @@ The curated API (imported lazily, so ``import scanflow`` does not import JAX):
 
 * configs: `load_config`, `config_from_dict`, `Config`, `ConfigError`;
 * running: `run` (a sweep -> an `xarray.Dataset`, in memory or also as a run directory), `load_run`
-  (a run directory -> the same Dataset), `execute` (a run directory -> its path), `run_sweep` (the
+  (a run directory or a saved file -> the same Dataset), `save` (a Dataset -> one netCDF file; plain
+  ``ds.to_netcdf`` cannot write the point MultiIndex), `execute` (a run directory -> its path), `run_sweep` (the
   engine's raw arrays);
 * your own theorem: `Workload`, `Problem`, `Recording`, `register_workload`, `register_paper`,
   and the check framework `scanflow.verify` (`check`, `Context`, `Result` and the gate helpers).
@@ -25,6 +26,7 @@ _API = {
     "execute": "scanflow.engine.run",
     "run": "scanflow.engine.run",
     "load_run": "scanflow.engine.results",
+    "save": "scanflow.engine.dataset",
     "Workload": "scanflow.engine.workload",
     "Problem": "scanflow.engine.workload",
     "Recording": "scanflow.engine.workload",

@@ -7,15 +7,159 @@ command creates (run: DIR/NAME-STAMP, verify: DIR/PAPER-STAMP, plot: DIR/RUN_NAM
 
 Bad input (unknown key, wrong type, impossible value, bad argument) prints one line naming the
 field and what was expected, exits with status 2, and leaves no run directory behind.
+
+SIGINT (Ctrl-C) or SIGTERM at any moment of a command, from its first import to its exit, prints one
+line saying what exists and exits with status 130 or 143; a failed write (a full disk, a file size
+limit, a read-only directory) prints one line naming the path and exits with status 2.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
+import os
+import signal
 import sys
+import time
 
-from scanflow.engine.config import ConfigError
+
+# ----------------------------------------------------------------------------- signals
+# The handlers go in before anything else is imported, so that a signal at any moment is one line and
+# one exit status. They are installed only when this module is the `scanflow` command (the console
+# script, `python -m scanflow` or `python -m scanflow.cli`) or by `main()` without arguments; a
+# program that imports scanflow keeps its own handlers.
+#
+# A signal is raised as `Signalled` only where raising is safe: inside `main` (`_armed`), outside any
+# import (an exception inside an extension module's import becomes an ImportError, or leaves it half
+# initialised) and outside code whose exceptions Python ignores (a gc callback such as JAX's
+# `_xla_gc_callback`, a `__del__`: the interrupt would be printed and lost). Elsewhere it is handed
+# back to the main thread a moment later, until it lands where it can be raised.
+
+class Signalled(KeyboardInterrupt):
+    """SIGINT or SIGTERM received by the command: a KeyboardInterrupt carrying `signum` (exit 128 + signum)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_CAUGHT = (signal.SIGINT, signal.SIGTERM)
+_received: list[int] = []  # the signals raised as `Signalled`, in order
+_armed = False  # True while `main` runs the command: a signal may be raised
+_SWALLOWING = frozenset({"_xla_gc_callback", "__del__"})  # functions whose exceptions Python only prints
+_written: list = []  # the complete run directory the command wrote (for the message of a late interrupt)
+_targets: list = []  # the directories the command writes into (--out, out_dir)
+
+
+def _on_signal(signum, frame):
+    if not _armed or _unsafe(frame):
+        _deliver_later(signum)
+        return
+    _received.append(signum)
+    raise Signalled(signum)
+
+
+def _unsafe(frame) -> bool:
+    """An import is running, or a function whose exceptions Python ignores, somewhere up the stack."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in _SWALLOWING or code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deliver_later(signum: int) -> None:
+    """Give `signum` back to the main thread's handler in 10 ms (from a helper thread: a signal simulated
+    from the main thread itself would be handled at once, where it could not be raised)."""
+    import _thread
+
+    def later():
+        time.sleep(0.01)
+        _thread.interrupt_main(signum)
+
+    try:
+        _thread.start_new_thread(later, ())
+    except RuntimeError:  # no thread can start: raise it here rather than lose it
+        _received.append(signum)
+        raise Signalled(signum) from None
+
+
+def _unraisable(u) -> None:
+    """An interrupt raised where Python ignores exceptions (a weakref callback, a `__del__` not caught
+    by `_unsafe`) prints nothing there and is not lost: it is delivered again, to the code running next."""
+    if isinstance(u.exc_value, KeyboardInterrupt):
+        _deliver_later(getattr(u.exc_value, "signum", None) or signal.SIGINT)
+        return
+    sys.__unraisablehook__(u)
+
+
+def _catch_signals() -> dict:
+    """SIGINT and SIGTERM raise `Signalled` (see above); SIGXFSZ (a file size limit, `ulimit -f`) is
+    ignored, so a write past the limit fails with an OSError naming the file instead of killing the
+    process. Returns the handlers it replaced ({} outside the main thread, where nothing changes)."""
+    old = {}
+    try:
+        for s in (*_CAUGHT, *([signal.SIGXFSZ] if hasattr(signal, "SIGXFSZ") else [])):
+            old[s] = signal.signal(s, signal.SIG_IGN if s not in _CAUGHT else _on_signal)
+    except ValueError:  # not the main thread: signals cannot be caught here
+        return {}
+    old["unraisablehook"] = sys.unraisablehook
+    sys.unraisablehook = _unraisable
+    return old
+
+
+def _restore_signals(old: dict) -> None:
+    hook = old.pop("unraisablehook", None)
+    if hook is not None:
+        sys.unraisablehook = hook
+    for s, h in old.items():
+        signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+def _hold_signals() -> None:
+    """While the outcome is reported: a second signal is ignored (one line, one exit status)."""
+    try:
+        for s in _CAUGHT:
+            signal.signal(s, signal.SIG_IGN)
+    except ValueError:
+        pass
+
+
+def _exit_on_signal(code: int) -> None:
+    """After the command, while Python shuts down (JAX's exit hooks): a signal ends the process at once,
+    with 128 + signum (and one line, when the command had succeeded and so printed nothing on stderr)."""
+
+    def handler(signum, frame):
+        try:
+            sys.stdout.flush()
+            if code == 0:
+                sys.stderr.write("scanflow: interrupted while exiting; the command had finished\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(128 + signum if code == 0 else code)
+
+    try:
+        for s in _CAUGHT:
+            signal.signal(s, handler)
+    except ValueError:
+        pass
+
+
+def _launched_as_command() -> bool:
+    """This process is the `scanflow` command: the console script, `python -m scanflow`, or `python -m scanflow.cli`."""
+    f = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    name, parent = os.path.basename(f), os.path.basename(os.path.dirname(f))
+    return name in ("scanflow", "scanflow.exe", "scanflow-script.py") or (
+        parent == "scanflow" and name in ("__main__.py", "cli.py"))
+
+
+_COMMAND = __name__ == "__main__" or _launched_as_command()
+if _COMMAND:
+    _catch_signals()
+
+import argparse  # noqa: E402  (after the handlers)
+import contextlib  # noqa: E402
+
+from scanflow.engine.config import ConfigError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,19 +249,93 @@ def _parse(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
-    args.own_process = argv is None  # the command line itself (not main([...]) called from Python)
+    """The `scanflow` command; `argv` None: the command line of this process (which then also takes
+    over SIGINT and SIGTERM, and ignores SIGXFSZ), else a list of arguments (called from Python)."""
+    global _armed
+    own = argv is None  # the command line itself (not main([...]) called from Python)
+    previous = _catch_signals() if own else {}
+    code = None
     try:
-        return _main(args)
-    except BrokenPipeError:  # `scanflow ... | head`: the reader left; end quietly, as other tools do
-        import os
+        code = _command(argv, own)
+    finally:
+        _armed = False
+        if own and _COMMAND and code is not None:
+            _exit_on_signal(code)  # until the process ends
+        elif own and _COMMAND:
+            _hold_signals()  # an argparse exit or an error on its way out: it has said what happened
+        elif own:
+            _restore_signals(previous)
+    return code
 
+
+def _command(argv, own: bool) -> int:
+    global _armed
+    args = None
+    _written.clear()
+    _targets.clear()
+    if own:  # a full disk or a file size limit also fails JAX's compilation cache: harmless (it compiles
+        import warnings  # again), and the one line about the run's own file says what to fix
+
+        warnings.filterwarnings("ignore", message=r"Error (writing|reading) persistent compilation cache entry")
+    try:
+        args = _parse(argv)  # not armed: a signal waits for the end of parsing (argparse cannot be interrupted)
+        args.own_process = own
+        args.started = time.time()  # to tell what an interrupt left behind
+        _armed = own
+        code = _main(args)
+        _armed = False
+        return code
+    except BrokenPipeError:  # `scanflow ... | head`: the reader left; end quietly, as other tools do
+        _armed = False
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # no second BrokenPipeError when Python flushes at exit
         except (OSError, ValueError):
             pass
         return 141
+    except BaseException as e:  # noqa: BLE001 - an interrupt anywhere: parsing (which imports JAX), the command, its clean-up
+        _armed = False
+        if not _interrupted(e):
+            raise
+        if own:
+            _hold_signals()
+        try:
+            what = _interrupt_message(e, args)
+        except Exception:  # noqa: BLE001 - e.g. a module half-imported when the signal came: still one line
+            what = "interrupted"
+        try:
+            print(f"scanflow: {what}", file=sys.stderr)
+        except OSError:  # stderr is a closed pipe: the exit status still says it
+            pass
+        return 128 + _signum(e)
+
+
+def _interrupted(e: BaseException) -> bool:
+    """`e` is an interrupt, or an error raised because one broke the code it hit (a library's clean-up
+    failing, an extension module's import turning it into an ImportError): the interrupt is reported."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        if isinstance(e, (SystemExit, GeneratorExit)):
+            return False
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _signum(e: BaseException) -> int:
+    """The signal behind an interrupt: the innermost exception of the chain that names one (an engine's
+    wrapper such as `Interrupted` keeps the original as its cause), else the last one received, else SIGINT."""
+    found, seen = None, set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(getattr(e, "signum", None), int):
+            found = e.signum
+        e = e.__cause__ or e.__context__
+    if found is None:
+        found = _received[-1] if _received else signal.SIGINT
+    return int(found)
 
 
 def _main(args) -> int:
@@ -137,9 +355,6 @@ def _main(args) -> int:
     except (FileNotFoundError, FileExistsError) as e:
         print(f"scanflow: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:
-        print(f"scanflow: {_interrupt_message(e)}", file=sys.stderr)
-        return 143 if getattr(e, "signum", 2) == 15 else 130
     except BrokenPipeError:
         raise
     except OSError as e:  # a full disk, a read-only or missing directory: one line, the run stays resumable
@@ -152,24 +367,169 @@ def _main(args) -> int:
         return 2
 
 
-def _interrupt_message(e: KeyboardInterrupt) -> str:
-    """Say exactly what exists after an interrupt."""
+def _interrupt_message(e: KeyboardInterrupt, args=None) -> str:
+    """Say exactly what exists after an interrupt (`args`: the command's, None if it was not parsed yet)."""
     from pathlib import Path
 
-    name = type(e).__name__
+    UNFINISHED_SUFFIX = ".partial"  # scanflow.engine.results's, without importing it (numpy) before it is needed
     run_dir = getattr(e, "run_dir", None)
-    if name == "PlotInterrupted":
-        return (f"interrupted while drawing figures; the run directory {run_dir} is complete; draw them with: "
-                f"scanflow plot {run_dir}")
-    if run_dir is None or not Path(run_dir).exists():
+    drawn = args is None or not getattr(args, "no_plot", False)
+    if _written and args is not None and args.command == "run":  # interrupted while the summary was printed
+        return _complete(_written[-1], False)
+    if run_dir is None and args is not None and args.command == "run" and args.config:
+        given = Path(args.config)
+        if given.name.endswith(UNFINISHED_SUFFIX):  # a resume stopped before its sweep began
+            run_dir = given
+        elif given.is_dir():  # an extension: its new run directory, if it was written
+            run_dir = _extended_dir(given, args)
+            if run_dir is not None:
+                return _complete(run_dir, drawn, "the extended run directory")
+            return f"interrupted; {given} is unchanged and no extended run directory was written"
+    if type(e).__name__ == "PlotInterrupted" and run_dir is not None:
+        return _complete(run_dir, True)
+    if run_dir is None and args is not None and args.command == "run":
+        run_dir = _started_here(args)
+        if run_dir is not None and not (run_dir / "config.yaml").is_file():
+            return _unstarted(run_dir)
+    if run_dir is None:
+        if args is not None and args.command == "plot":
+            return _plot_interrupted(args)
+        if args is not None and args.command == "verify":
+            return "interrupted while no check was running; nothing was left half-written"
         return "interrupted before a run directory was started; nothing was written"
-    done, total = getattr(e, "chunks_done", 0), getattr(e, "n_chunks", None)
+    from scanflow.engine.results import final_dir, has_results
+
+    run_dir = Path(run_dir)
+    if run_dir.name.endswith(UNFINISHED_SUFFIX) and not run_dir.exists() and final_dir(run_dir).is_dir():
+        return _complete(final_dir(run_dir), drawn)  # renamed into place: the run is whole
+    if not run_dir.exists():
+        return "interrupted before a run directory was started; nothing was written"
+    if not run_dir.name.endswith(UNFINISHED_SUFFIX):
+        return _complete(run_dir, drawn)
+    _drop_own_lock(run_dir, getattr(args, "started", None))
+    if has_results(run_dir):
+        return (f"interrupted while the run was being finished; {run_dir} holds its complete results; finish it "
+                f"with: scanflow run {run_dir}")
+    done, total = getattr(e, "chunks_done", None), getattr(e, "n_chunks", None)
+    if done is None:
+        done = _checkpoint_of(run_dir)
     if done:
         of = f" of {total}" if total else ""
         return (f"interrupted; {run_dir} holds the records and a checkpoint of {done}{of} chunks; resume with: "
                 f"scanflow run {run_dir}")
     return (f"interrupted; {run_dir} holds no checkpoint yet, so a resume starts again at chunk 0 (with the same "
             f"bits); resume with: scanflow run {run_dir}")
+
+
+def _started_here(args):
+    """The run directory this command created, when an interrupt came where the engine could not name
+    it: RUN.partial while it was being set up (in the command's output directory, locked by this process
+    or, before the lock was written, changed since the command started; its lock goes, as this process
+    ends: an empty one, cut between its creation and its write, would refuse the resume), or RUN between
+    the rename and the figures (its manifest records this command line)."""
+    from pathlib import Path
+
+    import json
+
+    started = getattr(args, "started", None)
+    for out in dict.fromkeys(_targets):
+        try:
+            found = sorted(Path(out).glob("*.partial"))
+            renamed = [d for d in Path(out).iterdir() if started is not None and not d.name.startswith(".")
+                       and not d.name.endswith(".partial") and d.is_dir() and d.stat().st_mtime >= started - 1]
+        except OSError:
+            continue
+        for d in renamed:  # complete already (the interrupt came between the rename and the figures)
+            try:
+                manifest = json.loads((d / "manifest.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(manifest, dict) and manifest.get("command") == sys.argv:
+                return d
+        for d in found:
+            try:
+                lock = d / "lock"
+                owner = lock.read_text().split()[:1] if lock.is_file() else []
+                if owner == [str(os.getpid())] or not owner and started is not None and d.stat().st_mtime >= started - 1:
+                    return d
+            except OSError:
+                continue
+    return None
+
+
+def _drop_own_lock(work, started) -> None:
+    """This process is ending: the lock it took on `work` goes (an empty one too, cut between its creation
+    and its write after the command started; left there it would refuse the resume)."""
+    lock = work / "lock"
+    try:
+        owner = lock.read_text().split()[:1]
+        if owner == [str(os.getpid())] or not owner and started is not None and lock.stat().st_mtime >= started - 1:
+            lock.unlink()
+    except OSError:
+        pass
+
+
+def _unstarted(work) -> str:
+    """A RUN.partial interrupted while it was being created (no config.yaml: not resumable, nothing
+    computed): removed, as if it had never been started, when it holds only what creation writes
+    (run.json, the lock, temporary .NAME.* files)."""
+    import shutil
+
+    try:
+        left = {p.name for p in work.iterdir()}
+        if all(n in ("run.json", "lock") or n.startswith(".") for n in left):
+            shutil.rmtree(work)
+            return "interrupted before a run directory was started; nothing was written"
+    except OSError:
+        pass
+    return f"interrupted while {work} was being created (nothing was computed); delete it and start the run again"
+
+
+def _complete(run_dir, drawn: bool, what: str = "the run directory") -> str:
+    if drawn:
+        return f"interrupted; {what} {run_dir} is complete; draw its figures with: scanflow plot {run_dir}"
+    return f"interrupted; {what} {run_dir} is complete"
+
+
+def _checkpoint_of(work) -> int:
+    """Chunks held by the checkpoint of an unfinished run directory (0 if none or unreadable; only for a message)."""
+    from scanflow.engine.store import RecordStore
+
+    try:
+        ckpt = RecordStore(work).latest_checkpoint()
+    except (ValueError, OSError):
+        return 0
+    return 0 if ckpt is None else int(ckpt[0])
+
+
+def _extended_dir(run_dir, args):
+    """The run directory an interrupted extension of `run_dir` wrote (None if it wrote none): written
+    whole (temp + rename) after this command started, with `extended_from` in its manifest."""
+    import json
+    from pathlib import Path
+
+    parent = Path(args.out) if args.out is not None else Path(run_dir).parent
+    started = getattr(args, "started", None)
+    try:
+        candidates = [d for d in parent.iterdir() if d.is_dir() and not d.name.startswith(".")
+                      and (started is None or d.stat().st_mtime >= started - 1)]
+    except OSError:
+        return None
+    for d in sorted(candidates, key=lambda d: d.stat().st_mtime, reverse=True):
+        try:
+            manifest = json.loads((d / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("extended_from") == str(run_dir):
+            return d
+    return None
+
+
+def _plot_interrupted(args) -> str:
+    if args.out is not None:
+        return f"interrupted; nothing was written under {args.out} (the figures are drawn elsewhere first)"
+    return (f"interrupted; the figures of {args.run_dir} that were drawn are whole, others may be missing or "
+            f"older; draw them again with: scanflow plot {args.run_dir}")
 
 
 def _os_error_message(e: OSError) -> str:
@@ -243,6 +603,7 @@ def _check_out_dir(flag: str, out) -> None:
 
     if not isinstance(out, str) or not out.strip() or "\0" in out:
         raise ConfigError(f"{flag}: expected a directory path, got {out!r}")
+    _targets.append(out)  # where an interrupt may have left a directory of this command
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{flag}: expected a directory, got the existing file {out}")
@@ -257,32 +618,36 @@ def _check_out_dir(flag: str, out) -> None:
 
 @contextlib.contextmanager
 def _startup_interrupts():
-    """Record Ctrl-C while JAX is imported and the config loaded, then stop: an interrupt during
-    start-up exits 130 instead of being lost. Outside the main thread nothing changes."""
-    import signal
+    """Record SIGINT/SIGTERM while JAX is imported and the config loaded, then stop: an interrupt
+    during start-up exits 130/143 instead of being lost (JAX's import runs code whose exceptions
+    Python ignores). Outside the main thread nothing changes."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    hit = []
-    old = signal.signal(signal.SIGINT, lambda *_: hit.append(1))
+    hit: list[int] = []
+    old = {s: signal.signal(s, lambda signum, _: hit.append(signum)) for s in _CAUGHT}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, h in old.items():
+            signal.signal(s, h)
     if hit:
-        raise KeyboardInterrupt
+        _received.extend(hit)
+        raise Signalled(hit[0])
 
 
 def _is_finished_run(path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file() and (path / "manifest.json").is_file() and (
+    from scanflow.engine.results import UNFINISHED_SUFFIX
+
+    return path.is_dir() and not path.name.endswith(UNFINISHED_SUFFIX) and (path / "config.yaml").is_file() and (path / "manifest.json").is_file() and (
         (path / "results.nc").is_file() or (path / "arrays.npz").is_file())
 
 
 def _extend(args) -> int:
     """``scanflow run RUN_DIR sweep.seeds=20``: the finished sweep with more seeds, learning rates or axis
-    values; only the new runs are computed, into a new run directory (`scanflow.engine.run.extend`)."""
+    values; only the new runs are computed, into a new run directory (`scanflow.engine.extend.extend`)."""
     from pathlib import Path
 
     if not args.overrides:
@@ -294,7 +659,7 @@ def _extend(args) -> int:
     if args.out is not None:
         _check_out_dir("--out", args.out)
     with _startup_interrupts():
-        from scanflow.engine.run import extend
+        from scanflow.engine.extend import extend
 
     path = extend(args.config, args.overrides, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot,
                   n_devices=args.devices, runs_per_block=args.runs_per_block)
@@ -316,11 +681,25 @@ def _explain_run_dir(path) -> None:
     if path.name.endswith(UNFINISHED_SUFFIX):
         done = final_dir(path)
         extra = f" (it finished: {done})" if done.is_dir() else ""
-        raise ConfigError(f"{path}: an unfinished run directory without config.yaml cannot be resumed{extra}")
+        if extra:
+            raise ConfigError(f"{path}: an unfinished run directory without config.yaml cannot be resumed{extra}")
+        raise ConfigError(f"{path}: an unfinished run directory without config.yaml cannot be resumed (stopped while it was being "
+                          f"created, before anything was computed); delete it and start the run again")
+    _check_run_files(path)  # a finished run directory that lost a file: named
     if (path / "config.yaml").is_file() and (path / "manifest.json").is_file():
         raise ConfigError(f"{path}: a finished run directory; to run its config again (a new run directory): "
                           f"scanflow run {path / 'config.yaml'}")
     raise ConfigError(f"{path}: a directory; expected a YAML config file or an unfinished run directory NAME.partial")
+
+
+def _check_run_files(path) -> None:
+    """A directory holding some of a finished run's files but not all: one line naming the missing one."""
+    from scanflow.engine.results import RUN_FILES, missing_run_file
+
+    if any((path / f).is_file() for f in (*RUN_FILES, "arrays.npz")):
+        missing = missing_run_file(path)
+        if missing:
+            raise FileNotFoundError(missing)
 
 
 def _cluster_args(args) -> dict:
@@ -372,15 +751,29 @@ def _join_cluster(cluster: dict) -> None:
         raise ConfigError(f"--distributed: could not join {where}: {str(e).strip().splitlines()[0]}") from None
 
 
+def _optimizer_text(train: dict) -> str:
+    """How the run was trained, from its resolved config: the optimizer is never implicit."""
+    if train.get("method") == "flow":
+        return "trained by gradient flow (train.method: flow)"
+    opt = train.get("optimizer", "?")
+    extra = {"sgd_momentum": ["momentum"], "adam": ["adam_b1", "adam_b2", "adam_eps"]}.get(opt, [])
+    args = [f"{k}={train[k]:g}" for k in extra if isinstance(train.get(k), (int, float))]
+    args += [f"{k}={v}" for k, v in (train.get("optimizer_args") or {}).items()]
+    if train.get("clip_norm") is not None:
+        args.append(f"clip_norm={train['clip_norm']:g}")
+    return f"optimizer {opt}" + (f" ({', '.join(args)})" if args else "")
+
+
 def _summary(path) -> None:
     """What `scanflow run` prints: sizes, timings, the final loss per grid point (median over seeds),
     diverged runs, solver status, the workload's own summary (`Workload.summary`) and the figures."""
     import numpy as np
 
     from scanflow.engine.dataset import config_of, manifest_of, point_levels, static_axes
-    from scanflow.engine.registry import get_workload
+    from scanflow.engine.registry import workload_hook
     from scanflow.engine.results import load_run
 
+    _written.append(path)  # complete: an interrupt from here on says so
     ds = load_run(path)
     m = manifest_of(ds)
     t = m["timings"]
@@ -390,6 +783,7 @@ def _summary(path) -> None:
     print(f"wrote {path}")
     shape = f"{m['n_points']} points x {m['n_seeds']} seeds" + "".join(f" x {ds.sizes[d]} {d}" for d in static)
     print(f"  {n_runs} runs ({shape}), compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s")
+    print(f"  {_optimizer_text(config_of(ds).get('train') or {})}")
     loss_name = "loss" if "loss" in ds else "train_loss"  # the workload's loss metric, if it records one
     final = ds[loss_name].isel({ds.attrs["record_label"]: -1}).where(~ds["diverged"])
     med = final.median("seed")
@@ -419,9 +813,16 @@ def _summary(path) -> None:
               f"..{int(np.nanmax(steps))}")
         for code in sorted(set(np.unique(st[np.isfinite(st)]).astype(int).tolist()) - {0}):
             print(f"    {int((st == code).sum())} run(s): {STATUS_NAMES[int(code)]}")
-    text = get_workload(config_of(ds).get("workload", "scan_snap")).summary(ds)
+    wname = config_of(ds).get("workload")
+    text = workload_hook(wname, "summary")(ds) if wname else ""
     if text:
         print(text)
+    from scanflow.engine.dataset import inert_axes
+
+    for name in inert_axes(ds):  # a grid over a field the run does not use repeats one run
+        print(f"scanflow: warning: the axis {name} changed nothing: every recorded variable is identical across its "
+              f"values (does the config use that field? e.g. model.init: zero ignores model.init_scale)",
+              file=sys.stderr)
     figs = sorted((path / "figures").glob("*.png")) if (path / "figures").is_dir() else []
     for f in figs:
         print(f"  figure {f}")
@@ -468,7 +869,7 @@ def _verify(args) -> int:
                    "data": str(Path(data).resolve()) if data else None, "mutant": args.mutant}
         tag = f"{'-quick' if args.quick else ''}{f'-mutant-{args.mutant}' if args.mutant else ''}"
         code = max(code, _verify_paper(options, _new_report_dir(args.out, name, tag), later=names[i + 1:]))
-        if code == 130:
+        if code in (130, 143):  # interrupted (SIGINT, SIGTERM): the later papers do not start
             break
     return code
 
@@ -626,7 +1027,7 @@ def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, lat
         rest = f"; not started: {', '.join(later)}" if later else ""
         print(f"scanflow: interrupted after {len(outcomes)} of {total} checks; {out} keeps the finished ones; resume "
               f"with: scanflow verify {out}{rest}", file=sys.stderr)
-        return 130
+        return 128 + _signum(interrupted)  # 130 for SIGINT, 143 for SIGTERM
     return exit_code(outcomes)
 
 
@@ -648,9 +1049,10 @@ def _header(opts: dict, outcomes: list, total: int, wall: float, done: dict, par
         (f"Resumed: {len(done)} of {total} checks were recorded by an earlier, interrupted invocation. "
          if done else "") +
         f"Paper: {name}. Mode: {'quick' if quick else 'full'}. Wall time: "
-        f"{wall:.0f} s. Modes: P = exact/population setting (no sampling noise: "
-        "T -> inf, or full-batch in the theory regime), C = code-faithful or the paper's own setting (sampled, "
-        "finite T, or the paper's figure settings), T = theory only (or small exact identities)."
+        f"{wall:.0f} s. Modes: P = prediction (a simulation in the theorem's own setting against the theory: a "
+        "population quantity, a seed expectation, an exact trajectory or a limit), C = code-faithful (the paper's "
+        "own experiment against what the paper reports), T = theory only (no simulation: identities, closed "
+        "forms, bounds)."
     )
 
 

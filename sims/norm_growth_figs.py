@@ -19,20 +19,6 @@ import jax
 FIG_CHECKS = ("C7", "C8", "C9", "C10", "NG-scan-snap", "NG-cooccurrence")
 
 
-def _png_and_pdf_context():
-    """A check `Context` whose `save_figure` writes NAME.png and NAME.pdf (the report names the PNG)."""
-    from scanflow.verify import Context
-
-    class PngAndPdf(Context):
-        def save_figure(self, fig, name: str, dpi: int = 110) -> str:
-            from scanflow.engine.figures import save_all
-
-            save_all(fig, self.fig_dir / name, dpi=dpi, tight=True)
-            return name
-
-    return PngAndPdf
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reduced steps and seeds")
@@ -44,7 +30,9 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     for name in FIG_CHECKS:
-        r = REGISTRY["norm-growth"][name].fn(_png_and_pdf_context()(quick=args.quick, fig_dir=out))
+        from scanflow.verify import Context
+
+        r = REGISTRY["norm-growth"][name].fn(Context(quick=args.quick, fig_dir=out, formats=("png", "pdf")))
         print(f"{name}: {'pass' if r.passed else 'FAIL'} -> {out / (r.figure or '')}")
     return 0
 

@@ -185,7 +185,7 @@ CASES = [
      ["train.optimizer_args", "duplicate key 'nesterov'"]),
     ("file-wrong-section", run("{tmp}/wrong.yaml"), ["train", "expected a mapping"]),
     ("file-directory", run("{tmp}/adir"), ["adir", "directory"]),
-    ("file-finished-run", run("{tmp}/done-run"), ["done-run", "finished run directory", "config.yaml"]),
+    ("file-finished-run", run("{tmp}/done-run"), ["done-run", "results.nc: missing from the", "run directory", "config.yaml"]),
     # ---- command-line flags
     ("out-is-file", ["run", str(SCAN), "--out", "{tmp}/afile.txt"], ["--out", "afile.txt", "file"]),
     ("out-under-file", ["run", str(SCAN), "--out", "{tmp}/afile.txt/sub"], ["--out", "afile.txt"]),

@@ -41,10 +41,13 @@ def test_tiny_run_end_to_end(tmp_path):
     np.testing.assert_allclose(ds["loss"].sel(step=0).values, np.log(34), rtol=1e-6)  # zero init: ln M
     assert ds["step"].values.tolist() == list(range(0, 13, 2))
     assert config_of(ds)["train"]["steps"] == 12  # the resolved config, overrides applied
-    for key in ("versions", "devices", "timings", "diverged_runs"):
+    for key in ("provenance", "devices", "timings", "diverged_runs"):
         assert key in manifest
+    assert "versions" not in manifest  # written once, in the provenance
     assert manifest["timings"]["compile_s"] > 0 and manifest["timings"]["run_s"] > 0
-    assert manifest["versions"]["jax"] != "not installed"
+    versions = manifest["provenance"]["versions"]
+    assert versions["jax"] != "not installed" and versions["xarray"] != "not installed"
+    assert versions["h5netcdf"] != "not installed" and "scanflow-linear-net" in versions  # an installed plug-in
     lr_Y = float(ds["lr_Y"].values[1])
     np.testing.assert_array_equal(ds["loss"].sel(lr_Y=lr_Y, seed=2).squeeze().values, ds["loss"].values[1, 2])
     figs = sorted(f.name for f in (run_dir / "figures").iterdir())

@@ -263,3 +263,6 @@ def test_reports_carry_provenance(tmp_path, capsys, traps):
     assert cli.main(["verify", "trap-paper", "--only", "T1", "--out", str(tmp_path / "r")]) == 0
     prov = json.loads((_report(tmp_path / "r") / "provenance.json").read_text())
     assert prov["versions"]["scanflow"] and "git" in prov and prov["title"] == "scanflow verify trap-paper"
+    rows = json.loads((_report(tmp_path / "r") / "verdicts.json").read_text())
+    assert rows and all(r["provenance"]["versions"] == prov["versions"] and r["provenance"]["git"] == prov["git"]
+                        for r in rows)

@@ -51,7 +51,9 @@ def test_config_sections_and_defaults_per_workload():
     assert type(co.data).__module__ == "scanflow.papers.cooccurrence.config" and co.model.m == 128
     assert dict(co.sweep.lr) == {"eta_tau": (0.02,)}
     assert dict(config_from_dict({"workload": "cooccurrence"}).sweep.lr) == {"eta_tau": (0.02,)}
-    ss = config_from_dict({})  # scan_snap stays the default workload with its own sections and lr grid
+    with pytest.raises(ConfigError, match="^workload: missing; expected one of"):  # the engine names no paper:
+        config_from_dict({})  # a config says which workload it runs
+    ss = config_from_dict({"workload": "scan_snap"})  # with its own sections and lr grid
     assert ss.workload == "scan_snap" and type(ss.data).__name__ == "DataConfig"
     assert dict(ss.sweep.lr) == {"Y": (1.0,), "Z": (1.0,)}
     # the dynamic model fields (init scales, train_a) do not enter the static part; shapes do

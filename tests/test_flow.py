@@ -16,7 +16,7 @@ from scanflow.engine import flow
 from scanflow.papers.scan_snap import model as yz
 from scanflow.papers.scan_snap.data import official_layout
 
-POP = {
+POP = {"workload": "scan_snap", 
     "name": "flowtest",
     "x64": True,
     "data": {"mode": "population"},

@@ -21,7 +21,7 @@ from scanflow.engine.config import ConfigError, config_from_dict, to_dict
 from scanflow.engine.dataset import manifest_of, static_axes
 from scanflow.engine.sweep import TRACE_COUNT
 
-TINY = {
+TINY = {"workload": "scan_snap", 
     "name": "tiny_grid",
     "data": {"num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": 8},
     "model": {"init": "uniform"},
@@ -95,7 +95,7 @@ def test_extend_a_finished_sweep_is_bit_identical_to_a_fresh_larger_one(tmp_path
     """4 seeds extended to 8, with a third learning rate and a third value of a static axis, equals a
     fresh sweep of the larger grid bit for bit, computing only the new runs; the old run directory is
     kept."""
-    from scanflow.engine.run import extend
+    from scanflow.engine.extend import extend
 
     small = scanflow.run(TINY, ["sweep.seeds=4", "data.num_unique=[4, 5]"], out_dir=tmp_path / "a")
     old_dir = small.attrs["run_dir"]
@@ -125,7 +125,7 @@ def small_run(tmp_path_factory):
     ("sweep.seeds=4", "overrides"),  # nothing new to compute
 ])
 def test_extend_refuses_what_is_not_an_extension(small_run, tmp_path, override, field):
-    from scanflow.engine.run import extend
+    from scanflow.engine.extend import extend
 
     with pytest.raises(ConfigError) as e:
         extend(small_run, [override], out_dir=tmp_path / "x", plot=False)

@@ -12,7 +12,7 @@ import numpy as np
 from scanflow.engine.config import config_from_dict
 from scanflow.engine.sweep import default_block, run_sweep
 
-BASE = {"name": "inv", "model": {"init": "zero"}, "train": {"steps": 20, "record_every": 2}}  # Syn-Small, sgd_momentum
+BASE = {"workload": "scan_snap", "name": "inv", "model": {"init": "zero"}, "train": {"steps": 20, "record_every": 2}}  # Syn-Small, sgd_momentum
 
 
 def _run(ys, seeds=3, **kw):

@@ -13,7 +13,7 @@ from scanflow.engine.figures import plot_run, plt, save_all
 from scanflow.engine.results import load_run
 from scanflow.engine.run import execute
 
-TINY = {  # 4 x 2 = 8 grid points: more than one heatmap page of MAX_POINTS = 6
+TINY = {"workload": "scan_snap",   # 4 x 2 = 8 grid points: more than one heatmap page of MAX_POINTS = 6
     "name": "tiny_plots",
     "data": {"num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": 8},
     "train": {"steps": 4, "record_every": 2, "record_attention": True},

@@ -3,6 +3,7 @@ grid points are selected by their hyperparameter values and records by step, nev
 under a label's name (the bug of the old positional `sel`: record=10 returned step 20)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +104,56 @@ def test_never_overwrites(tmp_path):
     with pytest.raises(FileExistsError):
         write_run(tmp_path / "r", ds)
     assert new_run_dir(tmp_path, "r") != tmp_path / "r"
+
+
+def test_a_selected_static_axis_gives_that_values_config_and_save_round_trips(tmp_path):
+    """`config_of(ds.sel(batch_size=4))` is the config of batch 4 (not of the first value), and it re-runs to
+    the same numbers; `scanflow.save` writes a Dataset plain `to_netcdf` cannot (the point MultiIndex)."""
+    import scanflow
+    from scanflow.engine.config import config_from_dict
+
+    tiny = {"workload": "scan_snap", "name": "tiny_sel", "data": {"num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": [8, 4]},
+            "train": {"steps": 4, "record_every": 2}, "sweep": {"seeds": 2, "lr": {"Y": [1.0, 4.0], "Z": [0.5]}}}
+    ds = scanflow.run(tiny)
+    assert dataset.config_of(ds)["sweep"]["grid"] == {"data.batch_size": [8, 4]}
+    one = ds.sel(batch_size=4)
+    cfg = dataset.config_of(one)
+    assert cfg["data"]["batch_size"] == 4 and not cfg["sweep"]["grid"]
+    again = scanflow.run(config_from_dict(cfg))
+    np.testing.assert_array_equal(again.train_loss.values, one.train_loss.values)
+    with pytest.raises(NotImplementedError):
+        ds.to_netcdf(tmp_path / "plain.nc")
+    path = scanflow.save(one, tmp_path / "sub" / "one.nc")
+    back = dataset.read_netcdf(path)
+    xr.testing.assert_identical(back.drop_attrs(), one.drop_attrs())
+    assert dataset.config_of(back)["data"]["batch_size"] == 4
+
+
+def test_an_axis_that_changes_nothing_is_warned_about(tmp_path, capsys):
+    """model.init_scale under model.init: zero changes nothing (the init is zero): `scanflow run` says so;
+    under model.init: uniform the same axis changes the runs and nothing is said."""
+    from scanflow import cli
+
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "scan_snap_small.yaml")
+    small = ["train.steps=4", "train.record_every=2", "sweep.seeds=2", "data.seq_len=16", "data.batch_size=8",
+             "model.init_scale=[0.05, 0.2]", "--no-plot", "--quiet", "--out", str(tmp_path)]
+    for init, warned in (("zero", True), ("uniform", False)):
+        capsys.readouterr()
+        assert cli.main(["run", config, f"model.init={init}", *small]) == 0
+        err = capsys.readouterr().err
+        assert ("the axis init_scale changed nothing" in err) == warned, (init, err)
+
+
+@pytest.mark.parametrize("args, kw, words", [
+    ((42,), {}, "config: expected a Config, a mapping or a YAML path, got int"),
+    (("configs/scan_snap_small.yaml", "train.steps=10"), {}, "got the string 'train.steps=10'"),
+    (("configs/scan_snap_small.yaml", [3]), {}, "expected 'key=value' strings, got int 3"),
+    (("configs/scan_snap_small.yaml",), {"out_dir": 3}, "out_dir: expected a directory path"),
+    (("configs/scan_snap_small.yaml",), {"runs_per_block": 0}, "runs_per_block: expected an integer >= 1"),
+])
+def test_scanflow_run_names_a_wrong_argument(args, kw, words):
+    import scanflow
+
+    with pytest.raises(TypeError) as e:
+        scanflow.run(*args, **kw)
+    assert words in str(e.value) and "\n" not in str(e.value)

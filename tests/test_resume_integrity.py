@@ -134,11 +134,46 @@ def test_a_damaged_checkpoint_names_the_file_and_the_fix(tmp_path, monkeypatch, 
     _same(_finished(partial), reference)
 
 
-def test_a_damaged_layout_is_named(tmp_path, monkeypatch, capsys):
+def test_a_damaged_layout_is_named_and_the_advice_keeps_the_finished_chunks(tmp_path, monkeypatch, capsys, reference):
     partial = _partial(tmp_path, monkeypatch)
-    (partial / "layout.json").write_text("{not json")
+    layout = partial / "layout.json"
+    layout.write_text("{not json")
+    before = _listing(partial)
     code, err = _resume(partial, capsys)
-    assert code == 2 and len(err.splitlines()) == 1 and "layout.json" in err, err
+    assert code == 2 and len(err.splitlines()) == 1 and f"{layout}: damaged" in err and "delete it" in err, err
+    assert "every finished chunk is kept" in err and _listing(partial) == before
+    layout.unlink()  # the advice: the block size comes back from run.json, the chunks are kept
+    calls, put = [], RecordStore.put_records
+
+    def counted(self, k, *a):
+        calls.append(k)
+        return put(self, k, *a)
+
+    monkeypatch.setattr(RecordStore, "put_records", counted)
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    assert calls and min(calls) >= 4, calls  # resumed after the 3 checkpointed chunks: none recomputed
+    _same(_finished(partial), reference)
+
+
+def test_damaged_records_are_found_before_any_work_and_the_advice_resumes(tmp_path, monkeypatch, capsys, reference):
+    partial = _partial(tmp_path, monkeypatch)
+    rec = partial / "records" / "p000-c00002.npz"
+    data = rec.read_bytes()
+    rec.write_bytes(data[: len(data) // 2])  # truncated, e.g. a disk that filled up under another tool
+    before = _listing(partial)
+    code, err = _resume(partial, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and f"{rec}: damaged records of chunk 2" in err, err
+    assert _listing(partial) == before  # nothing recomputed before the damage was found
+    assert "delete" in err and "records" in err and "checkpoint-p*.npz" in err
+    import shutil
+
+    shutil.rmtree(partial / "records")  # the advice: restart at chunk 0, same bits
+    for f in partial.glob("checkpoint-p*.npz"):
+        f.unlink()
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    _same(_finished(partial), reference)
 
 
 def test_records_are_never_filled_from_uninitialised_memory():
@@ -323,3 +358,17 @@ def test_ctrl_c_during_start_up_exits_130_and_writes_nothing(tmp_path, monkeypat
     capsys.readouterr()
     assert cli.main(["run", *SMALL, "--out", str(out)]) == 130
     assert "nothing was written" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_empty_lock_left_by_a_kill_is_taken_over(tmp_path, monkeypatch, capsys, reference):
+    """A kill between creating the lock and writing its pid leaves an empty lock: once it is older than a live
+    writer could leave it empty (lock.EMPTY_LOCK_STALE_S), a resume takes it over."""
+    from scanflow.engine.lock import EMPTY_LOCK_STALE_S
+
+    partial = _partial(tmp_path, monkeypatch)
+    lock = partial / "lock"
+    lock.write_text("")
+    os.utime(lock, (time.time() - 2 * EMPTY_LOCK_STALE_S,) * 2)
+    code, err = _resume(partial, capsys)
+    assert code == 0, err
+    _same(_finished(partial), reference)

@@ -29,7 +29,7 @@ from scanflow.engine import sweep
 from scanflow.engine.config import config_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {
+TINY = {"workload": "scan_snap", 
     "name": "tiny_shard",
     "x64": True,
     "data": {"num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": 8},
@@ -39,7 +39,7 @@ TINY = {
 }
 NAMES = ("loss", "train_loss", "attn", "norm_Y")  # float arrays (every array is compared)
 # kvaerno5 (implicit, lineax) on the population loss of a small vocabulary: 2 runs, one record chunk
-IMPLICIT = {
+IMPLICIT = {"workload": "scan_snap", 
     "name": "tiny_implicit",
     "x64": True,
     "data": {"mode": "population", "num_common": 2, "num_unique": 2},

@@ -22,7 +22,7 @@ from scanflow.engine import sweep
 from scanflow.engine.config import config_from_dict
 from scanflow.papers.scan_snap import data
 
-SMALL = {
+SMALL = {"workload": "scan_snap", 
     "name": "shared",
     "x64": False,
     "data": {"num_last": 2, "num_next_per_last": 2, "num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": 8},
@@ -83,6 +83,8 @@ def test_a_run_does_not_depend_on_the_other_seeds_or_points():
 
 
 def test_which_sweeps_share_and_the_group_size():
+    from scanflow.engine import program as program_mod
+
     cfg = config_from_dict(SMALL, [])
     problem = sweep.program(sweep.static_part(cfg)).problem
     assert sweep.batch_group(problem, cfg.train) == 4  # the whole record interval: 8 x 11 counts are tiny
@@ -94,12 +96,12 @@ def test_which_sweeps_share_and_the_group_size():
     big = config_from_dict(SMALL, ["sweep.seeds=50", "train.record_every=6", "train.steps=12"])
     shape = jax.eval_shape(problem.sample, jax.random.PRNGKey(0), jnp.int32(0))
     one = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(shape))
-    saved = sweep.SHARED_BATCH_BYTES
+    saved = program_mod.SHARED_BATCH_BYTES
     try:
-        sweep.SHARED_BATCH_BYTES = 3 * one + 1  # room for 3 batches of one seed -> the largest divisor <= 3
+        program_mod.SHARED_BATCH_BYTES = 3 * one + 1  # room for 3 batches of one seed -> the largest divisor <= 3
         assert sweep.batch_group(problem, big.train) == 3
     finally:
-        sweep.SHARED_BATCH_BYTES = saved
+        program_mod.SHARED_BATCH_BYTES = saved
 
 
 def test_fewer_metrics_record_only_those_and_the_same_values():
@@ -129,7 +131,9 @@ def test_a_finished_discrete_run_checkpoints_no_state_and_resumes_from_its_recor
 def test_records_spanning_several_groups_of_steps(monkeypatch):
     """A record interval longer than one group of batches (G < record_every): the same trajectory; the
     training-loss mean is summed group by group, so it may differ by float32 rounding (2**-21 relative)."""
-    monkeypatch.setattr(sweep, "SHARED_BATCH_BYTES", 1)  # G = 1 step per group (a config no other test compiles)
+    from scanflow.engine import program
+
+    monkeypatch.setattr(program, "SHARED_BATCH_BYTES", 1)  # G = 1 step per group (a config no other test compiles)
     over = ["train.steps=10", "train.record_every=5", "sweep.seeds=2"]
     cfg = config_from_dict(SMALL, over)
     assert sweep.batch_group(sweep.program(sweep.static_part(cfg)).problem, cfg.train) == 1

@@ -54,7 +54,7 @@ def test_groups_get_their_own_learning_rate(opt):
     np.testing.assert_allclose(np.asarray(b["Z"]), np.asarray(a["Z"]), rtol=1e-13)
 
 
-TINY = {
+TINY = {"workload": "scan_snap", 
     "name": "tiny",
     "data": {"num_unique": 4, "num_common": 3, "seq_len": 16, "batch_size": 8},
     "train": {"steps": 8, "record_every": 2},

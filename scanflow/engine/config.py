@@ -32,174 +32,51 @@ What is checked at construction, before anything runs or is written:
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
-import functools
-import math
 import re
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-
-class ConfigError(ValueError):
-    """A malformed config: the message names the field and what was expected (always one line)."""
-
-    def __init__(self, message: Any = ""):
-        super().__init__(" ".join(str(message).split()) if "\n" in str(message) else str(message))
-
-
-def need(ok: bool, path: str, what: str, got: Any) -> None:
-    """Raise ``ConfigError("<path>: expected <what>, got <got>")`` unless `ok` (for ``__post_init__``)."""
-    if not ok:
-        raise ConfigError(f"{path}: expected {what}, got {got!r}")
-
-
-def finite(x: Any) -> bool:
-    """A real, finite number (not bool, NaN or inf)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def need_choice(value: Any, path: str, choices: tuple) -> None:
-    need(isinstance(value, str) and value in choices, path, f"one of {list(choices)}", value)
-
-
-def is_int(x: Any) -> bool:
-    """A Python integer that is not a bool."""
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def need_int(value: Any, path: str, lo: int = 0, hi: int | None = None, what: str | None = None) -> None:
-    """``lo <= value`` (``< hi`` when given) for an integer that is not a bool."""
-    ok = is_int(value) and value >= lo and (hi is None or value < hi)
-    if what is None:
-        what = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {_pow2(hi)})"
-    need(ok, path, what, value)
-
-
-def _pow2(n: int) -> str:
-    return f"2**{n.bit_length() - 1}" if n > 1024 and n & (n - 1) == 0 else str(n)
-
-
-SEED_LIMIT = 2**32  # jax.random.PRNGKey keeps 32 bits without x64: larger seeds would collide
-INT32_LIMIT = 2**31  # step counters and solver step limits are int32
-
-
-# float32 / float64: (smallest normal, largest finite). XLA on CPU flushes subnormals to zero, so a
-# nonzero value below the smallest normal number behaves as 0.
-_FLOAT_RANGE = {False: (1.1754943508222875e-38, 3.4028234663852886e38), True: (2.2250738585072014e-308, 1.7976931348623157e308)}
-
-
-def representable(x: Any, x64: bool) -> bool:
-    """True if the number `x` keeps its meaning in the run's dtype (float64 if `x64`, else float32):
-    0, or a magnitude between the smallest normal and the largest finite number."""
-    if not finite(x):
-        return False
-    lo, hi = _FLOAT_RANGE[bool(x64)]
-    return x == 0 or lo <= abs(x) <= hi
-
-
-def need_representable(x: Any, path: str, x64: bool, what: str = "a number") -> None:
-    """Refuse a value that would become inf or 0 in the run's dtype."""
-    if representable(x, x64):
-        return
-    dtype = "float64" if x64 else "float32"
-    lo, hi = _FLOAT_RANGE[bool(x64)]
-    hint = "" if x64 else " or x64: true"
-    need(False, path, f"{what} representable in {dtype} (x64: {str(bool(x64)).lower()}): 0 or {lo:.3g} <= |x| <= "
-         f"{hi:.3g}{hint}", x)
-
-
-_HOST_ONLY = contextvars.ContextVar("scanflow_host_only_checks", default=False)
-
-
-@contextlib.contextmanager
-def host_only_checks():
-    """Validate without any JAX computation inside this block: workload checks that must compute (e.g.
-    draw a data set to see whether it can be built) are skipped. For validating a config before
-    ``jax.distributed.initialize()``, which must come before any computation; call
-    `device_checks(cfg)` once JAX is set up."""
-    token = _HOST_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _HOST_ONLY.reset(token)
-
-
-def device_checks_allowed() -> bool:
-    """False inside `host_only_checks` (a workload's validate then skips what needs JAX to compute)."""
-    return not _HOST_ONLY.get()
+from scanflow.engine.validation import (  # noqa: F401 - the rules, re-exported for the sections' authors
+    ConfigError,
+    need,
+    finite,
+    need_choice,
+    is_int,
+    need_int,
+    _pow2,
+    SEED_LIMIT,
+    INT32_LIMIT,
+    _FLOAT_RANGE,
+    representable,
+    need_representable,
+    _HOST_ONLY,
+    host_only_checks,
+    device_checks_allowed,
+    check_types,
+    _hints,
+    _strict,
+    _got,
+    _type_name,
+    _coerce,
+    _build,
+    _similar,
+    _as_number,
+    _lr_list,
+    _FrozenDict,
+    _is_float_type,
+)
 
 
 def device_checks(cfg: "Config") -> None:
     """Run the workload's checks again, those needing a JAX computation included (after `host_only_checks`)."""
-    from scanflow.engine.registry import get_workload
+    from scanflow.engine.registry import workload_hook
 
-    get_workload(cfg.workload).validate(cfg)
-
-
-def check_types(obj: Any, prefix: str) -> None:
-    """Check every field of a config dataclass against its annotation, as YAML input is: an integer
-    field refuses 1.5 and true, a number field refuses strings, a bool field refuses 1. NumPy scalars
-    become Python numbers. Call it first in ``__post_init__`` (then comparisons cannot raise
-    TypeError); a config built in Python gets the same one-line errors as one read from YAML."""
-    for name, tp in _hints(type(obj)).items():
-        if tp is Any or dataclasses.is_dataclass(tp):
-            continue
-        value = getattr(obj, name)
-        new = _strict(value, tp, f"{prefix}.{name}" if prefix else name)
-        if new is not value:
-            object.__setattr__(obj, name, new)
-
-
-@functools.lru_cache(maxsize=None)  # one entry per config class (a handful)
-def _hints(cls: type) -> dict:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _strict(value: Any, tp: Any, path: str) -> Any:
-    """`value` if it has type `tp` (ints accepted for floats, NumPy scalars converted); else ConfigError."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        value = value.item()
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(tp):
-            return value
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _strict(value, args[0], path)
-    if origin is tuple:
-        if not isinstance(value, (tuple, list)):
-            raise ConfigError(f"{path}: expected a list, got {_got(value)}")
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_strict(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        return tuple(_strict(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value if isinstance(value, float) else float(value)
-    if tp is int and is_int(value):
-        return value
-    if tp in (bool, str, dict) and isinstance(value, tp):
-        return value
-    if tp not in (float, int, bool, str, dict):  # an annotation this checker does not know: leave it
-        return value
-    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_got(value)}")
-
-
-def _got(value: Any) -> str:
-    return "null" if value is None else f"{type(value).__name__} {value!r}"
+    workload_hook(cfg.workload, "validate")(cfg)
 
 
 # Optimizers with their own config fields; any other name is an optax factory taking the learning
 # rate first (e.g. adamw, rmsprop, lion), configured by train.optimizer_args.
-BUILTIN_OPTIMIZERS = ("sgd", "sgd_momentum", "adam")
+from scanflow.engine.optim import BUILTIN_OPTIMIZERS  # noqa: E402,F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -222,13 +99,13 @@ class TrainConfig:
     """
 
     method: str = "sgd"  # sgd (discrete optax optimizer) | flow (gradient flow, diffrax)
-    optimizer: str = "sgd_momentum"  # sgd | sgd_momentum | adam | any optax factory name
+    optimizer: str = "sgd"  # sgd | sgd_momentum | adam | any optax factory name (default: the workload's train.optimizer)
     optimizer_args: dict | None = None  # keyword arguments of the optax factory (not the learning rate)
     clip_norm: float | None = None  # clip the global gradient norm before the optimizer
     momentum: float = 0.9  # sgd_momentum: v <- mu v + g ; p <- p - eta v  (PyTorch convention)
-    adam_b1: float = 0.9
-    adam_b2: float = 0.999
-    adam_eps: float = 1e-8
+    adam_b1: float = 0.9  # adam: decay of the first-moment average
+    adam_b2: float = 0.999  # adam: decay of the second-moment average
+    adam_eps: float = 1e-8  # adam: added to the root of the second moment
     steps: int = 100  # number of optimizer steps (or flow horizon t1); < 2**31 (an int32 step counter)
     record_every: int = 2  # metrics are recorded every k steps (and at step 0)
     records_per_chunk: int = 0  # records per jitted chunk (progress granularity); 0 -> auto
@@ -286,11 +163,11 @@ class FlowConfig:
     """Gradient-flow solver settings (used when ``train.method: flow``)."""
 
     solver: str = "tsit5"  # tsit5 | dopri5 | kvaerno5 (stiff) | euler (fixed step)
-    rtol: float = 1e-6
-    atol: float = 1e-8
+    rtol: float = 1e-6  # relative tolerance of the adaptive step controller
+    atol: float = 1e-8  # absolute tolerance of the adaptive step controller
     dt0: float | None = None  # initial step; required for euler; None -> solver picks
     pcoeff: float = 0.3  # PID controller coefficients
-    icoeff: float = 0.4
+    icoeff: float = 0.4  # integral coefficient of the PID controller
     max_steps: int = 100_000  # per chunk; < 2**31 (int32)
 
     def __post_init__(self):
@@ -330,9 +207,9 @@ class SweepConfig:
     to run such a sweep anyway (the ceilings never change the results or the compiled program).
     """
 
-    seeds: int = 8
+    seeds: int = 8  # runs per grid point (seed indices 0..seeds-1, shared by every point)
     root_seed: int = 0  # < 2**32 (without x64 JAX keeps 32 bits of a seed: larger ones would collide)
-    lr: dict | None = None
+    lr: dict | None = None  # {group: [rates]} of the workload's lr_keys; product grid; null: its lr_default
     grid: dict | None = None  # more axes: {"section.field": [values]} (`scanflow.engine.grid`; lists in fields land here)
     max_memory_gb: float = 16.0  # ceiling (GB) on the estimated records, and on the device's state + one block
     max_run_steps: float = 1e10  # ceiling on runs x train.steps (the flow horizon under gradient flow); .inf: none
@@ -367,10 +244,10 @@ class Config:
     built with the workload's own dataclasses, which validate them.
     """
 
-    name: str = "scan_snap"
-    workload: str = "scan_snap"
-    x64: bool = False
-    out_dir: str = "runs"
+    name: str = "run"  # run directory name prefix: OUT/NAME-YYYYmmdd-HHMMSS
+    workload: str = ""  # required: a registered workload, an entry point, or package.module:NAME
+    x64: bool = False  # float64 for this run (params, data, records); float32 otherwise
+    out_dir: str = "runs"  # parent directory of run directories (scanflow run --out overrides)
     data: Any = None  # the workload's data dataclass (a mapping is converted)
     model: Any = None  # the workload's model dataclass
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -378,7 +255,7 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def __post_init__(self):
-        from scanflow.engine.registry import get_workload
+        from scanflow.engine.registry import get_workload, workload_hook
 
         need(isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+=-]*", self.name or "") is not None
              and ".." not in self.name and len(self.name) <= MAX_NAME_LENGTH, "name",
@@ -389,6 +266,10 @@ class Config:
         for section, cls in (("train", TrainConfig), ("flow", FlowConfig), ("sweep", SweepConfig)):
             if not isinstance(getattr(self, section), cls):
                 raise ConfigError(f"{section}: expected a mapping, got {type(getattr(self, section)).__name__}")
+        if self.workload in ("", None):
+            from scanflow.engine.registry import workload_names
+
+            raise ConfigError(f"workload: missing; expected one of {workload_names()} or package.module:NAME")
         wl = get_workload(self.workload)
         for section, cls in (("data", wl.data), ("model", wl.model)):
             value = getattr(self, section)
@@ -414,8 +295,10 @@ class Config:
         if self.sweep.grid:
             self._apply_grid()
         self._check_dtype()
+        from scanflow.engine.resources import check_resources
+
         check_resources(self)  # before the workload's own checks, which may build its data
-        wl.validate(self)
+        workload_hook(self.workload, "validate")(self)  # a plug-in's exception: one line naming it
         if self.sweep.grid:
             from scanflow.engine import grid
 
@@ -451,366 +334,6 @@ class Config:
 MAX_NAME_LENGTH = 128  # a run directory NAME-YYYYmmdd-HHMMSS-k.partial stays below the 255-byte file-name limit
 
 
-def _is_float_type(tp: Any) -> bool:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return any(a is float for a in typing.get_args(tp))
-    return tp is float
-
-
-# ----------------------------------------------------------------------------- resource estimate
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """A workload's size estimate of ONE run, from the config alone (element counts; nothing is built).
-
-    params: parameters; step: the largest intermediates of one training step or one record's
-    metrics (activations of a batch, a sampled batch itself); record: values in one record (all
-    metrics together); data: constants of the program shared by every run (a data set on the
-    device). The ``*_field`` names are the config fields that make each term large; a refusal names
-    the one of the largest term. Returned by the workload's ``footprint(cfg)`` (`Workload.footprint`).
-    """
-
-    params: int = 0
-    step: int = 0
-    record: int = 0
-    data: int = 0
-    params_field: str = "model"
-    step_field: str = "data"
-    record_field: str = "train.record_every"
-    data_field: str = "data"
-
-
-def dominant(terms: dict) -> str:
-    """The key of the largest value (the field that drives a size), e.g. ``{"data.seq_len": T, ...}``."""
-    return max(terms.items(), key=lambda kv: kv[1])[0]
-
-
-_OPTIMIZER_SLOTS = {"sgd": 0, "sgd_momentum": 1, "adam": 2}  # others (adamw, lion, ...): assume 2
-
-
-def estimate(cfg: "Config", runs_per_block: int | None = None) -> dict:
-    """The resources a config needs, from sizes alone (`Footprint`): ``runs``, ``records`` (how many
-    per run), ``records_bytes`` (the records of every run: host memory and disk), ``device_bytes``
-    (the carried state of every run, one vmapped block of ``runs_per_block`` runs (default 1, a lower
-    bound: the CLI re-checks with the real block) and the device-side records of one chunk) and
-    ``run_steps`` (runs x train.steps). Each comes with the config field that drives it."""
-    from scanflow.engine.registry import get_workload
-
-    wl = get_workload(cfg.workload)
-    fp = wl.footprint(cfg) if wl.footprint is not None else Footprint()
-    lr = cfg.sweep.lr if cfg.sweep.lr is not None else wl.lr_default
-    P = math.prod(len(v) for v in lr.values())  # the product grid (an upper bound for any other grid)
-    if cfg.sweep.grid:
-        from scanflow.engine import grid
-
-        P *= len(grid.dynamic_points(cfg))  # dynamic axes multiply the points of one program
-    S = cfg.sweep.seeds
-    R = P * S
-    t = cfg.train
-    n_rec = t.steps // t.record_every + 1
-    b = 8 if cfg.x64 else 4
-    rec = fp.record + 2  # + train_loss and the engine's flags
-    block = max(1, min(R, runs_per_block or 1))
-    if t.method == "flow":
-        carried, working = 1, 10  # y; the solver's stages, error estimate and the vector field's gradient
-    else:
-        carried = 1 + _OPTIMIZER_SLOTS.get(t.optimizer, 2) + 2  # params, optimizer slots, last update and gradient
-        working = 3  # gradient, update, new parameters
-    rpc = t.records_per_chunk or max(1, (n_rec - 1) // 10)
-    grid = dominant({"sweep.seeds": S, "sweep.lr": P})
-    records_bytes = R * n_rec * rec * b
-    terms = {  # device memory: (bytes, field)
-        "state": (R * fp.params * carried * b, dominant({grid: R, fp.params_field: fp.params})),
-        "block": (block * (working * fp.params + 2 * fp.step) * b,
-                  dominant({fp.step_field: 2 * fp.step, fp.params_field: working * fp.params})),
-        "chunk records": (R * rpc * rec * b, dominant({grid: R, "train.records_per_chunk": rpc, fp.record_field: rec})),
-        "data": (fp.data * b, fp.data_field),
-    }
-    device_bytes = sum(v for v, _ in terms.values())
-    return {
-        "runs": R, "points": P, "seeds": S, "records": n_rec, "record_values": rec, "bytes_per_value": b, "block": block,
-        "records_bytes": records_bytes,
-        "records_field": dominant({grid: R, "train.steps": n_rec, fp.record_field: rec}),
-        "device_bytes": device_bytes,
-        "device_field": max(terms.values())[1],
-        "device_terms": {k: v for k, (v, _) in terms.items()},
-        "run_steps": R * t.steps,
-        "steps_field": dominant({"train.steps": t.steps, grid: R}),
-    }
-
-
-def _gb(n_bytes: float) -> str:
-    return f"{n_bytes / 1e9:.3g} GB"
-
-
-def check_resources(cfg: "Config", runs_per_block: int | None = None) -> dict:
-    """Refuse a config whose estimate (`estimate`) is above ``sweep.max_memory_gb`` or
-    ``sweep.max_run_steps``: one line naming the field that drives it and the estimate."""
-    e = estimate(cfg, runs_per_block)
-    sw = cfg.sweep
-    ceiling = sw.max_memory_gb * 1e9
-    if e["records_bytes"] > ceiling:
-        raise ConfigError(
-            f"{e['records_field']}: expected records that fit in sweep.max_memory_gb={sw.max_memory_gb:g}, got about "
-            f"{_gb(e['records_bytes'])} ({e['runs']} runs x {e['records']} records x {e['record_values']} values x "
-            f"{e['bytes_per_value']} bytes); record less (train.record_every), run fewer seeds or points, or raise "
-            "sweep.max_memory_gb")
-    if e["device_bytes"] > ceiling:
-        parts = ", ".join(f"{k} {_gb(v)}" for k, v in e["device_terms"].items() if v >= 0.01 * e["device_bytes"])
-        raise ConfigError(
-            f"{e['device_field']}: expected a sweep whose device memory fits in sweep.max_memory_gb="
-            f"{sw.max_memory_gb:g}, got about {_gb(e['device_bytes'])} ({parts}; {e['runs']} runs, vmapped "
-            f"{e['block']} at a time); reduce {e['device_field']} or raise sweep.max_memory_gb")
-    if e["run_steps"] > sw.max_run_steps:
-        raise ConfigError(
-            f"{e['steps_field']}: expected at most sweep.max_run_steps={sw.max_run_steps:.3g} steps in all, got "
-            f"{e['runs']} runs x {cfg.train.steps} steps = {e['run_steps']:.3g}; shorten the runs, run fewer, or raise "
-            "sweep.max_run_steps")
-    return e
-
-
-# ----------------------------------------------------------------------------- parsing
-
-
-def _type_name(tp: Any) -> str:
-    if tp is float:
-        return "a number"
-    if tp is int:
-        return "an integer"
-    if tp is bool:
-        return "true or false"
-    if tp is str:
-        return "a string"
-    if tp is dict:
-        return "a mapping"
-    return str(tp)
-
-
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """Check `value` against the annotation `tp`; return it in canonical form."""
-    origin = typing.get_origin(tp)
-    if origin is tuple:  # tuple[float, ...] etc.: a YAML list (or one value) -> a tuple (hashable)
-        args = typing.get_args(tp)
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(values))
-        if len(values) != len(args):
-            raise ConfigError(f"{path}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(values, args)))
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], path)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        number = _as_number(value)
-        if number is not None:
-            return number
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif tp is dict:
-        if isinstance(value, dict):
-            return value
-    got = "null" if value is None else f"{type(value).__name__} {value!r}"
-    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {got}")
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in names:
-            where = f"{prefix}.{key}" if prefix else str(key)
-            close = [n for n in names if _similar(str(key), n)]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key{hint}; expected one of {sorted(names)}")
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        path = f"{prefix}.{f.name}" if prefix else f.name
-        if f.name not in raw:
-            continue
-        tp = hints[f.name]
-        if tp is Any:  # a workload section: built (and validated) by Config with the workload's class
-            kwargs[f.name] = raw[f.name]
-        elif dataclasses.is_dataclass(tp):
-            kwargs[f.name] = _build(tp, raw[f.name], path)
-        else:
-            kwargs[f.name] = _coerce(raw[f.name], tp, path)
-    return cls(**kwargs)
-
-
-def _similar(a: str, b: str) -> bool:
-    import difflib
-
-    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio() > 0.75
-
-
-def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = tree
-    for k in keys[:-1]:
-        if node.get(k) is None:
-            node[k] = {}
-        if not isinstance(node[k], dict):
-            raise ConfigError(f"{dotted}: {k!r} is not a section")
-        node = node[k]
-    node[keys[-1]] = value
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``'train.steps=200'`` -> ``('train.steps', 200)`` (the value is parsed as YAML)."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected dotted.key=value")
-    key, _, raw = text.partition("=")
-    key = key.strip()
-    if not key or any(not part.isidentifier() for part in key.split(".")):
-        raise ConfigError(f"override {text!r}: expected dotted.key=value with a dotted key")
-    try:
-        value = yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else None
-    except yaml.YAMLError as e:
-        problem = getattr(e, "problem", None)
-        why = problem if isinstance(problem, str) and "duplicate" in problem else e.__class__.__name__
-        raise ConfigError(f"{key}: value {raw!r} is not valid YAML ({why})") from None
-    return key, value
-
-
-def config_from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Validate a raw mapping (plus dotted overrides) into a `Config`."""
-    raw = _deepcopy(raw or {})
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config: expected a mapping at top level, got {type(raw).__name__}")
-    for text in overrides:
-        key, value = parse_override(text)
-        _set_dotted(raw, key, value)
-    from scanflow.engine import grid
-
-    grid.lift_lists(raw)  # a list in a single-valued field is a sweep axis
-    return _build(Config, raw, "")
-
-
-def _deepcopy(x: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(x)
-
-
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML file (UTF-8) and validate it (see `config_from_dict`). A missing, unreadable,
-    binary or non-UTF-8 file, a directory, invalid YAML and an empty document (nothing, whitespace,
-    ``null``, ``---``) each give one line naming the file."""
-    raw = read_yaml(path, "config file")
-    if raw is None:
-        raise ConfigError(f"config file {str(path)!r}: empty; expected a YAML mapping of config sections "
-                          "(e.g. workload: scan_snap)")
-    return config_from_dict(raw, overrides)
-
-
-def read_yaml(path: str | Path, what: str = "config file") -> Any:
-    """Parse a YAML file; `ConfigError` naming the file on any problem (duplicate keys included)."""
-    path = Path(path)
-    name = repr(str(path))
-    if path.is_dir():
-        hint = (f"; to run a finished run's config again: scanflow run {path / 'config.yaml'}"
-                if (path / "config.yaml").is_file() else "")
-        raise ConfigError(f"{what} {name}: expected a YAML file, got a directory{hint}")
-    if not path.exists():
-        raise ConfigError(f"{what} {name}: not found")
-    if not path.is_file():
-        raise ConfigError(f"{what} {name}: expected a regular YAML file")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{what} {name}: cannot be read ({e.strerror or e})") from None
-    text = decode_text(data, f"{what} {name}", "a UTF-8 YAML text file")
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None)
-        why = f" ({problem})" if isinstance(problem, str) and "duplicate" in problem else ""
-        raise ConfigError(f"{what} {name}: invalid YAML{where}{why}") from None
-    except RecursionError:
-        raise ConfigError(f"{what} {name}: invalid YAML (nested too deeply)") from None
-
-
-def decode_text(data: bytes, where: str, expected: str = "a UTF-8 text file") -> str:
-    """`data` as text; `ConfigError` naming `where` for binary data (a NUL byte) or bytes that are not UTF-8."""
-    if b"\0" in data:
-        raise ConfigError(f"{where}: expected {expected}, got binary data")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{where}: expected UTF-8 text, got an undecodable byte at offset {e.start}") from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML would keep the last silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # << merges: explicit keys may override them
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                dup = key in seen
-            except TypeError:  # an unhashable key: SafeLoader reports it
-                break
-            if dup:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _as_number(value: Any) -> float | None:
-    """A float from an int/float, or from a string such as '1e-3' (PyYAML reads exponents without
-    a dot or sign, like 1e-3 or 1.0e30, as strings); None if it is not a number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _lr_list(value: Any, path: str) -> tuple[float, ...]:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    if len(values) == 0:
-        raise ConfigError(f"{path}: expected a positive number or a non-empty list of them")
-    out = []
-    for v in values:
-        x = _as_number(v)
-        if x is None or not math.isfinite(x) or x <= 0:
-            raise ConfigError(f"{path}: expected positive learning rates, got {v!r}")
-        out.append(x)
-    return tuple(out)
-
-
-class _FrozenDict(dict):
-    """A dict that can live in a frozen (hashable) dataclass."""
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(sorted(self.items())))
-
-
 def to_dict(cfg: Config) -> dict:
     """A plain, YAML-serialisable view of a config (the resolved config saved with a run)."""
 
@@ -822,3 +345,19 @@ def to_dict(cfg: Config) -> dict:
         return x
 
     return plain(dataclasses.asdict(cfg))
+
+
+
+# Moved: the loader (`scanflow.engine.loading`) and the resource estimate (`scanflow.engine.resources`).
+# ``from scanflow.engine.config import load_config`` keeps working (looked up on first use: no import cycle).
+_MOVED = {**{k: "scanflow.engine.loading" for k in ("config_from_dict", "load_config", "read_yaml", "decode_text",
+                                                      "parse_override")},
+          **{k: "scanflow.engine.resources" for k in ("Footprint", "estimate", "check_resources", "dominant")}}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'scanflow.engine.config' has no attribute {name!r}")

@@ -79,7 +79,7 @@ def _attrs(config, manifest, levels, record_label) -> dict:
     out = {"point_levels": json.dumps(list(levels)), "record_label": record_label}
     if config is not None:
         out["name"] = str(config.get("name", ""))
-        out["workload"] = str(config.get("workload", "scan_snap"))
+        out["workload"] = str(config.get("workload", ""))
         out["method"] = str(config.get("train", {}).get("method", "sgd"))
         out["config"] = yaml.safe_dump(config, sort_keys=False)
     if manifest is not None:
@@ -144,9 +144,50 @@ def split_parts(ds: xr.Dataset) -> list[tuple[dict, xr.Dataset]]:
     return out
 
 
+def inert_axes(ds: xr.Dataset) -> list[str]:
+    """Sweep axes (point labels with >= 2 values, static axes) along which every recorded variable is
+    identical: an axis that changed nothing, e.g. ``model.init_scale`` under ``model.init: zero``. A
+    grid over such an axis repeats one run; `scanflow run` warns about it."""
+    names = [n for n in point_levels(ds) if n in ds.coords] + static_axes(ds)
+    flat = ds
+    if "point" in ds.indexes and hasattr(ds.indexes["point"], "levels"):
+        try:
+            flat = ds.unstack("point")
+        except ValueError:
+            return []
+    out = []
+    for name in names:
+        if name not in flat.dims or flat.sizes[name] < 2:
+            continue
+        metrics = [v for v in flat.data_vars.values() if name in v.dims and v.dtype.kind in "fcib"]
+        if metrics and all(_constant_along(v, name) for v in metrics):
+            out.append(name)
+    return out
+
+
+def _constant_along(v: xr.DataArray, dim: str) -> bool:
+    a = np.moveaxis(np.asarray(v.values), v.dims.index(dim), 0)
+    return all(np.array_equal(a[0], a[k], equal_nan=a.dtype.kind in "fc") for k in range(1, a.shape[0]))
+
+
 def config_of(ds: xr.Dataset) -> dict:
-    """The resolved config a Dataset was computed from (a dict, as in ``config.yaml``)."""
-    return yaml.safe_load(ds.attrs.get("config", "{}")) or {}
+    """The resolved config a Dataset was computed from (a dict, as in ``config.yaml``). A static axis
+    selected to one value (``ds.sel(batch_size=4)``) is that value's config: the field holds it and the
+    axis leaves ``sweep.grid``."""
+    cfg = yaml.safe_load(ds.attrs.get("config", "{}")) or {}
+    grid = (cfg.get("sweep") or {}).get("grid") or {}
+    for name in static_axes(ds):
+        if name in ds.dims or name not in ds.coords or ds[name].ndim != 0:
+            continue  # still an axis of this Dataset
+        for path in list(grid):
+            section, field = path.split(".")
+            if name in (field, f"{section}_{field}"):
+                value = ds[name].values.item()
+                cfg.setdefault(section, {})[field] = value
+                grid.pop(path)
+    if not grid and isinstance(cfg.get("sweep"), dict) and "grid" in cfg["sweep"]:
+        cfg["sweep"]["grid"] = None
+    return cfg
 
 
 def manifest_of(ds: xr.Dataset) -> dict:
@@ -165,13 +206,25 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        flat.to_netcdf(tmp, engine=ENGINE)
+        from scanflow.engine.atomic import guarded_hdf5_write
+
+        # a failed write (full disk, `ulimit -f`) is an OSError naming `path`: HDF5 itself would crash on it
+        guarded_hdf5_write(tmp, lambda f: flat.to_netcdf(f, engine=ENGINE), name=path)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a scanflow Dataset (a run's, a selection of one, a notebook's) to one netCDF file that
+    `scanflow.load_run` reads back with its point index, config and manifest. Plain ``ds.to_netcdf``
+    cannot write the point MultiIndex (netCDF has none); this stores its levels as coordinates. Atomic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_netcdf(ds, path)
 
 
 def read_netcdf(path: str | Path) -> xr.Dataset:
@@ -192,4 +245,5 @@ def _json_default(x):
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-__all__ = ["RESULTS_FILE", "combine", "config_of", "manifest_of", "point_levels", "split_parts", "static_axes", "read_netcdf", "to_dataset", "write_netcdf"]
+__all__ = ["RESULTS_FILE", "combine", "config_of", "inert_axes", "manifest_of", "point_levels", "read_netcdf", "save", "split_parts",
+           "static_axes", "to_dataset", "write_netcdf"]

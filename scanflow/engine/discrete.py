@@ -8,6 +8,11 @@ metrics are taken every k steps without a `cond` on the step index. A run is spl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the engine's low layers import no config module
+    from scanflow.engine.config import TrainConfig
+
 from typing import Any, NamedTuple
 
 import jax
@@ -15,7 +20,6 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from scanflow.engine.config import TrainConfig
 from scanflow.engine.optim import make_optimizer
 from scanflow.engine.workload import Problem, Recording
 

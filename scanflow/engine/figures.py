@@ -23,19 +23,17 @@ FORMATS = ("png", "pdf")
 
 
 def save(fig, path: str | Path, dpi: int = 130, tight: bool = False) -> Path:
-    """Write `fig` to `path` atomically (format from the suffix, PNG by default) and close it."""
+    """Write `fig` to `path` atomically in the format of its suffix (PNG without one) and close it
+    (`save_all` with one format)."""
     path = Path(path)
-    try:
-        data = _render(fig, path.suffix.lstrip(".") or "png", dpi, tight)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, data)
-    return path
+    fmt = path.suffix.lstrip(".") or "png"
+    return save_all(fig, path if path.suffix else path.with_suffix(".png"), dpi, tight, formats=(fmt,))[0]
 
 
 def save_all(fig, path: str | Path, dpi: int = 130, tight: bool = False, formats=FORMATS) -> list[Path]:
-    """Write `fig` once per format (default PNG and PDF), each atomically, and close it. `path`'s
-    suffix, if any, is replaced: ``save_all(fig, "figures/loss")`` writes loss.png and loss.pdf."""
+    """The one figure saver (run directories, reports, sims, examples): write `fig` once per format
+    (default PNG and PDF), each atomically, and close it. `path`'s suffix, if it is one of `formats`,
+    is replaced: ``save_all(fig, "figures/loss")`` writes loss.png and loss.pdf."""
     path = Path(path)
     stem = path.with_suffix("") if path.suffix.lstrip(".") in formats else path
     try:
@@ -70,17 +68,19 @@ def figures_of(ds) -> dict:
     over static axes (`scanflow.engine.dataset.split_parts`) gets each part's figures, prefixed by the
     part's values (``num_last3_loss``)."""
     from scanflow.engine.dataset import config_of
-    from scanflow.engine.registry import get_workload
+    from scanflow.engine.registry import workload_hook
 
     from scanflow.engine.dataset import split_parts
 
-    workload = ds.attrs.get("workload") or config_of(ds).get("workload", "scan_snap")
+    workload = ds.attrs.get("workload") or config_of(ds).get("workload")
     out = {}
     for values, part in split_parts(ds):  # a sweep over static axes: each part's figures, named by its values
-        figs = get_workload(workload).plots(part)
+        figs = workload_hook(workload, "plots")(part)  # a plug-in's exception: one line naming it
         if not isinstance(figs, dict):
-            raise TypeError(f"workload {workload!r}: plots(ds) must return a dict name -> Figure, "
-                            f"got {type(figs).__name__}")
+            from scanflow.engine.workload import PluginError
+
+            raise PluginError(workload, "plots", message=f"plots(ds) must return a dict name -> Figure, got "
+                                                         f"{type(figs).__name__}")
         tag = "".join(f"{p.split('.')[-1]}{v}_" for p, v in values.items())
         if values:  # say which part a figure shows
             shown = ", ".join(f"{p}={v}" for p, v in values.items())

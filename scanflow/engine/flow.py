@@ -8,13 +8,17 @@ are carried per run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    from scanflow.engine.config import FlowConfig
+
 from typing import Any, NamedTuple
 
 import diffrax
 import jax
 import jax.numpy as jnp
 
-from scanflow.engine.config import FlowConfig
 
 # Per-run solver status codes stored in the results (`solver_status`).
 STATUS_OK, STATUS_MAX_STEPS, STATUS_FAILED = 0, 1, 2

@@ -30,13 +30,9 @@ SECTIONS = ("data", "model", "train", "flow")
 DYNAMIC_TRAIN = {"sgd_momentum": ("momentum",), "adam": ("adam_b1", "adam_b2", "adam_eps")}
 
 
-def _section_class(section: str, workload: Any):
-    from scanflow.engine import config as C
-
-    if section == "train":
-        return C.TrainConfig
-    if section == "flow":
-        return C.FlowConfig
+def _section_class(section: str, workload: Any, engine_sections: dict):
+    if section in engine_sections:
+        return engine_sections[section]
     return workload.data if section == "data" else workload.model
 
 
@@ -48,12 +44,14 @@ def _takes_many(tp: Any) -> bool:
     return tp is Any or tp in (dict, list, tuple) or origin in (tuple, list, dict)
 
 
-def lift_lists(raw: dict) -> dict:
+def lift_lists(raw: dict, engine_sections: dict) -> dict:
     """Move every list written in a single-valued field of ``data``/``model``/``train``/``flow`` into
-    ``sweep.grid`` (the field keeps the first value). `raw` is a plain mapping, changed in place."""
+    ``sweep.grid`` (the field keeps the first value). `raw` is a plain mapping, changed in place;
+    `engine_sections` maps ``train`` and ``flow`` to the engine's dataclasses (given by the loader: this
+    module imports no config module)."""
     from scanflow.engine.registry import get_workload
 
-    name = raw.get("workload", "scan_snap")
+    name = raw.get("workload")
     if not isinstance(name, str):
         return raw  # Config reports it
     wl = get_workload(name)
@@ -61,7 +59,7 @@ def lift_lists(raw: dict) -> dict:
         body = raw.get(section)
         if not isinstance(body, dict):
             continue
-        hints = typing.get_type_hints(_section_class(section, wl))
+        hints = typing.get_type_hints(_section_class(section, wl, engine_sections))
         for key, value in list(body.items()):
             if isinstance(value, (list, tuple)) and key in hints and not _takes_many(hints[key]):
                 sweep = raw.setdefault("sweep", {}) if isinstance(raw.get("sweep", {}), dict) else None
@@ -76,7 +74,7 @@ def lift_lists(raw: dict) -> dict:
 
 def normalise(grid: Any) -> dict:
     """``sweep.grid`` as ``{"section.field": (values...)}``, checked for form (not for values)."""
-    from scanflow.engine.config import ConfigError
+    from scanflow.engine.validation import ConfigError
 
     if not isinstance(grid, dict):
         raise ConfigError(f"sweep.grid: expected a mapping of section.field to a list of values, got "
@@ -101,7 +99,7 @@ def normalise(grid: Any) -> dict:
 
 def validate(cfg) -> None:
     """Each axis names a single-valued field and each value passes that field's own checks."""
-    from scanflow.engine.config import ConfigError
+    from scanflow.engine.validation import ConfigError
 
     for path, values in (cfg.sweep.grid or {}).items():
         section, name = path.split(".")
@@ -122,7 +120,7 @@ def validate(cfg) -> None:
 
 
 def _replace(obj, name: str, value: Any, path: str):
-    from scanflow.engine.config import ConfigError, _coerce
+    from scanflow.engine.validation import ConfigError, _coerce
 
     tp = typing.get_type_hints(type(obj))[name]
     try:

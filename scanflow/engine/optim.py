@@ -13,13 +13,20 @@ PyTorch's ``clip_grad_norm_`` over the whole model).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import inspect
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from scanflow.engine.config import BUILTIN_OPTIMIZERS, ConfigError, TrainConfig
+from scanflow.engine.validation import ConfigError
+
+if TYPE_CHECKING:  # annotations only
+    from scanflow.engine.config import TrainConfig
+
+BUILTIN_OPTIMIZERS = ("sgd", "sgd_momentum", "adam")  # besides any optax factory by name
 
 
 def _factory(name: str):

@@ -79,6 +79,9 @@ def config_reference() -> str:
         if wl.name != name or not getattr(wl.build, "__module__", "").startswith("scanflow."):
             continue  # aliases, and plug-ins installed beside scanflow (their own docs describe them)
         lines += [f"## workload `{name}`", "", wl.description or "", ""]
+        if wl.train:
+            shown = ", ".join(f"`train.{k}: {v}`" for k, v in wl.train.items())
+            lines += [f"Its `train:` defaults (a config's own values win): {shown}.", ""]
         for section in ("data", "model"):
             cls = getattr(wl, section)
             lines += [f"### `{section}:`", "", _doc(cls), "", *section_table(cls, f"{section}."), ""]

@@ -19,8 +19,8 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from scanflow.engine.config import ConfigError
-from scanflow.engine.workload import Workload
+from scanflow.engine.validation import ConfigError
+from scanflow.engine.workload import Workload, describe, guard, guard_problem
 
 WORKLOAD_GROUP = "scanflow.workloads"
 PAPER_GROUP = "scanflow.papers"
@@ -51,27 +51,52 @@ def workload_names() -> list[str]:
     return sorted(set(_WORKLOADS) | set(_eps(WORKLOAD_GROUP)))
 
 
-def _load_ref(ref: str, what: str):
-    mod_name, _, attr = ref.partition(":")
+def _import(mod_name: str, what: str):
+    """Import `mod_name` for `what` (``workload pkg.mod:NAME``, ``paper NAME``): a module that is not there,
+    and any exception raised while it is imported (SyntaxError, an ImportError inside it, an error at
+    import time), is one line naming it."""
     try:
-        mod = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ConfigError(f"{what}: cannot import module {mod_name!r} ({e})") from None
-    if not attr:
-        return mod
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or ""
+        if missing and (mod_name == missing or mod_name.startswith(missing + ".")):
+            raise ConfigError(f"{what}: cannot import module {mod_name!r} ({e}); expected an installed module or one "
+                              "on PYTHONPATH") from None
+        raise ConfigError(f"{what}: importing module {mod_name!r} raised {describe(e)}") from e
+    except Exception as e:  # noqa: BLE001 - SyntaxError, an ImportError inside it, anything raised at import
+        raise ConfigError(f"{what}: importing module {mod_name!r} raised {describe(e)}") from e
+
+
+def _load_ref(ref: str, what: str):
+    """The object ``package.module:ATTR`` names (``what``: how messages call it)."""
+    mod_name, _, attr = ref.partition(":")
+    form = "package.module:NAME"
+    if not mod_name.strip():
+        raise ConfigError(f"{what}: expected {form}, got {ref!r} (an empty module name)")
+    if not attr.strip():
+        raise ConfigError(f"{what}: expected {form}, got {ref!r} (an empty attribute name after ':')")
+    if mod_name.startswith("."):
+        raise ConfigError(f"{what}: expected {form} with an absolute module name, got {ref!r}")
+    mod = _import(mod_name, f"{what} {ref}")
     obj = mod
     for part in attr.split("."):
-        if not hasattr(obj, part):
+        try:
+            found = hasattr(obj, part)
+            obj = getattr(obj, part) if found else None
+        except Exception as e:  # noqa: BLE001 - a module __getattr__ or property that raises
+            raise ConfigError(f"{what} {ref}: getting {attr!r} from module {mod_name!r} raised {describe(e)}") from e
+        if not found:
             raise ConfigError(f"{what}: module {mod_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
     return obj
 
 
 def get_workload(name) -> Workload:
-    """The `Workload` called `name` (a registered name, an entry point, or ``module:ATTR``)."""
+    """The `Workload` called `name` (a registered name, an entry point, or ``module:ATTR``). A module that
+    cannot be imported, or raises while imported, is one line (`ConfigError`); its hooks are called
+    through `workload_hook`."""
     if isinstance(name, Workload):
         return name
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"workload: expected a workload name or package.module:NAME, got {name!r}")
     if ":" in name:
         obj = _load_ref(name, "workload")
@@ -81,10 +106,32 @@ def get_workload(name) -> Workload:
         eps = _eps(WORKLOAD_GROUP)
         if name not in eps:
             raise ConfigError(f"workload: expected one of {workload_names()} or package.module:NAME, got {name!r}")
-        obj = eps[name].load()
+        obj = _load_entry_point(eps[name], f"workload {name}")
     if not isinstance(obj, Workload):
-        raise ConfigError(f"workload: {name!r} is a {type(obj).__name__}, expected a scanflow Workload")
+        raise ConfigError(f"workload: {name!r} is an object of type {type(obj).__name__}, expected a scanflow Workload")
     return obj
+
+
+def workload_hook(name, hook: str):
+    """The hook `hook` (``build``, ``validate``, ``hyperparams``, ``footprint``, ``point_arrays``, ``plots``,
+    ``summary``) of workload `name`, guarded: an exception from the workload's code is one line
+    ``workload NAME: HOOK raised TYPE: ...`` (`scanflow.engine.workload.PluginError`, a `ConfigError`), NAME
+    as the config wrote it; ``build`` returns a `Problem` whose functions are guarded too (JAX calls them
+    while tracing). None if the workload has no such hook (``footprint``)."""
+    wl = get_workload(name)
+    fn = getattr(wl, hook)
+    if fn is None:
+        return None
+    label = name if isinstance(name, str) else wl.name
+    return guard(fn, label, hook, (lambda problem: guard_problem(problem, label)) if hook == "build" else None)
+
+
+def _load_entry_point(ep, what: str):
+    """``ep.load()``; any exception raised while its module is imported is one line naming `what` and it."""
+    try:
+        return ep.load()
+    except Exception as e:  # noqa: BLE001 - SyntaxError, an ImportError inside it, anything raised at import
+        raise ConfigError(f"{what}: loading its entry point {ep.value!r} raised {describe(e)}") from e
 
 
 def paper_names() -> list[str]:
@@ -93,17 +140,18 @@ def paper_names() -> list[str]:
 
 
 def load_paper_module(name: str):
-    """Import the module that registers paper `name`'s checks; KeyError if unknown."""
+    """Import the module that registers paper `name`'s checks; KeyError if unknown. A module that fails
+    to import (or raises while it is imported) is one line naming the paper (`ConfigError`)."""
     if name in _PAPERS:
-        return importlib.import_module(_PAPERS[name])
+        return _import(_PAPERS[name], f"paper {name}")
     eps = _eps(PAPER_GROUP)
     if name not in eps:
         raise KeyError(f"unknown paper {name!r}; expected one of {paper_names()}")
-    return eps[name].load()
+    return _load_entry_point(eps[name], f"paper {name}")
 
 
 def build_problem(cfg):
-    return get_workload(cfg.workload).build(cfg)
+    return workload_hook(cfg.workload, "build")(cfg)
 
 
 __all__ = [
@@ -113,5 +161,6 @@ __all__ = [
     "paper_names",
     "register_paper",
     "register_workload",
+    "workload_hook",
     "workload_names",
 ]

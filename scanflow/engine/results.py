@@ -30,16 +30,29 @@ from typing import Any
 import numpy as np
 import yaml
 
-PACKAGES = ("scanflow", "jax", "jaxlib", "flax", "optax", "diffrax", "equinox", "numpy", "matplotlib")
+from scanflow.engine.atomic import (  # noqa: F401 - re-exported (results.atomic_write_bytes)
+    _FailSafeFile, atomic_write_bytes, guarded_hdf5_write, named_error, naming,
+)
+
+PACKAGES = ("scanflow", "jax", "jaxlib", "flax", "optax", "diffrax", "equinox", "numpy", "scipy", "xarray", "h5netcdf",
+            "h5py", "matplotlib", "pyyaml", "tqdm")
+PLUGIN_GROUPS = ("scanflow.workloads", "scanflow.papers")
 
 
 def versions() -> dict[str, str]:
+    """Python's and every package's version that decides or stores a result, and every installed
+    plug-in package (a distribution with a ``scanflow.workloads`` or ``scanflow.papers`` entry point)."""
     out = {"python": platform.python_version()}
     for pkg in PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
+    for group in PLUGIN_GROUPS:
+        for ep in metadata.entry_points(group=group):
+            dist = getattr(ep, "dist", None)
+            if dist is not None and dist.name not in out:
+                out[dist.name] = dist.version
     return out
 
 
@@ -120,6 +133,7 @@ def write_run(path: str | Path, ds) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp creates 0700; a run directory is meant to be shared
         (tmp / "config.yaml").write_text(yaml.safe_dump(config_of(ds), sort_keys=False))
         _write_results(tmp, ds)
         os.rename(tmp, path)
@@ -185,8 +199,12 @@ def finish_run(work: str | Path, ds) -> Path:
         raise FileExistsError(f"run directory {final} already exists")
     if ds is not None:
         _write_results(work, ds)
-    shutil.rmtree(work / "records", ignore_errors=True)
-    for f in [*work.glob("checkpoint-p*.npz"), *work.glob(".*.tmp"), work / "lock"]:  # .tmp: left by a kill mid-write
+    # what only a run in progress needs: records, checkpoints, each static part's own (parts/), the block
+    # layout and the identity (both in the manifest now), .tmp files left by a kill mid-write, the lock
+    for d in ("records", "parts"):
+        shutil.rmtree(work / d, ignore_errors=True)
+    for f in [*work.glob("checkpoint-p*.npz"), *work.glob(".*.tmp"), work / "layout.json", work / "run.json",
+              work / "lock"]:
         f.unlink(missing_ok=True)
     os.rename(work, final)
     return final
@@ -203,17 +221,18 @@ def load_run(path: str | Path):
     """Load a run directory as an `xarray.Dataset` (see `scanflow.engine.dataset`): metrics over
     (point, seed, record, ...), grid points labelled by their hyperparameters (``ds.sel(lr_Y=10)``),
     records by step or time (``ds.sel(step=200)``), the config and manifest in ``attrs``.
-    A run directory of scanflow <= 0.1 (``arrays.npz``) loads too. Damage: `RunDirError`, one line."""
-    from scanflow.engine.dataset import RESULTS_FILE, read_netcdf, to_dataset
+    A run directory of scanflow <= 0.1 (``arrays.npz``) loads too. Damage: `RunDirError`, one line; a
+    missing file: `FileNotFoundError` naming it."""
+    from scanflow.engine.dataset import RESULTS_FILE, to_dataset
     from scanflow.engine.store import RunDirError, open_npz
 
     path = Path(path)
     if is_unfinished(path):
         raise FileNotFoundError(f"{path}: unfinished run directory (resume it with `scanflow run {path}`)")
     legacy = not (path / RESULTS_FILE).is_file() and (path / "arrays.npz").is_file()
-    for f in ("config.yaml", "manifest.json", "arrays.npz" if legacy else RESULTS_FILE):
-        if not (path / f).is_file():
-            raise FileNotFoundError(f"{path}: not a scanflow run directory (missing {f})")
+    missing = missing_run_file(path)
+    if missing:
+        raise FileNotFoundError(missing)
     fix = f"the run directory is damaged; run its config again: scanflow run {path / 'config.yaml'}"
     try:
         manifest = json.loads((path / "manifest.json").read_text())
@@ -236,24 +255,57 @@ def load_run(path: str | Path):
         label = "time" if config.get("train", {}).get("method") == "flow" else "step"
         ds = to_dataset(arrays, dims, coords, record_label=label, config=config, manifest=manifest)
     else:
-        try:
-            ds = read_netcdf(path / RESULTS_FILE)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-            raise RunDirError(f"{path / RESULTS_FILE}: damaged ({e.__class__.__name__}: {str(e)[:80]}); {fix}") from None
+        ds = _read_results(path / RESULTS_FILE, fix)
     ds.attrs["run_dir"] = str(path)
     return ds
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file via a temporary sibling and `os.replace` (used for figures)."""
+RUN_FILES = ("config.yaml", "manifest.json", "results.nc")  # what a finished run directory holds (figures/ aside)
+
+
+def missing_run_file(path: str | Path) -> str | None:
+    """The one-line message for a run directory that lacks one of its files (naming it and what to do),
+    or None when none is missing. Not a directory, or none of the files: not a run directory."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if not path.is_dir():
+        return f"{path}: {'a file' if path.exists() else 'not found'}; expected a run directory"
+    files = [*RUN_FILES[:2], "arrays.npz" if not (path / RUN_FILES[2]).is_file() and (path / "arrays.npz").is_file()
+             else RUN_FILES[2]]
+    have = [f for f in files if (path / f).is_file()]
+    if len(have) == len(files):
+        return None
+    if not have:
+        return f"{path}: not a scanflow run directory (no {', '.join(RUN_FILES[:2])} or {RUN_FILES[2]})"
+    gone = next(f for f in files if f not in have)
+    again = (f"run its config again: scanflow run {path / 'config.yaml'}" if "config.yaml" in have else
+             "run the sweep again")
+    return (f"{path / gone}: missing from the run directory {path} (it holds {' and '.join(have)}); restore the "
+            f"file from a copy, or {again}")
+
+
+def _read_results(f: Path, fix: str):
+    """results.nc as a Dataset, or `RunDirError` naming it. A file cut short (a failed write, a partial
+    copy) is caught by a cheap check first: HDF5 may crash on it, not raise."""
+    import gc
+    import sys
+
+    from scanflow.engine.dataset import read_netcdf
+    from scanflow.engine.store import RunDirError, check_file
+
+    check_file(f, "results", fix)
+    hook, problem = sys.unraisablehook, None
+
+    def quiet(unraisable):  # a half-opened file's clean-up fails too: one line, not three (an interrupt still counts)
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        try:
+            return read_netcdf(f)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as e:
+            problem = f"{e.__class__.__name__}: {str(e)[:80]}"
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    raise RunDirError(f"{f}: damaged ({problem}); {fix}")

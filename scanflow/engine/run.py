@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import socket
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,8 +15,10 @@ from scanflow.engine import grid
 from scanflow.engine import results
 from scanflow.engine import sharding
 from scanflow.engine.config import Config, ConfigError, to_dict
+from scanflow.engine.identity import config_hash, identity, mismatch
 from scanflow.engine.store import RunDirError
-from scanflow.engine.sweep import SweepInterrupted, program, run_sweep, static_part
+from scanflow.engine.sweep import SweepInterrupted, run_sweep
+from scanflow.engine.lock import LOCK, _acquire_lock, _release_lock  # noqa: F401
 
 
 class Interrupted(KeyboardInterrupt):
@@ -45,76 +46,41 @@ class WriteError(OSError):
         self.work, self.err = work, err
 
 
-def config_hash(cfg: Config) -> str:
-    """sha256 of the resolved config (canonical JSON): recorded when a run starts, checked on resume."""
-    text = json.dumps(to_dict(cfg), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+RUN_INFO = "run.json"  # RUN.partial/run.json: the run's identity (`scanflow.engine.identity`)
 
 
-RUN_INFO = "run.json"  # RUN.partial/run.json: {"config_sha256": ...}
-LOCK = "lock"  # RUN.partial/lock: "pid host" of the process writing the directory
+def _block(cfg: Config, runs_per_block: int | None) -> int:
+    """The vmapped block size a run of `cfg` uses: the flag, else ``sweep.runs_per_block``, else the backend's."""
+    from scanflow.engine.sweep import default_block
+
+    return int(runs_per_block or cfg.sweep.runs_per_block or default_block())
 
 
-def _check_resumable(work: Path, cfg: Config) -> None:
-    """Refuse a resume whose config differs from the one the run started with (one line)."""
+def _check_resumable(work: Path, cfg: Config, runs_per_block: int | None) -> dict:
+    """The identity the run started with, checked against `cfg`, its data files and the block size
+    (one line naming what changed); returns it, with the block size the resume must use."""
     info_file = work / RUN_INFO
     if not info_file.is_file():
         print(f"scanflow: warning: {info_file} is missing (a run started by an older scanflow); the config cannot be "
               "verified against the one it started with", file=sys.stderr)
-        return
+        return identity(cfg, _block(cfg, runs_per_block))
     try:
-        started = json.loads(info_file.read_text())["config_sha256"]
+        saved = json.loads(info_file.read_text())
+        started = saved["config_sha256"]
+        if not isinstance(saved, dict) or not isinstance(started, str):
+            raise TypeError("not an identity")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RunDirError(f"{info_file}: damaged ({e.__class__.__name__}); the run cannot be verified, start it again "
                           f"(scanflow run {work / 'config.yaml'} --out DIR)") from None
     if started != config_hash(cfg):
         raise RunDirError(f"{work / 'config.yaml'}: changed since the run started (its records belong to the original "
                           f"config); restore the original, or start a new run with scanflow run {work / 'config.yaml'}")
-
-
-def _acquire_lock(work: Path) -> Path:
-    """Create RUN.partial/lock (pid, host) or refuse: one writer per run directory."""
-    lock = work / LOCK
-    me = f"{os.getpid()} {socket.gethostname()}"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid_s, host = lock.read_text().split(maxsplit=1)
-                pid = int(pid_s)
-            except (OSError, ValueError):
-                pid, host = -1, "?"
-            if host.strip() == socket.gethostname() and pid > 0 and not _alive(pid):
-                lock.unlink(missing_ok=True)  # stale: its writer is gone
-                continue
-            raise RunDirError(f"{lock}: {work} is being written by pid {pid} on {host.strip()}; wait for it to finish, "
-                              f"or delete the lock file if that process is gone") from None
-        except FileNotFoundError:
-            raise RunDirError(f"{work}: the run directory disappeared (finished or removed by another process)") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        return lock
-    raise RunDirError(f"{lock}: could not take the lock of {work}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _release_lock(lock: Path | None) -> None:
-    if lock is not None:
-        try:
-            if lock.read_text().split()[0] == str(os.getpid()):
-                lock.unlink()
-        except (OSError, IndexError):
-            pass
+    block = runs_per_block or saved.get("runs_per_block") or _block(cfg, None)
+    now = identity(cfg, block)
+    bad = mismatch(saved, now, str(work), f"restore it, or start a new run with scanflow run {work / 'config.yaml'}")
+    if bad:
+        raise ConfigError(bad)
+    return now
 
 
 def check_buildable(cfg: Config) -> None:
@@ -122,9 +88,11 @@ def check_buildable(cfg: Config) -> None:
     anything its builder rejects is a one-line config error, not a stuck RUN.partial."""
     import jax
 
+    from scanflow.engine.preflight import check_workload
+
     try:
         with jax.enable_x64(bool(cfg.x64)):
-            program(static_part(cfg))
+            check_workload(cfg)  # build, hyperparams, one run traced (jax.eval_shape), point_arrays
     except ConfigError:
         raise
     except (ValueError, TypeError, ArithmeticError) as e:
@@ -158,10 +126,11 @@ def execute(
         work = Path(resume)
         if not results.is_unfinished(work):
             raise FileNotFoundError(f"{work}: not an unfinished run directory (expected NAME.partial with config.yaml)")
-        _check_resumable(work, cfg)
+        done = results.has_results(work)  # killed after the results were written: only the rename is left
+        ident = None if done else _check_resumable(work, cfg, runs_per_block)
         if _is_main():
             lock = _acquire_lock(work)
-        if results.has_results(work):  # killed while renaming
+        if done:
             if not _is_main():
                 return results.final_dir(work)  # process 0 finishes it
             path = results.finish_run(work, None)  # removes the lock with the records
@@ -173,10 +142,11 @@ def execute(
     else:
         for _, part in grid.static_parts(cfg):
             check_buildable(part)
+        ident = identity(cfg, _block(cfg, runs_per_block))  # before the directory: an unreadable data file is one line
         final = results.new_run_dir(out_dir if out_dir is not None else cfg.out_dir, cfg.name, _shared_stamp())
         sharding.barrier("scanflow-run-dir-chosen")  # every process has picked the same name ...
         if _is_main():
-            work = results.start_run(final, to_dict(cfg), {"config_sha256": config_hash(cfg)})
+            work = results.start_run(final, to_dict(cfg), ident)
             lock = _acquire_lock(work)
         else:
             work = results.unfinished_dir(final)
@@ -184,16 +154,22 @@ def execute(
     try:
         try:
             outs = sweep_parts(cfg, progress=progress, work_dir=work, n_devices=n_devices,
-                               runs_per_block=runs_per_block, checkpoint_every_s=checkpoint_every_s)
+                               runs_per_block=ident["runs_per_block"], checkpoint_every_s=checkpoint_every_s)
         except SweepInterrupted as e:
             raise Interrupted(work, e.chunks_done, e.n_chunks, e.signum) from e
         except KeyboardInterrupt as e:
             raise Interrupted(work, _checkpointed_chunks(work)) from e
         except OSError as e:
             raise WriteError(work, e) from e
+        except ConfigError:  # a workload's code failed while its program was traced or compiled (a PluginError)
+            if resume is None and _is_main() and not any(work.rglob("p*-c*.npz")):
+                _release_lock(lock)
+                lock = None
+                shutil.rmtree(work, ignore_errors=True)  # nothing was computed: leave no stuck .partial
+            raise
         if not _is_main():
             return results.final_dir(work)
-        ds = combine_parts(cfg, outs, started)
+        ds = combine_parts(cfg, outs, started, ident)
         try:
             path = results.finish_run(work, ds)  # removes the lock
         except OSError as e:
@@ -214,6 +190,8 @@ def execute(
             plot_run(path)
         except KeyboardInterrupt as e:
             raise PlotInterrupted(path) from e
+        except ConfigError as e:  # a workload's plots raised: the run itself is complete
+            raise ConfigError(f"{e}; the run directory {path} is complete (draw again with scanflow plot {path})") from e
     return path
 
 
@@ -235,8 +213,9 @@ def sweep_parts(cfg: Config, progress: bool = False, work_dir: str | Path | None
     return outs
 
 
-def combine_parts(cfg: Config, outs: list, started: str | None = None):
-    """The `xarray.Dataset` of a whole sweep from its parts (`sweep_parts`), with its manifest."""
+def combine_parts(cfg: Config, outs: list, started: str | None = None, ident: dict | None = None):
+    """The `xarray.Dataset` of a whole sweep from its parts (`sweep_parts`), with its manifest (and the
+    run's identity, `scanflow.engine.identity`, compared when the run is extended)."""
     from scanflow.engine.dataset import combine
 
     static = grid.axes(cfg, dynamic=False)
@@ -246,12 +225,12 @@ def combine_parts(cfg: Config, outs: list, started: str | None = None):
         "started": started,
         "command": sys.argv,
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": results.versions(),
-        "provenance": results.provenance(),
+        "provenance": results.provenance(),  # versions (with plug-in packages), git commit, devices, XLA flags
         **results.device_info(),
         "x64": cfg.x64,
         "n_points": int(len(first.coords["point"])),
         "n_seeds": int(len(first.coords["seed"])),
+        "identity": ident,
     }
     if not static:
         manifest.update(timings=first.timings, diverged_runs=diverged_runs(first.arrays), workload_info=first.info)
@@ -277,6 +256,7 @@ def run(config, overrides=(), out_dir: str | Path | None = None, progress: bool 
     Dataset is the one loaded from it (``ds.attrs["run_dir"]``)."""
     from scanflow.engine.config import config_from_dict, load_config
 
+    _check_run_arguments(config, overrides, out_dir, runs_per_block, n_devices)
     if isinstance(config, Config):
         cfg = config_from_dict(to_dict(config), list(overrides)) if overrides else config
     elif isinstance(config, dict):
@@ -293,124 +273,28 @@ def run(config, overrides=(), out_dir: str | Path | None = None, progress: bool 
     return combine_parts(cfg, outs, None)
 
 
-# Fields an extension may change: more seeds, more learning rates, more values of a grid axis. Anything
-# else changes what the finished runs mean.
-EXTENDABLE = ("sweep.seeds", "sweep.lr", "sweep.grid", "sweep.max_memory_gb", "sweep.max_run_steps", "name", "out_dir")
-
-
-def extend(run_dir: str | Path, overrides=(), out_dir: str | Path | None = None, progress: bool = False,
-           plot: bool = True, n_devices: int | None = None, runs_per_block: int | None = None) -> Path:
-    """A finished sweep with more seeds, learning rates or axis values, computing only the new runs.
-
-    `overrides` change the run's config (``sweep.seeds=20``, ``'sweep.lr.Y=[1, 10, 100]'``,
-    ``'data.num_last=[1, 3, 5]'``); nothing else may change. Seeds share their keys across points and
-    a run's bits depend only on its static config, hyperparameters and seed, so the merged result is
-    bit-identical to a fresh sweep of the larger grid. Writes a NEW run directory (the old one is kept)
-    and returns its path; with no new run to compute it says so (`ConfigError`)."""
-    from scanflow.engine.config import config_from_dict
-    from scanflow.engine.dataset import config_of, manifest_of
-
-    run_dir = Path(run_dir)
-    old = results.load_run(run_dir)
-    raw = config_of(old)
-    base = config_from_dict(raw)
-    cfg = config_from_dict(raw, list(overrides))
-    changed = _changed_fields(to_dict(base), to_dict(cfg))
-    bad = [c for c in changed if not c.startswith(EXTENDABLE)]
-    if bad:
-        raise ConfigError(f"{bad[0]}: an extension of {run_dir} may change only the seeds, learning rates and grid "
-                          f"axes; to change {bad[0]} start a new run (scanflow run {run_dir / 'config.yaml'} ...)")
-    if cfg.sweep.seeds < base.sweep.seeds:
-        raise ConfigError(f"sweep.seeds: expected at least the run's {base.sweep.seeds} seeds, got {cfg.sweep.seeds}")
-    for _, part in grid.static_parts(cfg):
-        check_buildable(part)
-    static = grid.axes(cfg, dynamic=False)
-    names = [grid.label(p, set()) for p in static]
-    outs, computed = [], 0
-    for values, part in grid.static_parts(cfg):
-        prev = _old_part(old, names, values)
-        out = _extend_part(part, prev, progress=progress, n_devices=n_devices, runs_per_block=runs_per_block)
-        computed += out.timings["computed_runs"]
-        outs.append((values, part, out))
-    if computed == 0:
-        raise ConfigError(f"{', '.join(changed) or 'overrides'}: no new run to compute; {run_dir} already holds them all")
-    ds = combine_parts(cfg, outs, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    m = manifest_of(ds)
-    m.update(extended_from=str(run_dir), computed_runs=computed, reused_runs=int(sum(
-        np.prod([o.arrays["diverged"].shape]) for _, _, o in outs)) - computed)
-    ds.attrs["manifest"] = json.dumps(m, default=str)
-    final = results.new_run_dir(out_dir if out_dir is not None else run_dir.parent, cfg.name)
-    path = results.write_run(final, ds)
-    if plot:
-        from scanflow.engine.figures import plot_run
-
-        plot_run(path)
-    return path
-
-
-def _changed_fields(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        path = f"{prefix}{k}"
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out += _changed_fields(a[k], b[k], path + ".")
-        elif a.get(k) != b.get(k):
-            out.append(path)
-    return out
-
-
-def _old_part(old, names: list[str], values: dict):
-    """The finished run's Dataset at these static values (None if it has none), cut to its own axes."""
-    if not names:
-        return old
-    key = dict(zip(names, values.values()))
+def _check_run_arguments(config, overrides, out_dir, runs_per_block, n_devices) -> None:
+    """`scanflow.run`'s arguments, each checked for type with one line saying what was expected."""
+    if not isinstance(config, (Config, dict, str, os.PathLike)):
+        raise TypeError(f"scanflow.run: config: expected a Config, a mapping or a YAML path, got "
+                        f"{type(config).__name__} {config!r:.60}")
+    if isinstance(overrides, (str, bytes)):
+        raise TypeError(f"scanflow.run: overrides: expected a list of 'key=value' strings, got the string "
+                        f"{overrides!r:.60}; write [{overrides!r:.60}]")
     try:
-        part = old.sel(key)
-    except (KeyError, ValueError):
-        return None
-    return part
-
-
-def _extend_part(cfg: Config, prev, **kw):
-    """SweepOutput of `cfg`, computing only the runs `prev` (a Dataset or None) does not hold."""
-    from scanflow.engine.dataset import point_levels
-
-    import jax
-
-    from scanflow.engine.sweep import point_labels
-
-    with jax.enable_x64(bool(cfg.x64)):
-        labels = point_labels(cfg, program(static_part(cfg)).problem.info)
-    P, S = len(next(iter(labels.values()))), cfg.sweep.seeds
-    have = np.full(P, -1)
-    S_old = 0
-    if prev is not None:
-        S_old = prev.sizes["seed"]
-        old_labels = {k: np.asarray(prev[k].values, np.float64).reshape(-1) for k in point_levels(prev) if k in prev.coords}
-        keys = [k for k in labels if k in old_labels]
-        index = {tuple(old_labels[k][q] for k in keys): q for q in range(prev.sizes["point"])}
-        have = np.array([index.get(tuple(labels[k][p] for k in keys), -1) for p in range(P)])
-    need = [p * S + s for p in range(P) for s in range(S) if have[p] < 0 or s >= S_old]
-    if not need:
-        out = run_sweep(cfg, only_runs=[0], **kw)  # labels, coords and dims of the part (one run, replaced below)
-    else:
-        out = run_sweep(cfg, only_runs=need, **kw)
-    out.timings["computed_runs"] = len(need)
-    if prev is None:
-        return out
-    label = out.record_label
-    for name, a in out.arrays.items():
-        if name in out.point_levels or out.dims[name][:2] != ("point", "seed"):
-            continue
-        dims = [label if d == "record" else d for d in out.dims[name]]
-        src = prev[name]
-        for d in dims[2:]:  # a padded static part: back to this part's own coordinates
-            if d in out.coords and d in src.dims:
-                src = src.sel({d: out.coords[d] if d != label else out.coords["record"]})
-        src = src.transpose(*dims).values
-        for p in np.nonzero(have >= 0)[0]:
-            a[p, :S_old] = src[have[p], :S_old].astype(a.dtype)
-    return out
+        items = list(overrides)
+    except TypeError:
+        raise TypeError(f"scanflow.run: overrides: expected a list of 'key=value' strings, got "
+                        f"{type(overrides).__name__}") from None
+    bad = [o for o in items if not isinstance(o, str)]
+    if bad:
+        raise TypeError(f"scanflow.run: overrides: expected 'key=value' strings, got {type(bad[0]).__name__} "
+                        f"{bad[0]!r:.60}")
+    if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"scanflow.run: out_dir: expected a directory path, got {type(out_dir).__name__}")
+    for name, v in (("runs_per_block", runs_per_block), ("n_devices", n_devices)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise TypeError(f"scanflow.run: {name}: expected an integer >= 1, got {v!r:.60}")
 
 
 def _checkpointed_chunks(work: Path) -> int:

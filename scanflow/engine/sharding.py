@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as PS
 
-from scanflow.engine.config import ConfigError
+from scanflow.engine.validation import ConfigError
 
 RUN_AXIS = "runs"
 

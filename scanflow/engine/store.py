@@ -44,16 +44,83 @@ def atomic_savez(path: Path, arrays: dict) -> None:
     must exist: a store never re-creates a run directory that was renamed or removed under it."""
     path = Path(path)
     path.parent.mkdir(exist_ok=True)  # records/ inside an existing run directory (FileNotFoundError if it is gone)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # a read-only directory, no inode left: named by the file it was to write
+        raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a file size limit: the message names the file, not "a file"
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename:
+            raise
+        raise type(e)(e.errno, e.strerror or str(e) or type(e).__name__, str(path)) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_file(path: str | Path, what: str, fix: str) -> None:
+    """A cheap check of a file before a library that may crash on a damaged one opens it: `RunDirError`
+    naming the file, the damage and `fix` if it is empty or (HDF5, e.g. ``results.nc``) lacks the
+    HDF5 signature or is shorter than its superblock says (truncated by a failed write or a copy).
+    HDF5 can die with signal 11 on such a file; a zip (.npz) fails cleanly and needs no check."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            problem = None
+            if size == 0:
+                problem = "empty"
+            elif path.suffix in (".nc", ".h5", ".hdf5"):
+                problem = _hdf5_problem(f, head, size)
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot read {what} ({e.strerror or e.__class__.__name__}); {fix}") from None
+    if problem:
+        raise RunDirError(f"{path}: damaged {what} ({problem}); {fix}")
+
+
+def _hdf5_problem(f, head: bytes, size: int) -> str | None:
+    """Why an HDF5 file cannot be whole (None: it may be): no signature (at 0, 512, 1024, ... bytes),
+    or fewer bytes than the end-of-file address its superblock records."""
+    base = 0
+    while base < size and base <= (1 << 20):
+        if base == 0:
+            block = head[:64]
+        else:
+            f.seek(base)
+            block = f.read(64)
+        if block[:8] == HDF5_SIGNATURE:
+            break
+        base = 512 if base == 0 else base * 2
+    else:
+        return "not an HDF5/netCDF-4 file: no HDF5 signature"
+    if len(block) < 16:
+        return f"truncated: {size} bytes"
+    version, at = block[8], None
+    if version in (0, 1):
+        offsets = block[13]
+        at = (24 if version == 0 else 28) + 2 * offsets  # base, free-space and then end-of-file addresses
+    elif version in (2, 3):
+        offsets = block[9]
+        at = 12 + 2 * offsets  # base, superblock-extension and then end-of-file addresses
+    else:
+        return None  # a newer superblock: let HDF5 judge it
+    if offsets not in (2, 4, 8) or len(block) < at + offsets:
+        return f"truncated: {size} bytes"
+    eof = int.from_bytes(block[at:at + offsets], "little")
+    stored_base = int.from_bytes(block[at - 2 * offsets:at - offsets], "little")
+    if stored_base + eof > size:
+        return f"truncated: {size} of {stored_base + eof} bytes"
+    return None
 
 
 class RecordStore:
@@ -128,6 +195,32 @@ class RecordStore:
         have = {int(m.group(1)) for f in (self.work / "records").glob("p*-c*.npz")
                 if (m := re.fullmatch(r"p\d+-c(\d+)\.npz", f.name))}
         return [k for k in range(chunks_done + 1) if k not in have]
+
+    def check_records(self, chunks_done: int) -> None:
+        """Before a resume does any work: every records file of chunks 0..chunks_done (those the checkpoint
+        counts) is present and readable, else `RunDirError` saying what to delete. Records after the
+        checkpoint are recomputed anyway. A damaged record cannot be recomputed without the state before
+        its chunk, and the checkpoint holds only the latest state: the fix restarts at chunk 0 (same bits)."""
+        if self.work is None:
+            return
+        restart = (f"delete {self.work / 'records'} and {self.work / 'checkpoint-p*.npz'}, then resume with "
+                   f"scanflow run {self.work}: it restarts at chunk 0 and recomputes every record with the same bits")
+        missing = self.missing_records(chunks_done)
+        if missing:
+            raise RunDirError(f"{self.work / 'records'}: the records of chunk(s) {missing[:5]} are missing but the "
+                              f"checkpoint counts {chunks_done} chunks; {restart}")
+        for f in sorted((self.work / "records").glob("p*-c*.npz")):
+            m = re.fullmatch(r"p\d+-c(\d+)\.npz", f.name)
+            if m is None or int(m.group(1)) > chunks_done:
+                continue
+            try:
+                with zipfile.ZipFile(f) as z:
+                    bad = z.testzip()  # every member's CRC: a truncated or overwritten file fails here
+                if bad is not None:
+                    raise zipfile.BadZipFile(f"member {bad} fails its CRC")
+            except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
+                raise RunDirError(f"{f}: damaged records of chunk {int(m.group(1))} ({e.__class__.__name__}); "
+                                  f"{restart}") from None
 
     # -- checkpoints of the carried state
     def put_checkpoint(self, chunks_done: int, rows: np.ndarray, leaves: list) -> None:

@@ -15,468 +15,56 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
-import functools
 import json
-import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scanflow.engine import sharding
-from scanflow.engine import discrete
 from scanflow.engine import grid
-from scanflow.engine.config import Config, ConfigError, TrainConfig
-from scanflow.engine.registry import get_workload
+from scanflow.engine.config import Config, ConfigError
+from scanflow.engine.registry import workload_hook
 from scanflow.engine.results import atomic_write_bytes
 from scanflow.engine.store import RecordStore, RunDirError
-from scanflow.engine.workload import Recording
 
-# Incremented each time a sweep program is *traced*; the no-recompile test reads it.
-TRACE_COUNT = {"init": 0, "chunk": 0}
-
-
-def static_part(cfg: Config) -> Config:
-    """The config with every dynamic value blanked: equal static parts share a compiled program.
-    The dynamic model fields of a workload are its `Workload.dynamic_model_fields`."""
-    dynamic = get_workload(cfg.workload).dynamic_model_fields
-    blank = {f.name: f.default for f in dataclasses.fields(cfg.model) if f.name in dynamic}
-    axes = grid.axes(cfg, dynamic=True)  # a dynamic axis keeps its name (it shapes hp), not its values
-    train_blank = {f.name: f.default for f in dataclasses.fields(cfg.train) if f"train.{f.name}" in axes}
-    defaults = {"model": cfg.model.__class__(), "train": TrainConfig()}
-    axes = {p: (getattr(defaults[p.split(".")[0]], p.split(".")[1]),) for p in axes} or None
-    return dataclasses.replace(
-        cfg,
-        name="static",
-        out_dir=".",
-        model=dataclasses.replace(cfg.model, **blank),
-        train=dataclasses.replace(cfg.train, **train_blank),
-        sweep=dataclasses.replace(cfg.sweep, lr=None, root_seed=0, max_memory_gb=math.inf, max_run_steps=math.inf,
-                                  grid=axes),
-    )
-
-
-def dtype_of(cfg: Config):
-    return jnp.float64 if cfg.x64 else jnp.float32
-
-
-def hyperparams(cfg: Config, info: dict | None = None) -> dict:
-    """Host arrays of the dynamic hyperparameters, one entry per grid point (leading axis P):
-    ``{"lr": {group: (P,)}, "init_scale": {name: (P,)}}``, supplied by the workload (`info` is its
-    built problem's info; built here when omitted)."""
-    if info is None:
-        info = program(static_part(cfg)).problem.info
-    wl = get_workload(cfg.workload)
-    points = grid.dynamic_points(cfg)
-    if points == [{}]:
-        return wl.hyperparams(cfg, info)
-    parts = []
-    for values in points:  # dynamic axes outer, the workload's learning-rate grid inner
-        hp = wl.hyperparams(grid.assign(cfg, values), info)
-        P = jax.tree.leaves(hp)[0].shape[0]
-        train = {p.split(".")[1]: np.full((P,), v, dtype_of(cfg)) for p, v in values.items() if p.startswith("train.")}
-        parts.append({**hp, "train": train} if train else hp)
-    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-
-
-def point_labels(cfg: Config, info: dict) -> dict:
-    """What labels each grid point, ``{name: (P,) float64}``: ``lr_<group>`` and ``init_scale_<name>`` of the
-    workload and every dynamic grid axis. The config's values (float64), not their float32 roundings, so that
-    ``ds.sel(lr_Y=0.1)`` finds the point."""
-    hp = hyperparams(cfg if cfg.x64 else dataclasses.replace(cfg, x64=True), info)
-    out = {f"{kind}_{g}": np.asarray(v, np.float64) for kind in ("lr", "init_scale") for g, v in hp[kind].items()}
-    return {**out, **axis_labels(cfg, len(next(iter(out.values()))))}
-
-
-def axis_labels(cfg: Config, n_points: int) -> dict:
-    """The value of each dynamic grid axis at every point, ``{label: (P,) float64}`` (see `hyperparams`)."""
-    points = grid.dynamic_points(cfg)
-    if points == [{}]:
-        return {}
-    per = n_points // len(points)
-    taken = {f"{k}_{g}" for k in ("lr", "init_scale") for g in ("Y", "Z")}
-    out = {}
-    for path in points[0]:
-        out[grid.label(path, taken | set(out))] = np.repeat(np.asarray([float(a[path]) for a in points]), per)
-    return out
-
-
-def run_key(root_key: jax.Array, seed_index: jax.Array) -> jax.Array:
-    """One key per seed: fold_in(root, seed index), shared by every point (common random numbers)."""
-    return jax.random.fold_in(root_key, seed_index)
-
-
-@dataclass(frozen=True)
-class Program:
-    """The per-run functions of one static config, lifted over a run axis (not yet compiled).
-
-    `init_runs` / `chunk_runs` take per-run inputs ``{"hp": ..., "seed": ...}`` with a leading run
-    axis (see `scanflow.engine.sharding.run_inputs`); `init` / `chunk` take hp with a leading point axis P
-    and build the P * S runs themselves (convenience, one device).
-    """
-
-    init_runs: Callable  # (root_key, runs) -> (state, rec0)         leaves: (R, ...)
-    chunk_runs: Callable  # (state, root_key, runs, n_records) -> (state, recs)
-    problem: Any
-    n_seeds: int
-    chunk_blocks: Callable | None = None  # (state, root_data, runs, n_records, block) -> (state, recs): the device program
-
-    def init(self, root, hp):
-        return self.init_runs(root, _runs_of(hp, self.n_seeds))
-
-    def chunk(self, state, root, hp, n_records):
-        return self.chunk_runs(state, root, _runs_of(hp, self.n_seeds), n_records)
-
-
-def run_index(n_points: int, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
-    """The flattened run axis: run r is (point r // S, seed r % S)."""
-    r = np.arange(n_points * n_seeds)
-    return r // n_seeds, r % n_seeds
-
-
-def _runs_of(hp: dict, n_seeds: int) -> dict:
-    P = jax.tree.leaves(hp)[0].shape[0]
-    point_R, seed_R = run_index(P, n_seeds)
-    return {"hp": jax.tree.map(lambda a: a[point_R], hp), "seed": jnp.asarray(seed_R, jnp.int32)}
-
-
-def _vmap_runs(fn: Callable, state_in: bool) -> Callable:
-    """Lift fn(state?, run_key, hp_one) to (state?, root_key, runs) over one run axis.
-
-    Each run derives its key fold_in(root, seed) inside the program, so its random numbers do not
-    depend on the batch or on the sharding it runs in.
-    """
-
-    def lifted(*args):
-        state, root, runs = args if state_in else (None, *args)
-        keys_R = jax.vmap(run_key, in_axes=(None, 0))(root, runs["seed"])
-        if state_in:
-            return jax.vmap(fn)(state, keys_R, runs["hp"])
-        return jax.vmap(fn)(keys_R, runs["hp"])
-
-    return lifted
-
-
-@functools.lru_cache(maxsize=32)  # built Problems per static config (bounded)
-def program(static: Config) -> Program:
-    problem = _select_metrics(get_workload(static.workload).build(static), static.train.metrics)
-    tc, dtype = static.train, dtype_of(static)
-    S = static.sweep.seeds
-
-    if tc.method == "sgd":
-
-        def init_one(key, hp):
-            return discrete.init_state(problem, tc, key, hp, split_loss=shares_batches(static, problem))
-
-        def chunk_one(state, key, hp, n_records):
-            return discrete.run_chunk(problem, tc, n_records, state, key, hp)
-
-    else:
-        from scanflow.engine import flow  # diffrax: imported only for gradient flow
-
-        if problem.flow_loss is None:
-            raise ConfigError(f"train.method: workload {static.workload} has no deterministic loss for gradient flow; "
-                              "expected sgd")
-
-        def metrics_at(hp):
-            return lambda t, p: {**problem.metrics(p, Recording(t, None, None, hp)), "train_loss": problem.flow_loss(p)}
-
-        def init_one(key, hp):
-            params = problem.init(discrete.init_key(key), hp)
-            state = flow.init_flow_state(params, dtype)
-            return state, metrics_at(hp)(state.t, params)
-
-        def chunk_one(state, key, hp, n_records):
-            del key
-            return flow.solve_chunk(
-                problem.flow_loss, metrics_at(hp), static.flow, state, hp["lr"], float(tc.record_every), n_records
-            )
-
-    def init_runs(root, runs):
-        TRACE_COUNT["init"] += 1
-        return _vmap_runs(init_one, state_in=False)(root, runs)
-
-    def chunk_runs(state, root, runs, n_records):
-        TRACE_COUNT["chunk"] += 1
-        one = functools.partial(_chunk_n, chunk_one, n_records)
-        return _vmap_runs(one, state_in=True)(state, root, runs)
-
-    def chunk_blocks(state, root_data, runs, n_records, block):
-        wrap = jax.random.wrap_key_data
-        return _map_blocks(lambda sx: chunk_runs(sx[0], wrap(root_data), sx[1], n_records), (state, runs), block)
-
-    shared = functools.partial(_shared_chunk, problem, tc, S) if shares_batches(static, problem) else None
-    return Program(init_runs, chunk_runs, problem, S, shared or chunk_blocks)
-
-
-def _select_metrics(problem, names):
-    """The problem recording only `names` of its metrics (``train.metrics``; None: all). The others are
-    dropped before the program's outputs, so XLA never computes them."""
-    if names is None:
-        return problem
-    known = sorted(k for k in problem.metric_dims if k != "train_loss")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ConfigError(f"train.metrics: unknown metric {unknown[0]!r}; expected some of {known}")
-    keep = set(names)
-    metrics = problem.metrics
-    return problem._replace(metrics=lambda params, rec: {k: v for k, v in metrics(params, rec).items() if k in keep})
-
-
-def shares_batches(static: Config, problem) -> bool:
-    """Whether the sweep draws each seed's batches once for all grid points (`_shared_chunk`)."""
-    return (static.sweep.share_batches and static.train.method == "sgd" and problem.sample is not None
-            and problem.batch_loss is not None)
-
-
-# Bytes of one seed's batches drawn at a time by the shared-data chunk (a group of steps)
-SHARED_BATCH_BYTES = 4 * 2**20
-
-
-def batch_group(problem, tc: TrainConfig) -> int:
-    """Steps per group of the shared-data chunk: the largest divisor of record_every whose batches, for
-    one seed, fit in SHARED_BATCH_BYTES (at least 1). A function of the static config only, never of
-    the seed count or the grid, so a run's bits do not depend on them."""
-    key = jax.random.PRNGKey(0)
-    shape = jax.eval_shape(problem.sample, key, jnp.int32(0))
-    nbytes = sum(math.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(shape))
-    fit = max(1, SHARED_BATCH_BYTES // max(1, nbytes))
-    return max(d for d in range(1, tc.record_every + 1) if tc.record_every % d == 0 and d <= fit)
-
-
-def _shared_chunk(problem, tc: TrainConfig, n_seeds: int, state, root_data, runs, n_records: int, block: int):
-    """The chunk program when seeds share their batches across grid points (`shares_batches`).
-
-    Same records as `discrete.run_chunk` run per run, nested the other way: for each group of G steps
-    the batches of every seed are drawn once (``problem.sample``, keys as in `discrete.run_chunk`:
-    fold_in(data_key(run key), step)), then the blocks of runs advance G steps, each run on its own
-    seed's batches (`discrete.run_steps`); the metrics are taken per block at each record. A run's
-    batches are the integers it would draw itself; its bits depend on its config, hyperparameters
-    and seed only (G and the block are functions of the static config).
-    """
-    TRACE_COUNT["chunk"] += 1
-    root = jax.random.wrap_key_data(root_data)
-    every = tc.record_every
-    G = batch_group(problem, tc)
-    keys_S = jax.vmap(lambda s: discrete.data_key(run_key(root, s)))(jnp.arange(n_seeds))
-
-    def draw(first):  # leaves (S, G, ...): each seed's batches of steps first .. first + G - 1
-        steps = first + jnp.arange(G)
-        return jax.vmap(lambda k: jax.vmap(lambda i: problem.sample(jax.random.fold_in(k, i), i))(steps))(keys_S)
-
-    def advance(x, batches):
-        st, rn, loss_sum = x
-        mine = jax.tree.map(lambda a: a[rn["seed"]], batches)
-        st, losses = jax.vmap(lambda s, b, hp: discrete.run_steps(problem, tc, s, b, hp))(st, mine, rn["hp"])
-        return st, loss_sum + losses.sum(-1)
-
-    def group(carry, _):
-        st, loss_sum = carry
-        batches = draw(st.step[0])  # every run is at the same step
-        return _map_blocks(lambda x: advance(x, batches), (st, runs, loss_sum), block), None
-
-    def record(st, _):
-        zero = jnp.zeros(runs["seed"].shape, jax.tree.leaves(st.params)[0].dtype)
-        (st, loss_sum), _ = jax.lax.scan(group, (st, zero), jnp.arange(every // G))
-        rec = _map_blocks(lambda x: jax.vmap(lambda s, hp: discrete.record_of(problem, s, hp))(x[0], x[1]["hp"]),
-                          (st, runs), block)
-        return st, {**rec, "train_loss": loss_sum / every}
-
-    state, recs = jax.lax.scan(record, state, jnp.arange(n_records))
-    return state, jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), recs)  # (R, n_records, ...) as run_chunk's
-
-
-def _chunk_n(chunk_one, n_records, state, key, hp):
-    return chunk_one(state, key, hp, n_records)
-
-
-# AOT-compiled executables per (static config, shapes, mesh, block): at most COMPILED_CACHE_SIZE are kept,
-# least recently used dropped first (each holds device code, a few MB per device of the mesh).
-COMPILED_CACHE_SIZE = 16
-_COMPILED: "collections.OrderedDict" = collections.OrderedDict()
-
-
-def _map_blocks(fn: Callable, tree, block: int):
-    """fn over consecutive blocks of `block` runs, one block after another (a loop).
-
-    Every run is computed inside a vmap of exactly `block` runs whatever the device count, so
-    its bits do not depend on how the sweep is sharded (XLA's code, and so the rounding, can
-    change with the vmapped batch size). The loop body must also compile the same whatever the
-    number of blocks n, so XLA is never shown a trivial loop: its trip count reaches XLA through
-    an optimization barrier (a known count of 1 is inlined), and a single block gets a spare,
-    never computed, block in the loop's buffers (slicing a whole buffer is simplified away).
-    Either would let XLA fuse the body with its surroundings (measured: 1 float32 ulp).
-    `fn` is traced once.
-    """
-    import jax.extend.core
-
-    n = jax.tree.leaves(tree)[0].shape[0] // block
-    split = jax.tree.map(lambda a: a.reshape(n, block, *a.shape[1:]), tree)
-    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), split)
-    if n == 1:
-        split = jax.tree.map(lambda a: jnp.concatenate([a, jnp.zeros_like(a)]), split)
-    closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(one)
-    body_fn = jax.extend.core.jaxpr_as_fun(closed)
-    out0 = jax.tree.map(lambda s: jnp.zeros((max(n, 2), *s.shape), s.dtype), out_shape)
-
-    def body(i, out):
-        x = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), split)
-        y = jax.tree.unflatten(jax.tree.structure(out_shape), body_fn(*jax.tree.leaves(x)))
-        return jax.tree.map(lambda o, v: jax.lax.dynamic_update_index_in_dim(o, v, i, 0), out, y)
-
-    out = jax.lax.fori_loop(0, jax.lax.optimization_barrier(jnp.int32(n)), body, out0)
-    return jax.tree.map(lambda a: a[:n].reshape(n * block, *a.shape[2:]), out)
-
-
-@contextlib.contextmanager
-def unrolled_threefry():
-    """Lower threefry2x32 with its 20 rounds unrolled on CPU too, while the sweep programs are lowered.
-
-    JAX lowers threefry on CPU as a rolled `fori_loop` of 5 iterations: every random-number call
-    site becomes a while loop of small kernels, and XLA:CPU compiles each kernel separately. The
-    unrolled form (JAX's default on other backends) is one fusion per call site and computes the
-    same integers, so the random streams do not change; it roughly halves the Fig-6 compile time
-    (benchmarks/RESULTS.md). Uses JAX internals; without them this is a no-op.
-    """
-    try:
-        from jax._src.interpreters import mlir
-        from jax._src.random import threefry2x32 as tf
-
-        prim, unrolled, rolled = tf.threefry2x32_p, tf._threefry2x32_lowering_rule, tf._threefry2x32_cpu_lowering_rule
-    except (ImportError, AttributeError):
-        yield
-        return
-    with _THREEFRY_LOCK:
-        mlir.register_lowering(prim, unrolled, platform="cpu")
-        try:
-            yield
-        finally:
-            mlir.register_lowering(prim, rolled, platform="cpu")
-
-
-_THREEFRY_LOCK = threading.Lock()
-
-
-def _over_devices(lower: Callable, mesh) -> dict:
-    """{device: lowered single-device program} for this process's devices of the mesh, in mesh order.
-
-    `lower(sharding)` lowers the program with every argument on one device; each device gets its own
-    compile (the device is baked into an executable), of one trace."""
-    return {d: lower(jax.sharding.SingleDeviceSharding(d)) for d in sharding.local_devices(mesh)}
-
-
-def _compile_per_device(lowered: dict) -> dict:
-    """{device: executable} of one program lowered for each device (`_over_devices`).
-
-    On CPU every device runs the first device's machine code, compiled once: with the persistent
-    compilation cache on, the other devices load it from the cache (their cache key leaves out the
-    device, `_device_free_cache_keys`); with it off, the executable is loaded again for each device
-    (`sharding.load_on`). Elsewhere, or if that fails, each device compiles its own (in parallel)."""
-    import os
-
-    devices = list(lowered)
-    out = {}
-    if devices[0].platform == "cpu":
-        with _device_free_cache_keys():
-            out[devices[0]] = first = lowered[devices[0]].compile()
-            for d in devices[1:]:
-                out[d] = lowered[d].compile() if _CACHE_STATE.get("dir") else sharding.load_on(first, d)
-    rest = [d for d in devices if out.get(d) is None]
-    if rest:
-        with ThreadPoolExecutor(min(len(rest), max(2, os.cpu_count() or 2))) as pool:
-            out.update(zip(rest, pool.map(lambda d: lowered[d].compile(), rest)))
-    return {d: out[d] for d in devices}
-
-
-@contextlib.contextmanager
-def _device_free_cache_keys():
-    """While scanflow compiles its CPU programs: persistent-cache keys without the device assignment
-    (JAX does this on GPU). A single-device CPU program compiled for one host device runs on any
-    other; on a cache hit JAX loads it for the device asked for. Uses JAX internals; without them
-    this is a no-op (each device then compiles or loads its own entry)."""
-    try:
-        from jax._src import cache_key as ck
-
-        original = ck._hash_serialized_compile_options
-    except (ImportError, AttributeError):
-        yield
-        return
-
-    def stripped(hash_obj, options, strip_device_assignment=False):
-        return original(hash_obj, options, strip_device_assignment=True)
-
-    with _CACHE_KEY_LOCK:
-        ck._hash_serialized_compile_options = stripped
-        try:
-            yield
-        finally:
-            ck._hash_serialized_compile_options = original
-
-
-_CACHE_KEY_LOCK = threading.Lock()
-
-
-def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | None = None):
-    """AOT-compiled (init, chunk) for this static config, these run-input shapes and this mesh; cached.
-
-    The program is `lax.map` over blocks of `block` runs (default: all runs of a device), ``vmap``
-    inside, over one device's rows; it is compiled once per device of this process and the
-    executables are called as one (`scanflow.engine.sharding.PerDevice`: global row-sharded arrays in
-    and out). Every device count runs the same program, so a run's bits do not depend on it.
-    Returns (init_exe, chunk_exe, state_shape, program, compile_seconds) -- state_shape is global
-    (all rows); compile_seconds is 0 on a cache hit.
-    """
-    mesh = sharding.make_mesh(1) if mesh is None else mesh
-    static = static_part(cfg)
-    prog = program(static)
-    shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), runs)
-    devices = tuple(d.id for d in mesh.devices.flat)
-    n_local = jax.tree.leaves(runs)[0].shape[0] // mesh.size
-    block = n_local if block is None else block
-    if n_local % block:
-        raise ValueError(f"block: expected a divisor of the {n_local} runs per device, got {block}")
-    cache_key = (static, n_records, str(shapes), jax.config.jax_enable_x64, devices, block)
-    if cache_key in _COMPILED:
-        _COMPILED.move_to_end(cache_key)
-        LAST_COMPILE.update({k: 0 for k in CACHE_EVENTS}, in_process=2)
-        return (*_COMPILED[cache_key], prog, 0.0)
-    LAST_COMPILE["in_process"] = 0
-    t0 = time.perf_counter()
-    wrap = jax.random.wrap_key_data
-
-    def init_fn(root_data, runs):
-        return _map_blocks(lambda xb: prog.init_runs(wrap(root_data), xb), runs, block)
-
-    def chunk_fn(state, root_data, runs):
-        return prog.chunk_blocks(state, root_data, runs, n_records, block)
-
-    key_data = jax.random.key_data(jax.random.PRNGKey(0))
-    on = lambda tree, sh: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), tree)
-    root_1 = jax.ShapeDtypeStruct(key_data.shape, key_data.dtype)
-    runs_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_local, *a.shape[1:]), a.dtype), runs)  # one device's rows
-    init_jit, chunk_jit = jax.jit(init_fn), jax.jit(chunk_fn, donate_argnums=0)  # traced once for all devices
-    with unrolled_threefry():
-        init_low = _over_devices(lambda sh: init_jit.lower(on(root_1, sh), on(runs_1, sh)), mesh)
-        state_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), next(iter(init_low.values())).out_info[0])
-        chunk_low = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
-    state_shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype), state_1)
-    before = dict(CACHE_EVENTS)
-    init_exe = sharding.PerDevice(_compile_per_device(init_low), mesh)
-    chunk_exe = sharding.PerDevice(_compile_per_device(chunk_low), mesh)
-    LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
-    _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
-    while len(_COMPILED) > COMPILED_CACHE_SIZE:
-        _COMPILED.popitem(last=False)
-    return init_exe, chunk_exe, state_shape, prog, time.perf_counter() - t0
+from scanflow.engine.program import (  # noqa: F401 - re-exported: scanflow.engine.sweep.NAME keeps working
+    TRACE_COUNT,
+    static_part,
+    dtype_of,
+    hyperparams,
+    point_labels,
+    axis_labels,
+    axis_label_names,
+    run_key,
+    Program,
+    run_index,
+    program,
+    shares_batches,
+    SHARED_BATCH_BYTES,
+    batch_group,
+    _map_blocks,
+    _select_metrics,
+    _shared_chunk,
+    _vmap_runs,
+    _runs_of,
+    _chunk_n,
+)
+from scanflow.engine.compilation import (  # noqa: F401 - re-exported: scanflow.engine.sweep.NAME keeps working
+    COMPILED_CACHE_SIZE,
+    unrolled_threefry,
+    compiled,
+    CACHE_EVENTS,
+    LAST_COMPILE,
+    enable_compile_cache,
+    compile_cache_report,
+    _COMPILED,
+)
 
 
 @dataclass
@@ -578,11 +166,7 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
         done = 0
     else:
         done, rows_all, leaves = ckpt
-        missing = store.missing_records(done)
-        if missing:  # found before any work, not after recomputing the other chunks
-            raise RunDirError(f"{Path(work_dir) / 'records'}: the records of chunk(s) {missing[:5]} are missing but the "
-                              f"checkpoint counts {done} chunks; this run cannot be completed, start it again "
-                              f"(scanflow run {Path(work_dir) / 'config.yaml'})")
+        store.check_records(done)  # missing or damaged: found before any work, not after recomputing the others
         # a finished discrete run's last checkpoint holds no state (nothing is left to compute)
         state = None if done == n_chunks and not leaves else _restore_state(state_shape, rows_all, leaves, layout, mesh)
     saved = time.perf_counter()
@@ -621,7 +205,7 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     arrays, dims = {}, {}
     for name, a in store.gather(layout.n_runs, n_chunks, rpc).items():
         arrays[name] = _full_grid(a, layout)
-        dims[name] = ("point", "seed", "record", *problem.metric_dims[name])
+        dims[name] = ("point", "seed", "record", *problem.metric_dims.get(name, ()))  # a scalar needs no entry
     every = cfg.train.record_every
     coords = {
         "point": np.arange(P),
@@ -633,7 +217,7 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     levels = list(labels)
     for k, v in labels.items():
         arrays[k], dims[k] = v, ("point",)
-    extra, extra_dims = get_workload(cfg.workload).point_arrays(cfg, hp, coords["record"])
+    extra, extra_dims = workload_hook(cfg.workload, "point_arrays")(cfg, hp, coords["record"])
     arrays.update(extra)
     dims.update(extra_dims)
     _flag_divergence(arrays, dims, coords["record"])
@@ -672,8 +256,7 @@ def _block_of_run(work_dir, block: int, facts: dict | None = None) -> int:
             saved = json.loads(f.read_text())
             saved_block = int(saved["runs_per_block"])
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise RunDirError(f"{f}: damaged ({e.__class__.__name__}); this run cannot be resumed safely, start it "
-                              f"again (scanflow run {Path(work_dir) / 'config.yaml'})") from None
+            raise RunDirError(f"{f}: damaged ({e.__class__.__name__}); {_layout_fix(Path(work_dir), f)}") from None
         diff = {k: (saved[k], v) for k, v in facts.items() if k in saved and saved[k] != v}
         if diff:
             k, (old, new) = next(iter(diff.items()))
@@ -683,6 +266,22 @@ def _block_of_run(work_dir, block: int, facts: dict | None = None) -> int:
     if jax.process_index() == 0:
         atomic_write_bytes(f, json.dumps({"runs_per_block": block, **facts}).encode())
     return block
+
+
+def _layout_fix(work: Path, f: Path) -> str:
+    """What to do about a damaged layout.json: it only repeats facts of the run's identity (run.json, the
+    block size) and of the config (the shape), so deleting it keeps every finished chunk, if run.json
+    records the block size."""
+    for top in (work, work.parent.parent):  # RUN.partial/ or RUN.partial/parts/NNN/
+        try:
+            block = json.loads((top / "run.json").read_text()).get("runs_per_block")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if block:
+            return (f"delete it and resume (scanflow run {top}): it is rewritten from {top / 'run.json'} "
+                    f"(runs_per_block={block}) and every finished chunk is kept")
+    return (f"delete it and resume with the block size the run started with (scanflow run {work} --runs-per-block B; "
+            f"B as in its manifest, 1 on CPU by default): every finished chunk is kept")
 
 
 # Runs per vmapped block by backend. A constant (not a function of the grid) so that a run's bits do not
@@ -697,61 +296,6 @@ DEFAULT_BLOCK_ACCELERATOR = 256
 def default_block() -> int:
     """The default `runs_per_block` of this backend (see `DEFAULT_BLOCK`)."""
     return DEFAULT_BLOCK.get(jax.default_backend(), DEFAULT_BLOCK_ACCELERATOR)
-
-
-# ----------------------------------------------------------------------------- persistent compile cache
-#
-# scanflow turns on JAX's persistent compilation cache the first time a sweep runs (not at import), in
-# $SCANFLOW_COMPILE_CACHE, else $XDG_CACHE_HOME/scanflow/jax, else ~/.cache/scanflow/jax. Opt out with
-# SCANFLOW_COMPILE_CACHE=off. A cache directory the user set for JAX (JAX_COMPILATION_CACHE_DIR or
-# jax.config) is used as it is. The manifest records how many of a run's programs came from the cache.
-
-CACHE_EVENTS = {"hits": 0, "misses": 0}
-LAST_COMPILE: dict = {"hits": 0, "misses": 0, "in_process": 0}
-_CACHE_STATE: dict = {}
-
-
-def _count_cache_event(event: str, **kw) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
-        CACHE_EVENTS["hits"] += 1
-    elif event == "/jax/compilation_cache/cache_misses":
-        CACHE_EVENTS["misses"] += 1
-
-
-def enable_compile_cache() -> str | None:
-    """Turn the persistent compilation cache on (once per process); return its directory or None."""
-    import os
-
-    if "dir" in _CACHE_STATE:
-        return _CACHE_STATE["dir"]
-    jax.monitoring.register_event_listener(_count_cache_event)
-    choice = os.environ.get("SCANFLOW_COMPILE_CACHE", "").strip()
-    current = jax.config.jax_compilation_cache_dir
-    if choice.lower() in ("0", "off", "no", "false"):
-        _CACHE_STATE["dir"] = current or None  # opted out (a cache the user set for JAX stays theirs)
-        return _CACHE_STATE["dir"]
-    if current:
-        _CACHE_STATE["dir"] = current
-        return current
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = choice or os.path.join(base, "scanflow", "jax")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        _CACHE_STATE["dir"] = None  # an unwritable home: compile as before
-        return None
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # scanflow's programs take 1-40 s
-    _CACHE_STATE["dir"] = path
-    return path
-
-
-def compile_cache_report() -> dict:
-    """For the manifest: the cache directory and where this run's programs came from."""
-    hits, misses, mem = LAST_COMPILE["hits"], LAST_COMPILE["misses"], LAST_COMPILE.get("in_process", 0)
-    source = "in-process" if mem else ("persistent cache" if hits and not misses else
-                                         "compiled" if not hits else "mixed")
-    return {"dir": _CACHE_STATE.get("dir"), "hits": hits, "misses": misses, "programs_from": source}
 
 
 def _agree(due: bool, stop: bool) -> tuple[bool, bool]:
@@ -789,11 +333,15 @@ def _deferred_interrupts():
 
     def handler(signum, frame):
         if pending:  # second signal: stop now (finished chunks and the last checkpoint stay)
-            raise KeyboardInterrupt
+            e = KeyboardInterrupt()
+            e.signum = signum  # SIGTERM twice still exits 143
+            raise e
         pending.append(signum)
         import sys
 
-        try:
+        if not sys.stderr.isatty():  # a log or a pipe gets only the final line
+            return
+        try:  # a person at a terminal learns why the command has not stopped yet
             print(f"\nscanflow: {signal.Signals(signum).name} received: finishing the current chunk and writing a "
                   "checkpoint (press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
         except OSError:  # stderr is a closed pipe (e.g. `| tee` killed by the same Ctrl-C): checkpoint anyway

@@ -129,7 +129,8 @@ def seed_mean(name: str, samples, predicted, alpha: float = 0.05, slack: float =
         family = f" (Student t, Bonferroni: a true prediction fails with probability {alpha:g})"
     else:
         family = ""
-    dev = np.abs(mean - pred) - slack
+    # float64 rounding of the mean is no deviation (identical seeds give se = 0: compare them exactly)
+    dev = np.abs(mean - pred) - slack - 64 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(pred))
     with np.errstate(divide="ignore", invalid="ignore"):  # se = 0 (identical seeds): any deviation is infinite
         z = np.where(dev <= 0, 0.0, dev / se)
     worst = int(np.argmax(np.where(np.isfinite(z), z, np.inf))) if z.size else 0

@@ -23,6 +23,7 @@ class Context:
     quick: bool
     fig_dir: Path
     data: Path | None = None
+    formats: tuple = ("png",)  # what save_figure writes (a sims script asks for ("png", "pdf"))
 
     def seeds(self, full: int, quick: int = 2) -> int:
         return quick if self.quick else full
@@ -42,10 +43,10 @@ class Context:
     def save_figure(self, fig, name: str, dpi: int = 110) -> str:
         """Save `fig` into the report's figure directory (atomically, then closed); return the file
         name for `Result.figure`. The one figure-saving helper of every check."""
-        from scanflow.engine.figures import save
+        from scanflow.engine.figures import save_all
 
         self.fig_dir.mkdir(parents=True, exist_ok=True)
-        save(fig, self.fig_dir / name, dpi=dpi, tight=True)
+        save_all(fig, self.fig_dir / name, dpi=dpi, tight=True, formats=self.formats)
         return name
 
 
@@ -123,7 +124,12 @@ class Check:
     paper: str
     name: str
     claim: str  # the paper's claim with its theorem/lemma reference
-    mode: str  # "P" population, "C" code-faithful, "T" theory-only (no simulation)
+    # What the check compares. "P" (prediction): a simulation in the theorem's own setting (assumptions
+    # metered) against the theory's prediction: a population quantity, an expectation over seeds, an exact
+    # trajectory or a limit. "C" (code-faithful): a reproduction of the paper's own experiment (its sizes,
+    # data, sampling, step counts) against what the paper reports. "T" (theory only): no simulation; the
+    # theory's own statements checked numerically (an identity, a closed form against its ODE, a bound).
+    mode: str
     fn: Callable[[Context], Result]
     expected: str = "pass"  # "pass" | "fail"
     why_fail: str = ""  # for expected == "fail": why the paper does not support the claim here
@@ -504,10 +510,12 @@ def write_report(out: Path, title: str, outcomes: list[Outcome], fig_src: Path, 
             }
             for o in outcomes
         ]
-        (tmp / "verdicts.json").write_text(json.dumps(verdicts, indent=2))
         from scanflow.engine.results import provenance
 
         prov = {"title": title, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **provenance()}
+        for v in verdicts:  # each verdict carries where it came from: the commit and every version
+            v["provenance"] = {"git": prov.get("git"), "versions": prov.get("versions")}
+        (tmp / "verdicts.json").write_text(json.dumps(_jsonable(verdicts), indent=2))
         (tmp / "provenance.json").write_text(json.dumps(_jsonable(prov), indent=2))
         if options is not None:
             (tmp / OPTIONS_FILE).write_text(json.dumps(_jsonable(options), indent=2))

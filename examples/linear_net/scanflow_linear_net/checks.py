@@ -46,14 +46,6 @@ def simulate(raw: dict) -> tuple[SweepOutput, object]:
     return out, cfg
 
 
-def _save(fig, ctx: Context, name: str) -> str:
-    from scanflow.engine.figures import save
-
-    ctx.fig_dir.mkdir(parents=True, exist_ok=True)
-    save(fig, ctx.fig_dir / name)
-    return name
-
-
 def flow_meters(cfg, arrays) -> list:
     """The assumptions both results share, measured on the run: exact gradient flow (the engine's diffrax
     integration, not discrete steps) in float64 (the tolerances are float64 rounding)."""
@@ -145,7 +137,7 @@ def l1_conservation(ctx: Context) -> Result:
     arrays["_record"] = out.coords["record"]
     fig = modes_figure(arrays, _plain(cfg), point=w_ne["point"], seed=w_ne["seed"],
                        title=f"random init, eta1 = {w_ne['eta1']:g}, eta2 = {w_ne['eta2']:g}")
-    figure = _save(fig, ctx, "L1_conservation.png")
+    figure = ctx.save_figure(fig, "L1_conservation.png")
     q0 = min(float(np.sqrt((out.arrays["balance"][r["point"], r["seed"], 0] ** 2).sum())) for r in rows)
     gate = (at_most("max drift / bound, equal rates", w_eq["balance_drift"] / w_eq["balance_bound"], 1.0,
                     why="theory.conservation_bound") &
@@ -265,7 +257,7 @@ def l2_saxe(ctx: Context) -> Result:
 
     arrays = dict(A)
     arrays["_record"] = out.coords["record"]
-    figure = _save(modes_figure(arrays, _plain(cfg), point=0, seed=0), ctx, "L2_saxe_sigmoid.png")
+    figure = ctx.save_figure(modes_figure(arrays, _plain(cfg), point=0, seed=0), "L2_saxe_sigmoid.png")
     offdiag0 = float(np.asarray(A["offdiag"])[..., 0].max())
     gate = (at_most("max_t |a - a_theory| / bound (all modes and runs)", worst_ratio, 1.0, why="theory.mode_bound") &
             at_most("max |t_half - t_half_theory| / tolerance", half_ratio, 1.0, why="theory.half_time_bound") &

@@ -189,6 +189,7 @@ def _plots(ds) -> dict:
 
 WORKLOAD = Workload(
     name="cooccurrence",
+    train={"optimizer": "sgd"},  # the train: defaults a config may leave out
     data=config_mod.DataConfig,
     model=config_mod.ModelConfig,
     lr_keys=config_mod.LR_KEYS,

@@ -150,6 +150,7 @@ def _plots(ds) -> dict:
 
 WORKLOAD = Workload(
     name="norm_growth",
+    train={"optimizer": "adam"},  # the train: defaults a config may leave out
     data=config_mod.DataConfig,
     model=config_mod.ModelConfig,
     lr_keys=config_mod.LR_KEYS,

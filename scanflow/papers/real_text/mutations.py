@@ -9,7 +9,8 @@ is compiled. Each patches the attribute where the simulator looks it up at trace
   `scanflow.models.causal`);
 * the optimizer: `scanflow.engine.discrete` imported ``make_optimizer`` by name (``from scanflow.engine.optim
   import make_optimizer``), so the alias in `scanflow.engine.discrete` is the one patched;
-* the grid's rates: `scanflow.engine.sweep._run_sweep` calls the module global ``hyperparams`` (patched there).
+* the grid's rates: `scanflow.engine.sweep._run_sweep` calls the module global ``hyperparams`` (patched there;
+  the point labels come from `scanflow.engine.program`, unpatched, so they keep the config's order).
 
 What each one does to the checks (``--quick`` on WikiText-2): uniform attention leaves the entropy at its init
 value and the attention still (RT1 p = 1, RT2 snap 0, RT3 ratio 1); frozen attention and a tenth of the rate still

@@ -203,8 +203,15 @@ def _plots(ds) -> dict:
     return plots.all_figures(ds)
 
 
+def data_files(cfg) -> dict:
+    """The corpus files a run reads (their content is part of the run's identity)."""
+    train, valid = resolve_splits(cfg.data.path)
+    return {"train": train, "eval": valid}
+
+
 WORKLOAD = Workload(
     name="real_text",
+    train={"optimizer": "sgd"},  # the train: defaults a config may leave out
     data=config_mod.DataConfig,
     model=config_mod.ModelConfig,
     lr_keys=config_mod.LR_KEYS,
@@ -216,5 +223,6 @@ WORKLOAD = Workload(
     validate=config_mod.validate,
     footprint=config_mod.footprint,
     plots=_plots,
+    data_files=data_files,
     description="Scan and Snap on real text (Figs 7, 10): a causal transformer LM trained by SGD on a corpus",
 )

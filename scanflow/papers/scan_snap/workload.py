@@ -153,6 +153,7 @@ def _summary(ds) -> str:
 
 WORKLOAD = Workload(
     name="scan_snap",
+    train={"optimizer": "sgd_momentum", "momentum": 0.9},  # the train: defaults a config may leave out
     data=config_mod.DataConfig,
     model=config_mod.ModelConfig,
     lr_keys=config_mod.LR_KEYS,

@@ -10,7 +10,7 @@ from scanflow.verify import Context  # noqa: E402
 
 # (P) mode: exact T -> inf loss, plain GD, zero init, float64, every step recorded. Deterministic,
 # so a single seed is the measurement.
-POP = {
+POP = {"workload": "scan_snap", 
     "name": "check",
     "x64": True,
     "data": {"mode": "population"},
