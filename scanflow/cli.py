@@ -361,7 +361,9 @@ def _main(args) -> int:
         print(f"scanflow: error: {_os_error_message(e)}", file=sys.stderr)
         return 2
     except ValueError as e:  # a damaged run directory (RunDirError), a bad corpus path: one line naming the file
-        if type(e).__name__ not in ("RunDirError", "CorpusError"):
+        from scanflow.engine.validation import OneLineError
+
+        if not isinstance(e, OneLineError):
             raise
         print(f"scanflow: error: {e}", file=sys.stderr)
         return 2
@@ -566,7 +568,7 @@ def _run(args) -> int:
     cluster = _cluster_args(args)
     if args.out is not None:
         _check_out_dir("--out", args.out)
-    from scanflow.engine.config import check_resources, device_checks, host_only_checks
+    from scanflow.engine.config import device_checks, host_only_checks
 
     with _startup_interrupts():  # loading the config imports JAX (through optax): Ctrl-C there is not lost
         with host_only_checks() if args.distributed else contextlib.nullcontext():  # no JAX before the cluster
@@ -583,11 +585,12 @@ def _run(args) -> int:
 
     if args.distributed:
         device_checks(cfg)  # the workload checks skipped before the cluster was joined
-    from scanflow.engine.sweep import default_block
+    from scanflow.engine import plan as plan_module
 
-    check_resources(cfg, args.runs_per_block or cfg.sweep.runs_per_block or default_block())  # with the real vmapped block of this backend
-
-    path = execute(cfg, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot, resume=resume,
+    # resolved once (workload, static parts and programs, resources at the real block, identity); a resume
+    # resolves at the block size its run.json records, inside execute
+    todo = cfg if resume is not None else plan_module.resolve(cfg, args.runs_per_block)
+    path = execute(todo, out_dir=args.out, progress=not args.quiet, plot=not args.no_plot, resume=resume,
                    n_devices=args.devices, runs_per_block=args.runs_per_block,
                    checkpoint_every_s=args.checkpoint_every)
     if jax.process_index() != 0:

@@ -37,6 +37,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 from scanflow.engine.validation import (  # noqa: F401 - the rules, re-exported for the sections' authors
+    is_derived,
+    OneLineError,
     ConfigError,
     need,
     finite,
@@ -295,6 +297,8 @@ class Config:
         if self.sweep.grid:
             self._apply_grid()
         self._check_dtype()
+        if is_derived():  # built by the engine from a config that passed the whole-config rules below
+            return
         from scanflow.engine.resources import check_resources
 
         check_resources(self)  # before the workload's own checks, which may build its data
@@ -302,7 +306,7 @@ class Config:
         if self.sweep.grid:
             from scanflow.engine import grid
 
-            grid.static_parts(self)  # every static combination is a whole valid config (each is built, checked)
+            grid.static_parts(self, checked=True)  # every static combination is a whole valid config
 
     def _apply_grid(self) -> None:
         """Each axis value passes its field's checks; each field holds its axis's first value."""

@@ -15,11 +15,11 @@ import numpy as np
 from scanflow.engine import grid
 from scanflow.engine import results
 from scanflow.engine.config import Config, ConfigError, to_dict
-from scanflow.engine.identity import identity, mismatch
-from scanflow.engine.program import program, static_part
+from scanflow.engine.identity import mismatch
 from scanflow.engine.sweep import run_sweep
 
-from scanflow.engine.run import _block, check_buildable, combine_parts
+from scanflow.engine import plan as plan_module
+from scanflow.engine.run import combine_parts
 
 
 # Fields an extension may change: more seeds, more learning rates, more values of a grid axis. Anything
@@ -55,23 +55,20 @@ def extend(run_dir: str | Path, overrides=(), out_dir: str | Path | None = None,
                           f"axes; to change {bad[0]} start a new run (scanflow run {run_dir / 'config.yaml'} ...)")
     if cfg.sweep.seeds < base.sweep.seeds:
         raise ConfigError(f"sweep.seeds: expected at least the run's {base.sweep.seeds} seeds, got {cfg.sweep.seeds}")
-    for _, part in grid.static_parts(cfg):
-        check_buildable(part)
     saved = _saved_identity(manifest_of(old))
-    block = runs_per_block or saved.get("runs_per_block") or _block(cfg, None)
-    ident = identity(cfg, block)
-    wrong = mismatch(saved, ident, str(run_dir), "extend a run of the current data with scanflow run CONFIG")
+    plan = plan_module.resolve(cfg, runs_per_block or saved.get("runs_per_block"))
+    wrong = mismatch(saved, plan.identity, str(run_dir), "extend a run of the current data with scanflow run CONFIG")
     if wrong:
         raise ConfigError(wrong)
     outs, computed = [], 0
-    for values, part in grid.static_parts(cfg):
-        prev = _old_part(old, base, cfg, values)
-        out = _extend_part(part, prev, base, progress=progress, n_devices=n_devices, runs_per_block=block)
+    for part in plan.parts:
+        prev = _old_part(old, base, cfg, part.values)
+        out = _extend_part(part, prev, base, progress=progress, n_devices=n_devices, runs_per_block=plan.block)
         computed += out.timings["computed_runs"]
-        outs.append((values, part, out))
+        outs.append((part.values, part.cfg, out))
     if computed == 0:
         raise ConfigError(f"{', '.join(changed) or 'overrides'}: no new run to compute; {run_dir} already holds them all")
-    ds = combine_parts(cfg, outs, time.strftime("%Y-%m-%dT%H:%M:%S%z"), ident)
+    ds = combine_parts(cfg, outs, time.strftime("%Y-%m-%dT%H:%M:%S%z"), plan.identity)
     m = manifest_of(ds)
     m.update(extended_from=str(run_dir), computed_runs=computed, reused_runs=int(sum(
         np.prod([o.arrays["diverged"].shape]) for _, _, o in outs)) - computed)
@@ -141,18 +138,14 @@ def _old_part(old, base: Config, cfg: Config, values: dict):
         return None
 
 
-def _extend_part(cfg: Config, prev, base: Config, **kw):
-    """SweepOutput of `cfg`, computing only the runs `prev` (a Dataset of the finished run, computed
-    from `base`, or None) does not hold. Points are matched on every label either side has: a label
-    one side holds as a single config value (a field that became an axis) takes that value."""
+def _extend_part(part, prev, base: Config, **kw):
+    """SweepOutput of a plan's part, computing only the runs `prev` (a Dataset of the finished run,
+    computed from `base`, or None) does not hold. Points are matched on every label either side has: a
+    label one side holds as a single config value (a field that became an axis) takes that value."""
     from scanflow.engine.dataset import point_levels
 
-    import jax
-
-    from scanflow.engine.program import point_labels
-
-    with jax.enable_x64(bool(cfg.x64)):
-        labels = point_labels(cfg, program(static_part(cfg)).problem.info)
+    cfg = part.cfg
+    labels = dict(part.labels)
     P, S = len(next(iter(labels.values()))), cfg.sweep.seeds
     have = np.full(P, -1)
     S_old = 0
@@ -173,9 +166,9 @@ def _extend_part(cfg: Config, prev, base: Config, **kw):
         have = np.array([index.get(tuple(labels[k][p] for k in keys), -1) for p in range(P)])
     need = [p * S + s for p in range(P) for s in range(S) if have[p] < 0 or s >= S_old]
     if not need:
-        out = run_sweep(cfg, only_runs=[0], **kw)  # labels, coords and dims of the part (one run, replaced below)
+        out = run_sweep(cfg, only_runs=[0], prepared=part, **kw)  # labels, coords, dims (one run, replaced below)
     else:
-        out = run_sweep(cfg, only_runs=need, **kw)
+        out = run_sweep(cfg, only_runs=need, prepared=part, **kw)
     out.timings["computed_runs"] = len(need)
     if prev is None:
         return out

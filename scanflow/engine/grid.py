@@ -19,6 +19,7 @@ each static combination as a whole config), so a bad value fails before anything
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import typing
@@ -157,16 +158,21 @@ def assign_sections(cfg, values: dict) -> dict:
     return sections
 
 
-def assign(cfg, values: dict, grid: dict | None = None):
+def assign(cfg, values: dict, grid: dict | None = None, checked: bool = False):
     """`cfg` with fields set (``{"data.num_last": 3}``), a valid config of its own: those axes leave
-    ``sweep.grid`` (or it is replaced by `grid`)."""
+    ``sweep.grid`` (or it is replaced by `grid`). `checked`: build it with every whole-config rule (the
+    config's own validation of its parts); otherwise as a config derived from a checked one
+    (`validation.derived`)."""
+    from scanflow.engine.validation import derived
+
     if grid is None:
         grid = {p: v for p, v in (cfg.sweep.grid or {}).items() if p not in values} or None
     sweep = dataclasses.replace(cfg.sweep, grid=grid)
-    return dataclasses.replace(cfg, **assign_sections(cfg, values), sweep=sweep)
+    with contextlib.nullcontext() if checked else derived():
+        return dataclasses.replace(cfg, **assign_sections(cfg, values), sweep=sweep)
 
 
-def static_parts(cfg) -> list[tuple[dict, Any]]:
+def static_parts(cfg, checked: bool = False) -> list[tuple[dict, Any]]:
     """One (static values, config) per combination of the static axes, in grid order; each config
     keeps only the dynamic axes. Without static axes: ``[({}, cfg)]``."""
     static = axes(cfg, dynamic=False)
@@ -176,7 +182,7 @@ def static_parts(cfg) -> list[tuple[dict, Any]]:
     out = []
     for combo in itertools.product(*static.values()):
         values = dict(zip(static, combo))
-        out.append((values, assign(cfg, values, grid=dynamic)))
+        out.append((values, assign(cfg, values, grid=dynamic, checked=checked)))
     return out
 
 

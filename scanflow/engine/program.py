@@ -21,7 +21,7 @@ import numpy as np
 
 from scanflow.engine import discrete
 from scanflow.engine import grid
-from scanflow.engine.validation import ConfigError
+from scanflow.engine.validation import ConfigError, derived
 
 if TYPE_CHECKING:  # annotations only
     from scanflow.engine.config import Config, TrainConfig
@@ -43,6 +43,11 @@ def static_part(cfg: Config) -> Config:
     train_blank = {f.name: f.default for f in dataclasses.fields(cfg.train) if f"train.{f.name}" in axes}
     defaults = {"model": cfg.model.__class__(), "train": cfg.train.__class__()}
     axes = {p: (getattr(defaults[p.split(".")[0]], p.split(".")[1]),) for p in axes} or None
+    with derived():  # `cfg` passed the whole-config rules; the blanked copy only checks its fields
+        return _blanked(cfg, blank, train_blank, axes)
+
+
+def _blanked(cfg, blank: dict, train_blank: dict, axes) -> Config:
     return dataclasses.replace(
         cfg,
         name="static",
@@ -81,7 +86,10 @@ def point_labels(cfg: Config, info: dict) -> dict:
     """What labels each grid point, ``{name: (P,) float64}``: ``lr_<group>`` and ``init_scale_<name>`` of the
     workload and every dynamic grid axis. The config's values (float64), not their float32 roundings, so that
     ``ds.sel(lr_Y=0.1)`` finds the point."""
-    hp = hyperparams(cfg if cfg.x64 else dataclasses.replace(cfg, x64=True), info)
+    if not cfg.x64:
+        with derived():  # the same config in float64 (its values checked already)
+            cfg64 = dataclasses.replace(cfg, x64=True)
+    hp = hyperparams(cfg if cfg.x64 else cfg64, info)
     out = {f"{kind}_{g}": np.asarray(v, np.float64) for kind in ("lr", "init_scale") for g, v in hp.get(kind, {}).items()}
     return {**out, **axis_labels(cfg, len(next(iter(out.values()))))}
 

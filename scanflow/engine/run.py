@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from scanflow.engine import grid
+from scanflow.engine import plan as plan_module  # plan_module.resolve: looked up at call time (mutations wrap it)
 from scanflow.engine import results
 from scanflow.engine import sharding
 from scanflow.engine.config import Config, ConfigError, to_dict
-from scanflow.engine.identity import config_hash, identity, mismatch
+from scanflow.engine.identity import config_hash, mismatch
+from scanflow.engine.plan import Plan
 from scanflow.engine.store import RunDirError
 from scanflow.engine.sweep import SweepInterrupted, run_sweep
 from scanflow.engine.lock import LOCK, _acquire_lock, _release_lock  # noqa: F401
@@ -49,21 +51,14 @@ class WriteError(OSError):
 RUN_INFO = "run.json"  # RUN.partial/run.json: the run's identity (`scanflow.engine.identity`)
 
 
-def _block(cfg: Config, runs_per_block: int | None) -> int:
-    """The vmapped block size a run of `cfg` uses: the flag, else ``sweep.runs_per_block``, else the backend's."""
-    from scanflow.engine.sweep import default_block
-
-    return int(runs_per_block or cfg.sweep.runs_per_block or default_block())
-
-
-def _check_resumable(work: Path, cfg: Config, runs_per_block: int | None) -> dict:
-    """The identity the run started with, checked against `cfg`, its data files and the block size
-    (one line naming what changed); returns it, with the block size the resume must use."""
+def _resume_plan(work: Path, cfg: Config, runs_per_block: int | None) -> Plan:
+    """The plan of a resumed run: its identity (``run.json``) checked against `cfg`, its data files and the
+    block size (one line naming what changed), resolved at the block size the run started with."""
     info_file = work / RUN_INFO
     if not info_file.is_file():
         print(f"scanflow: warning: {info_file} is missing (a run started by an older scanflow); the config cannot be "
               "verified against the one it started with", file=sys.stderr)
-        return identity(cfg, _block(cfg, runs_per_block))
+        return plan_module.resolve(cfg, runs_per_block)
     try:
         saved = json.loads(info_file.read_text())
         started = saved["config_sha256"]
@@ -75,34 +70,15 @@ def _check_resumable(work: Path, cfg: Config, runs_per_block: int | None) -> dic
     if started != config_hash(cfg):
         raise RunDirError(f"{work / 'config.yaml'}: changed since the run started (its records belong to the original "
                           f"config); restore the original, or start a new run with scanflow run {work / 'config.yaml'}")
-    block = runs_per_block or saved.get("runs_per_block") or _block(cfg, None)
-    now = identity(cfg, block)
-    bad = mismatch(saved, now, str(work), f"restore it, or start a new run with scanflow run {work / 'config.yaml'}")
+    plan = plan_module.resolve(cfg, runs_per_block or saved.get("runs_per_block"))
+    bad = mismatch(saved, plan.identity, str(work), f"restore it, or start a new run with scanflow run {work / 'config.yaml'}")
     if bad:
         raise ConfigError(bad)
-    return now
-
-
-def check_buildable(cfg: Config) -> None:
-    """Build the workload's problem (data, model, measurements) before any directory exists, so that
-    anything its builder rejects is a one-line config error, not a stuck RUN.partial."""
-    import jax
-
-    from scanflow.engine.preflight import check_workload
-
-    try:
-        with jax.enable_x64(bool(cfg.x64)):
-            check_workload(cfg)  # build, hyperparams, one run traced (jax.eval_shape), point_arrays
-    except ConfigError:
-        raise
-    except (ValueError, TypeError, ArithmeticError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ConfigError(f"workload {cfg.workload}: the config passed validation but its problem cannot be built: "
-                          f"{first}") from None
+    return plan
 
 
 def execute(
-    cfg: Config,
+    cfg: Config | Plan,
     out_dir: str | Path | None = None,
     progress: bool = False,
     plot: bool = True,
@@ -119,42 +95,40 @@ def execute(
     `resume` is such an unfinished directory (its config must equal `cfg`); the sweep goes on from
     its last checkpoint and gives the same bits as an uninterrupted run. With several processes
     (``jax.distributed``) each writes its own records and process 0 writes the results.
+    `cfg` may be the `Plan` resolved from it (`scanflow.engine.plan.resolve`), which is then used as it is.
     """
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    plan = cfg if isinstance(cfg, Plan) else None
+    cfg = plan.cfg if plan is not None else cfg
     lock = None
     if resume is not None:
         work = Path(resume)
         if not results.is_unfinished(work):
             raise FileNotFoundError(f"{work}: not an unfinished run directory (expected NAME.partial with config.yaml)")
         done = results.has_results(work)  # killed after the results were written: only the rename is left
-        ident = None if done else _check_resumable(work, cfg, runs_per_block)
+        if not done:
+            plan = _resume_plan(work, cfg, runs_per_block)
         if _is_main():
             lock = _acquire_lock(work)
         if done:
             if not _is_main():
                 return results.final_dir(work)  # process 0 finishes it
             path = results.finish_run(work, None)  # removes the lock with the records
-            if plot:
-                from scanflow.engine.figures import plot_run
-
-                plot_run(path)
-            return path
+            return _plot(path) if plot else path
     else:
-        for _, part in grid.static_parts(cfg):
-            check_buildable(part)
-        ident = identity(cfg, _block(cfg, runs_per_block))  # before the directory: an unreadable data file is one line
+        plan = plan or plan_module.resolve(cfg, runs_per_block)  # before the directory: every refusal is one line
         final = results.new_run_dir(out_dir if out_dir is not None else cfg.out_dir, cfg.name, _shared_stamp())
         sharding.barrier("scanflow-run-dir-chosen")  # every process has picked the same name ...
         if _is_main():
-            work = results.start_run(final, to_dict(cfg), ident)
+            work = results.start_run(final, to_dict(cfg), plan.identity)
             lock = _acquire_lock(work)
         else:
             work = results.unfinished_dir(final)
         sharding.barrier("scanflow-run-dir-created")  # ... before process 0 creates it
     try:
         try:
-            outs = sweep_parts(cfg, progress=progress, work_dir=work, n_devices=n_devices,
-                               runs_per_block=ident["runs_per_block"], checkpoint_every_s=checkpoint_every_s)
+            outs = sweep_parts(plan, progress=progress, work_dir=work, n_devices=n_devices,
+                               checkpoint_every_s=checkpoint_every_s)
         except SweepInterrupted as e:
             raise Interrupted(work, e.chunks_done, e.n_chunks, e.signum) from e
         except KeyboardInterrupt as e:
@@ -169,7 +143,7 @@ def execute(
             raise
         if not _is_main():
             return results.final_dir(work)
-        ds = combine_parts(cfg, outs, started, ident)
+        ds = combine_parts(cfg, outs, started, plan.identity)
         try:
             path = results.finish_run(work, ds)  # removes the lock
         except OSError as e:
@@ -183,33 +157,39 @@ def execute(
         raise Interrupted(work, _checkpointed_chunks(work)) from e
     finally:
         _release_lock(lock)
-    if plot:
-        from scanflow.engine.figures import plot_run
+    return _plot(path) if plot else path
 
-        try:
-            plot_run(path)
-        except KeyboardInterrupt as e:
-            raise PlotInterrupted(path) from e
-        except ConfigError as e:  # a workload's plots raised: the run itself is complete
-            raise ConfigError(f"{e}; the run directory {path} is complete (draw again with scanflow plot {path})") from e
+
+def _plot(path: Path) -> Path:
+    """Draw the figures of the complete run directory `path` (Ctrl-C or a workload's plots failing there
+    leave it complete, and the message says so)."""
+    from scanflow.engine.figures import plot_run
+
+    try:
+        plot_run(path)
+    except KeyboardInterrupt as e:
+        raise PlotInterrupted(path) from e
+    except ConfigError as e:  # a workload's plots raised: the run itself is complete
+        raise ConfigError(f"{e}; the run directory {path} is complete (draw again with scanflow plot {path})") from e
     return path
 
 
-def sweep_parts(cfg: Config, progress: bool = False, work_dir: str | Path | None = None, **kw) -> list:
-    """Run every static part of `cfg` (`scanflow.engine.grid.static_parts`: one compiled program per
-    combination of the static axes, one after another); return ``[(static values, part config,
-    SweepOutput)]``. With several parts each streams to ``WORK/parts/NNN/`` (resumable on its own)."""
-    parts = grid.static_parts(cfg)
-    several = len(parts) > 1 or bool(grid.axes(cfg, dynamic=False))
+def sweep_parts(plan: Plan, progress: bool = False, work_dir: str | Path | None = None, **kw) -> list:
+    """Run every static part of a plan (one compiled program per combination of the static axes, one
+    after another, at the plan's block size); return ``[(static values, part config, SweepOutput)]``.
+    With several parts each streams to ``WORK/parts/NNN/`` (resumable on its own). `plan` may be a
+    `Config` (resolved here)."""
+    plan = plan_module.resolve(plan)
     outs = []
-    for k, (values, part) in enumerate(parts):
-        wd = work_dir if work_dir is None or not several else Path(work_dir) / "parts" / f"{k:03d}"
+    for k, part in enumerate(plan.parts):
+        wd = work_dir if work_dir is None or not plan.static else Path(work_dir) / "parts" / f"{k:03d}"
         if wd is not None:
             Path(wd).mkdir(parents=True, exist_ok=True)
-        if progress and several and _is_main():
-            shown = ", ".join(f"{p}={v}" for p, v in values.items())
-            print(f"{cfg.name}: part {k + 1} of {len(parts)} ({shown})", file=sys.stderr, flush=True)
-        outs.append((values, part, run_sweep(part, progress=progress, work_dir=wd, **kw)))
+        if progress and plan.static and _is_main():
+            shown = ", ".join(f"{p}={v}" for p, v in part.values.items())
+            print(f"{plan.cfg.name}: part {k + 1} of {len(plan.parts)} ({shown})", file=sys.stderr, flush=True)
+        out = run_sweep(part.cfg, progress=progress, work_dir=wd, runs_per_block=plan.block, prepared=part, **kw)
+        outs.append((part.values, part.cfg, out))
     return outs
 
 
@@ -263,14 +243,10 @@ def run(config, overrides=(), out_dir: str | Path | None = None, progress: bool 
         cfg = config_from_dict(config, list(overrides))
     else:
         cfg = load_config(config, list(overrides))
+    plan = plan_module.resolve(cfg, runs_per_block, with_identity=out_dir is not None)
     if out_dir is not None:
-        path = execute(cfg, out_dir=out_dir, progress=progress, plot=plot, n_devices=n_devices,
-                       runs_per_block=runs_per_block)
-        return results.load_run(path)
-    for _, part in grid.static_parts(cfg):
-        check_buildable(part)
-    outs = sweep_parts(cfg, progress=progress, n_devices=n_devices, runs_per_block=runs_per_block)
-    return combine_parts(cfg, outs, None)
+        return results.load_run(execute(plan, out_dir=out_dir, progress=progress, plot=plot, n_devices=n_devices))
+    return combine_parts(cfg, sweep_parts(plan, progress=progress, n_devices=n_devices), None)
 
 
 def _check_run_arguments(config, overrides, out_dir, runs_per_block, n_devices) -> None:

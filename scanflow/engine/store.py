@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from scanflow.engine.validation import OneLineError
 
-class RunDirError(ValueError):
+
+class RunDirError(OneLineError):
     """A damaged or incomplete run directory: one line naming the file and what to do."""
 
 

@@ -109,11 +109,13 @@ def run_sweep(
     runs_per_block: int | None = None,
     checkpoint_every_s: float = 60.0,
     only_runs=None,
+    prepared=None,
 ) -> SweepOutput:
     """Run every (point, seed) of the config in one compiled program; return labelled arrays.
 
     `only_runs` (flat indices point * seeds + seed) computes only those runs, with the bits they have
-    in the whole sweep (extending a finished sweep); the other runs' entries are zero.
+    in the whole sweep (extending a finished sweep); the other runs' entries are zero. `prepared` is the
+    config's `scanflow.engine.plan.Part` (its program, hyperparameters and point labels, resolved once).
 
     The runs are sharded over `n_devices` devices (default: every device, of every process), in
     vmapped blocks of `runs_per_block` runs (default ``sweep.runs_per_block``, else `default_block()`, a constant of the backend;
@@ -130,13 +132,14 @@ def run_sweep(
                           "config with scanflow.run / scanflow.engine.run.execute (or one run_sweep per "
                           "grid.static_parts(cfg))")
     with jax.enable_x64(bool(cfg.x64)):  # per run: the process's own setting is restored afterwards
-        return _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs)
+        return _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs, prepared)
 
 
-def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs=None) -> SweepOutput:
+def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_every_s, only_runs=None,
+               prepared=None) -> SweepOutput:
     enable_compile_cache()
-    problem = program(static_part(cfg)).problem
-    hp = hyperparams(cfg, problem.info)
+    problem = (prepared.program if prepared is not None else program(static_part(cfg))).problem
+    hp = prepared.hp if prepared is not None else hyperparams(cfg, problem.info)
     rpc = records_per_chunk(cfg)
     n_chunks = cfg.train.steps // cfg.train.record_every // rpc
     mesh = sharding.make_mesh(n_devices)
@@ -213,7 +216,7 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
         "record": np.arange(0, cfg.train.steps + 1, every),
         **problem.coords,
     }
-    labels = point_labels(cfg, problem.info)
+    labels = dict(prepared.labels) if prepared is not None else point_labels(cfg, problem.info)
     levels = list(labels)
     for k, v in labels.items():
         arrays[k], dims[k] = v, ("point",)

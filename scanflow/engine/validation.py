@@ -17,7 +17,32 @@ from typing import Any
 
 
 
-class ConfigError(ValueError):
+_DERIVED = contextvars.ContextVar("scanflow_derived_config", default=False)
+
+
+@contextlib.contextmanager
+def derived():
+    """Inside: a `Config` built from one that was already checked (a static part, the static part with the
+    dynamic values blanked) checks its fields but not again the whole-config rules (the resource estimate,
+    the workload's validate, the static parts), which the original passed. The engine's own use only."""
+    token = _DERIVED.set(True)
+    try:
+        yield
+    finally:
+        _DERIVED.reset(token)
+
+
+def is_derived() -> bool:
+    return _DERIVED.get()
+
+
+class OneLineError(ValueError):
+    """An error whose message already is one line naming the field, file or path and what to do: the CLI
+    prints it as it is (exit 2) and a workload's hook that raises one is not wrapped. Subclass it for a
+    plug-in's own errors of that kind (a corpus that cannot be read, a damaged run directory)."""
+
+
+class ConfigError(OneLineError):
     """A malformed config: the message names the field and what was expected (always one line)."""
 
     def __init__(self, message: Any = ""):

@@ -45,7 +45,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
-from scanflow.engine.validation import ConfigError
+from scanflow.engine.validation import ConfigError, OneLineError
 
 
 class Recording(NamedTuple):
@@ -249,8 +249,7 @@ def describe(err: BaseException) -> str:
 def _passes_through(err: BaseException) -> bool:
     """Errors that already are one line naming what is wrong: a config error (e.g. a workload's own
     ``data.<field>`` check) and the engine's damaged-file errors, which the CLI reports as they are."""
-    return isinstance(err, ConfigError) or (type(err).__name__ in ("RunDirError", "CorpusError")
-                                            and type(err).__module__.startswith("scanflow."))
+    return isinstance(err, OneLineError)
 
 
 def guard(fn: Callable, workload: str, hook: str, result: Callable | None = None) -> Callable:

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from scanflow.engine.validation import OneLineError
+
 EOS = "<eos>"
 UNK = "<unk>"
 
 
-class CorpusError(ValueError):
+class CorpusError(OneLineError):
     """A corpus path or size that cannot be used (one-line message naming the problem)."""
 
 

@@ -9,8 +9,9 @@ is compiled. Each patches the attribute where the simulator looks it up at trace
   `scanflow.models.causal`);
 * the optimizer: `scanflow.engine.discrete` imported ``make_optimizer`` by name (``from scanflow.engine.optim
   import make_optimizer``), so the alias in `scanflow.engine.discrete` is the one patched;
-* the grid's rates: `scanflow.engine.sweep._run_sweep` calls the module global ``hyperparams`` (patched there;
-  the point labels come from `scanflow.engine.program`, unpatched, so they keep the config's order).
+* the grid's rates: a planned run takes them from `scanflow.engine.plan.resolve` (looked up on the module at
+  call time, patched there), a bare `run_sweep` from the module global ``hyperparams`` of
+  `scanflow.engine.sweep` (patched there); the point labels keep the config's order.
 
 What each one does to the checks (``--quick`` on WikiText-2): uniform attention leaves the entropy at its init
 value and the attention still (RT1 p = 1, RT2 snap 0, RT3 ratio 1); frozen attention and a tenth of the rate still
@@ -78,11 +79,21 @@ def _shifted_targets(patch):
                                     "at eta[P-1-p]): a misaligned hyperparameter axis",
           kills=("RT1", "RT3", "RT1-analysed", "RT3-analysed"))
 def _eta_reversed(patch):
-    from scanflow.engine import sweep
+    import dataclasses
 
-    real = sweep.hyperparams
+    from scanflow.engine import plan, sweep
 
-    def hyperparams(cfg, info=None):
-        return jax.tree.map(lambda a: a[::-1].copy(), real(cfg, info))
+    real_hp, real_resolve = sweep.hyperparams, plan.resolve
+
+    def hyperparams(cfg, info=None):  # a sweep run directly (run_sweep without a plan)
+        return jax.tree.map(lambda a: a[::-1].copy(), real_hp(cfg, info))
+
+    def resolve(cfg, *args, **kwargs):  # a planned run: each part's rates reversed, its labels kept
+        if isinstance(cfg, plan.Plan):
+            return cfg  # already resolved (and reversed)
+        p = real_resolve(cfg, *args, **kwargs)
+        parts = tuple(dataclasses.replace(q, hp=jax.tree.map(lambda a: a[::-1].copy(), q.hp)) for q in p.parts)
+        return dataclasses.replace(p, parts=parts)
 
     patch.setattr(sweep, "hyperparams", hyperparams)
+    patch.setattr(plan, "resolve", resolve)
