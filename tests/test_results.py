@@ -124,7 +124,7 @@ def test_a_selected_static_axis_gives_that_values_config_and_save_round_trips(tm
     with pytest.raises(NotImplementedError):
         ds.to_netcdf(tmp_path / "plain.nc")
     path = scanflow.save(one, tmp_path / "sub" / "one.nc")
-    back = dataset.read_netcdf(path)
+    back = scanflow.load_run(path)  # the one loader: run directories and saved files
     xr.testing.assert_identical(back.drop_attrs(), one.drop_attrs())
     assert dataset.config_of(back)["data"]["batch_size"] == 4
 

@@ -372,3 +372,13 @@ def test_an_empty_lock_left_by_a_kill_is_taken_over(tmp_path, monkeypatch, capsy
     code, err = _resume(partial, capsys)
     assert code == 0, err
     _same(_finished(partial), reference)
+
+
+def test_a_run_started_with_no_plot_resumes_without_figures(tmp_path, monkeypatch, capsys, reference):
+    """The options a run was started with are kept by its resume: --no-plot (run.json's options)."""
+    partial = _partial(tmp_path, monkeypatch)  # started with --no-plot (SMALL)
+    capsys.readouterr()
+    assert cli.main(["run", str(partial), "--quiet"]) == 0, capsys.readouterr().err  # no --no-plot given
+    done = _finished(partial)
+    assert not (Path(done.attrs["run_dir"]) / "figures").exists()
+    _same(done, reference)

@@ -265,3 +265,19 @@ def test_seed_mean_fails_a_true_prediction_at_its_stated_rate():
     rng = np.random.default_rng(1)
     rate = np.mean([not seed_mean("m", 1 + 0.1 * rng.standard_normal((10, 20)), 1.0).passed for _ in range(1000)])
     assert 0.03 <= rate <= 0.07, rate
+
+
+def test_no_check_writes_its_pass_bit_by_hand():
+    """Every built-in and example check takes passed, tolerance and terms from one gate
+    (``**gate.result_fields()``): no ``Result(passed=...)`` beside a separate tolerance text."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    files = [*(root / "scanflow" / "papers").rglob("*.py"), *(root / "examples").rglob("*.py")]
+    bad = []
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Result":
+                if any(k.arg == "passed" for k in node.keywords):
+                    bad.append(f"{f.relative_to(root)}:{node.lineno}")
+    assert not bad, bad

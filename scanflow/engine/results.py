@@ -221,12 +221,16 @@ def load_run(path: str | Path):
     """Load a run directory as an `xarray.Dataset` (see `scanflow.engine.dataset`): metrics over
     (point, seed, record, ...), grid points labelled by their hyperparameters (``ds.sel(lr_Y=10)``),
     records by step or time (``ds.sel(step=200)``), the config and manifest in ``attrs``.
-    A run directory of scanflow <= 0.1 (``arrays.npz``) loads too. Damage: `RunDirError`, one line; a
+    A netCDF file written by `scanflow.save` loads too, and a run directory of scanflow <= 0.1 (``arrays.npz``). Damage: `RunDirError`, one line; a
     missing file: `FileNotFoundError` naming it."""
     from scanflow.engine.dataset import RESULTS_FILE, to_dataset
     from scanflow.engine.store import RunDirError, open_npz
 
     path = Path(path)
+    if path.is_file() and path.suffix == ".nc":  # one Dataset written by scanflow.save
+        ds = _read_results(path, "write it again with scanflow.save")
+        ds.attrs["run_dir"] = str(path)
+        return ds
     if is_unfinished(path):
         raise FileNotFoundError(f"{path}: unfinished run directory (resume it with `scanflow run {path}`)")
     legacy = not (path / RESULTS_FILE).is_file() and (path / "arrays.npz").is_file()

@@ -51,6 +51,15 @@ class WriteError(OSError):
 RUN_INFO = "run.json"  # RUN.partial/run.json: the run's identity (`scanflow.engine.identity`)
 
 
+def _started_with(work: Path) -> dict:
+    """The options a run was started with (``run.json``'s ``options``: whether to draw figures)."""
+    try:
+        options = json.loads((work / RUN_INFO).read_text()).get("options")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
 def _resume_plan(work: Path, cfg: Config, runs_per_block: int | None) -> Plan:
     """The plan of a resumed run: its identity (``run.json``) checked against `cfg`, its data files and the
     block size (one line naming what changed), resolved at the block size the run started with."""
@@ -108,6 +117,7 @@ def execute(
         done = results.has_results(work)  # killed after the results were written: only the rename is left
         if not done:
             plan = _resume_plan(work, cfg, runs_per_block)
+        plot = plot and _started_with(work).get("plot", True)  # a run started with --no-plot resumes without
         if _is_main():
             lock = _acquire_lock(work)
         if done:
@@ -120,7 +130,7 @@ def execute(
         final = results.new_run_dir(out_dir if out_dir is not None else cfg.out_dir, cfg.name, _shared_stamp())
         sharding.barrier("scanflow-run-dir-chosen")  # every process has picked the same name ...
         if _is_main():
-            work = results.start_run(final, to_dict(cfg), plan.identity)
+            work = results.start_run(final, to_dict(cfg), {**plan.identity, "options": {"plot": bool(plot)}})
             lock = _acquire_lock(work)
         else:
             work = results.unfinished_dir(final)

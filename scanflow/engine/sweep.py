@@ -399,6 +399,6 @@ def _flag_divergence(arrays: dict, dims: dict, steps: np.ndarray) -> None:
 
 
 def _progress(total: int, name: str, done: int = 0):
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a notebook widget in Jupyter, text in a terminal
 
     return tqdm(total=total, initial=done, desc=f"{name}: chunks", unit="chunk", leave=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from scanflow.papers.scan_snap import theory as th
-from scanflow.verify import Context, Result, check, holds, meter
+from scanflow.verify import Context, Result, all_of, at_most, check, holds_that, meter
 
 PAPER = "Tian et al. 2023"
 SELF = ("Theory self-consistency (mode T): this check evaluates the theory module against itself (closed forms "
@@ -135,16 +135,20 @@ def s2(ctx: Context) -> Result:
         f"{curves[100][1].min():.4f} and {th.gamma_ratio_limit(100):.4f}. "
         "Those two M are reported but not gated; the gated settings are M = 1000 (the Fig-3 setting) and 1e4."
     )
+    worst = max(float(gap.max() / bound) for _, _, _, _, gap, bound, _ in gap_rows)
+    gate = all_of(
+        holds_that("Lemma 7 gap, 10 Fig-8 settings", ok_h, worst,
+                   "0 <= h*-h (to -1e-15 relative rounding) and <= 2 eta/M exactly; non-increasing after its peak and "
+                   "gap(100 x horizon) < gap(horizon) (measured: the largest gap / bound)"),
+        holds_that("gamma stages, M = 1000 and 1e4", ok_g, min(float(curves[M][1].min()) for M in gate_M),
+                   "stage-1 ratio in [0.94, 1] for t <= 0.3 t'0; stage-2 ratio decreasing from 3 t0 and within 1 +- 0.02 "
+                   "for t >= 100 t0 (spec S2 bands; the exact limit ((M-1)/M)^2 is 0.998 / 0.9998 here; measured: the "
+                   "smallest stage-1 ratio)"),
+    )
     return Result(
         predicted=pred,
         measured=meas,
-        tolerance=(
-            "h: 0 <= h*-h (down to -1e-15 relative rounding) and <= 2 eta/M exactly (Lemma 7); shrinking = "
-            "non-increasing after its peak and gap(100 x horizon) < gap(horizon). gamma (M = 1000, 1e4): stage-1 "
-            "ratio in [0.94, 1] for t <= 0.3 t'0; stage-2 ratio monotone decreasing from 3 t0 and within 1 +- 0.02 "
-            "for t >= 100 t0 (spec S2 bands; the exact limit ((M-1)/M)^2 is 0.998 / 0.9998 here)."
-        ),
-        passed=bool(ok_h and ok_g),
+        **gate.result_fields(),
         setting="Fig 8: M=50, eta in {0.1,0.2,0.5,1,2}, s<=80; M=1000, eta in {0.2,0.5,1,2,4}, s<=70 (extended "
         f"100x). gamma: K=10, eta_Y=1, M in {{1000, 1e4}} gated, {{50, 100}} reported; {n} points per curve.",
         notes=notes,
@@ -286,16 +290,19 @@ def s8(ctx: Context) -> Result:
         "The paper's printed B = 1/4 ln(C0 + 4 Gamma) differs from the ODE by 1/4 |ln C0| when C0 != 1 "
         f"({paper_gap[0.05]:.4f} at C0=0.05), confirming the corrected form."
     )
-    passed = bool(max_err <= 1e-6 and ok_indep)
+    gate = all_of(
+        at_most("max |B_ode - B_closed| (all settings)", max_err, 1e-6,
+                why="spec S8; the integrator's own error at rtol 1e-10 is ~1e-9, so a wrong closed form (e.g. a "
+                    "missing 1/4 ln C0, 0.75 at C0 = 0.05) cannot pass"),
+        holds_that("B(t0) independent of eta_Z at fixed nu", ok_indep,
+                   max(float(np.ptp([r["Bt0_ode"] for r in rows])) for rows in panels.values()),
+                   "spread over eta_Z <= 1e-6 (ODE) and <= 1e-12 (closed form, an exact identity) in each Fig-9 panel "
+                   "(measured: the largest ODE spread)"),
+    )
     return Result(
         predicted=pred,
         measured=meas,
-        tolerance=(
-            "ODE vs closed form <= 1e-6 absolute (spec S8); the integrator's own error at rtol 1e-10 is ~1e-9, so a "
-            "wrong closed form (e.g. a missing 1/4 ln C0, 0.75 at C0 = 0.05) cannot pass. B(t0) spread over eta_Z at "
-            "fixed nu <= 1e-6 (ODE) and <= 1e-12 (closed form, exact identity)."
-        ),
-        passed=passed,
+        **gate.result_fields(),
         setting=f"(a) K=10, M=1000, eta_Y=1, eta_Z=0.5, t in [0,700], C0 in {ctx.pick('{1, 0.05, 20}', '{1, 0.05}')}; "
         "(b) Fig 9: K=1, C0=1, left nu=10, M=100, (eta_Z, eta_Y) = (0.5,5)...(8,80), t<=5; right nu=1, M=1e4, "
         f"eta_Z=eta_Y in {{0.5..8}}, t<=50; {n} grid points plus t0.",
@@ -420,15 +427,17 @@ def s9(ctx: Context) -> Result:
         f"ahead first); adjacent curves cross once, at t = {', '.join(f'{c:.0f}' for c in cross)}, before either "
         f"curve's t0, and the ordering then persists ({persists}): effect (c) holds for every t >= t0."
     )
+    gate = all_of(
+        at_most("ODE error vs closed form", err, 1e-6, why="the orderings below rest on the ODE values"),
+        holds_that("effects (a), (b), (c): strict orderings", ok_a and ok_b and ok_c, min(min_sep),
+                   "strict inequalities on the reduced-ODE values, t0 * eta_Y constant to 1e-12 relative (exact "
+                   "scaling); measured: the smallest separation between adjacent curves, to compare with the ODE "
+                   "error (so the orderings are not integration noise)"),
+    )
     return Result(
         predicted=pred,
         measured=meas,
-        tolerance=(
-            "Orderings are strict inequalities on the reduced-ODE values; the smallest separation between adjacent "
-            f"curves is {min(min_sep):.1e}, far above the ODE error {err:.1e} (vs closed form, required <= 1e-6), so "
-            "the orderings are not integration noise; t0 * eta_Y constant to 1e-12 relative (exact scaling)."
-        ),
-        passed=bool(ok_a and ok_b and ok_c and err <= 1e-6),
+        **gate.result_fields(),
         setting=f"K=10, M=1000, eta_Z=0.5, eta_Y in {{0.5,1,2,5}}, C0=1, t in [0,700] ({n} points); fixed nu in "
         "{1, 10} with eta_Z in {0.25, 0.5, 1, 2}; Fig-9 panels at t = 5 / 50.",
         notes=notes,
