@@ -33,7 +33,7 @@ def trace_one_run(static, problem: "Problem", hp: dict, label: str) -> None:
     loss and its gradient through the optimizer (or the flow loss), and the metrics, as the sweep's
     program calls them. An error a function of the problem raises while traced is its `PluginError`;
     any other (a tree the optimizer cannot take, metrics of the wrong rank) is one line naming the
-    workload too. `static` is `scanflow.engine.sweep.static_part(cfg)`, `problem` its (guarded)
+    workload too. `static` is `scanflow.engine.program.static_part(cfg)`, `problem` its (guarded)
     `program(static).problem` and `hp` is `scanflow.engine.program.hyperparams(cfg)` (leading point axis)."""
     import jax.numpy as jnp
     import numpy as np
