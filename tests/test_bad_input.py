@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from one_line import one_line_error
 
-from scanflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCAN = ROOT / "configs" / "scan_snap_small.yaml"  # x64: false
@@ -281,21 +280,9 @@ def test_bad_input(argv, words, tmp_path, corpus, monkeypatch, capsys):
             a = a.replace(k, v)
         args.append(a)
     before = _listing(tmp_path)
-    capsys.readouterr()
-    with warnings.catch_warnings(record=True) as caught:  # a warning would be a second stderr line
-        warnings.simplefilter("always")
-        try:
-            code = main(args)
-        except SystemExit as e:  # argparse
-            code = e.code
-    err = capsys.readouterr().err
-    assert not caught, [str(w.message) for w in caught]
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("scanflow: error: "), lines[0]
+    line = one_line_error(args, capsys)
     for w in words:
-        assert w.replace("{tmp}", str(tmp_path)) in lines[0], (w, lines[0])
+        assert w.replace("{tmp}", str(tmp_path)) in line, (w, line)
     assert _listing(tmp_path) == before  # nothing written, nothing removed
     assert [p.name for p in tmp_path.rglob("*.partial*")] == ["old.partial"]  # the fixture's only
 

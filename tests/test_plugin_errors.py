@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 
+from one_line import one_line_error
 from scanflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,23 +189,10 @@ def _one_line_error(argv: list[str], tmp_path: Path, capsys) -> str:
     """Run ``scanflow ARGV`` in-process: exit 2, one ``scanflow: error:`` line (returned), nothing written
     under tmp_path (the plug-in modules and configs are written before)."""
     before = _listing(tmp_path)
-    capsys.readouterr()
-    with warnings.catch_warnings(record=True) as caught:  # a warning would be a second stderr line
-        warnings.simplefilter("always")
-        try:
-            code = main(argv)
-        except SystemExit as e:  # argparse
-            code = e.code
-    err = capsys.readouterr().err
-    assert not caught, [str(w.message) for w in caught]
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("scanflow: error: "), lines[0]
-    assert "Traceback" not in err
+    line = one_line_error(argv, capsys)
     assert _listing(tmp_path) == before  # nothing written, nothing removed
     assert not list(tmp_path.rglob("*.partial"))
-    return lines[0]
+    return line
 
 
 def _write_plugin(tmp_path: Path, module: str, text: str, monkeypatch) -> Path:

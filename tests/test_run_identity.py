@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 
@@ -85,7 +84,8 @@ def test_an_extension_keeps_the_runs_block_size(tmp_path):
     assert "\n" not in str(e.value) and not (tmp_path / "c").exists()
 
 
-def test_a_resume_with_another_block_size_is_refused(tmp_path, monkeypatch, capsys):
+def _killed(tmp_path, monkeypatch, argv: list[str]) -> Path:
+    """The unfinished run directory `scanflow run ARGV --out tmp/runs` leaves when Ctrl-C hits chunk 1."""
     put = RecordStore.put_records
 
     def interrupted(self, k, rows, recs):
@@ -94,14 +94,20 @@ def test_a_resume_with_another_block_size_is_refused(tmp_path, monkeypatch, caps
         return put(self, k, rows, recs)
 
     monkeypatch.setattr(RecordStore, "put_records", interrupted)
-    cfg = tmp_path / "c.yaml"
+    code = cli.main(["run", *argv, "--quiet", "--no-plot", "--out", str(tmp_path / "runs")])
+    monkeypatch.undo()
+    assert code == 130
+    (partial,) = (tmp_path / "runs").iterdir()
+    assert is_unfinished(partial)
+    return partial
+
+
+def test_a_resume_with_another_block_size_is_refused(tmp_path, monkeypatch, capsys):
     import yaml
 
+    cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
-    args = [str(cfg), "--quiet", "--no-plot", "--out", str(tmp_path / "runs"), "--runs-per-block", "2"]
-    assert cli.main(["run", *args]) == 130
-    monkeypatch.undo()
-    (partial,) = (tmp_path / "runs").iterdir()
+    partial = _killed(tmp_path, monkeypatch, [str(cfg), "--runs-per-block", "2"])
     capsys.readouterr()
     assert cli.main(["run", str(partial), "--quiet", "--no-plot", "--runs-per-block", "1"]) == 2
     err = capsys.readouterr().err.strip()
@@ -125,21 +131,7 @@ def _corpus(d: Path, seed: int) -> Path:
 def _killed_real_text(tmp_path, monkeypatch, path_value: str) -> Path:
     from test_real_text import CONFIG, TINY as RT
 
-    put = RecordStore.put_records
-
-    def interrupted(self, k, rows, recs):
-        if k == 1:
-            raise KeyboardInterrupt
-        return put(self, k, rows, recs)
-
-    monkeypatch.setattr(RecordStore, "put_records", interrupted)
-    code = cli.main(["run", str(CONFIG), f"data.path={path_value}", *RT, "train.records_per_chunk=1", "--quiet",
-                     "--no-plot", "--out", str(tmp_path / "runs")])
-    monkeypatch.undo()
-    assert code == 130
-    (partial,) = (tmp_path / "runs").iterdir()
-    assert is_unfinished(partial)
-    return partial
+    return _killed(tmp_path, monkeypatch, [str(CONFIG), f"data.path={path_value}", *RT, "train.records_per_chunk=1"])
 
 
 def test_a_corpus_edited_between_kill_and_resume_is_refused(tmp_path, monkeypatch, capsys):
