@@ -64,7 +64,7 @@ def resolve(cfg: Config, runs_per_block: int | None = None, with_identity: bool 
     from scanflow.engine import grid
     from scanflow.engine.identity import identity
     from scanflow.engine.preflight import check_workload
-    from scanflow.engine.program import hyperparams, point_labels, program, static_part
+    from scanflow.engine.program import point_labels, program, static_part
     from scanflow.engine.registry import get_workload
     from scanflow.engine.resources import check_resources
     from scanflow.engine.sweep import default_block
@@ -77,9 +77,8 @@ def resolve(cfg: Config, runs_per_block: int | None = None, with_identity: bool 
     for values, part in grid.static_parts(cfg):
         try:
             with jax.enable_x64(bool(part.x64)):
-                check_workload(part)  # build, hyperparams, one run traced (jax.eval_shape), point_arrays
-                prog = program(static_part(part))
-                hp = hyperparams(part, prog.problem.info)
+                hp = check_workload(part)  # build, hyperparams, one run traced (jax.eval_shape), point_arrays
+                prog = program(static_part(part))  # the program check_workload built (cached per static part)
                 labels = point_labels(part, prog.problem.info)
         except ConfigError:
             raise

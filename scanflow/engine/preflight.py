@@ -11,11 +11,12 @@ from scanflow.engine.validation import ConfigError
 from scanflow.engine.workload import PluginError, Problem, Recording, describe
 
 
-def check_workload(cfg) -> None:
+def check_workload(cfg) -> dict:
     """Everything of `cfg`'s workload that the sweep will call, before a run directory exists: build
     (`scanflow.engine.program.program`), hyperparams, one run traced abstractly (`trace_one_run`) and
     point_arrays. A workload that fails there is one line (`PluginError`), not a stuck RUN.partial.
-    `cfg` is one static part (`scanflow.engine.grid.static_parts`); call under its x64 setting."""
+    `cfg` is one static part (`scanflow.engine.grid.static_parts`); call under its x64 setting. Returns the
+    part's hyperparameters (`scanflow.engine.program.hyperparams`), so that a plan need not compute them again."""
     import numpy as np
 
     from scanflow.engine.registry import workload_hook
@@ -26,6 +27,7 @@ def check_workload(cfg) -> None:
     hp = hyperparams(cfg, problem.info)
     trace_one_run(static, problem, hp, str(cfg.workload))
     workload_hook(cfg.workload, "point_arrays")(cfg, hp, np.arange(0, cfg.train.steps + 1, cfg.train.record_every))
+    return hp
 
 
 def trace_one_run(static, problem: "Problem", hp: dict, label: str) -> None:

@@ -30,9 +30,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from scanflow.engine.atomic import (  # noqa: F401 - re-exported (results.atomic_write_bytes)
-    _FailSafeFile, atomic_write_bytes, guarded_hdf5_write, named_error, naming,
-)
+from scanflow.engine.atomic import atomic_write_bytes  # also what sweep and figures write with
 
 PACKAGES = ("scanflow", "jax", "jaxlib", "flax", "optax", "diffrax", "equinox", "numpy", "scipy", "xarray", "h5netcdf",
             "h5py", "matplotlib", "pyyaml", "tqdm")

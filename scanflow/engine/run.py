@@ -20,7 +20,7 @@ from scanflow.engine.identity import config_hash, mismatch
 from scanflow.engine.plan import Plan
 from scanflow.engine.store import RunDirError
 from scanflow.engine.sweep import SweepInterrupted, run_sweep
-from scanflow.engine.lock import LOCK, _acquire_lock, _release_lock  # noqa: F401
+from scanflow.engine.lock import _acquire_lock, _release_lock
 
 
 class Interrupted(KeyboardInterrupt):
