@@ -281,3 +281,26 @@ def test_no_check_writes_its_pass_bit_by_hand():
                 if any(k.arg == "passed" for k in node.keywords):
                     bad.append(f"{f.relative_to(root)}:{node.lineno}")
     assert not bad, bad
+
+
+def test_context_run_shares_a_setting_and_a_mutant_does_not_reuse_it(tmp_path, monkeypatch):
+    """Two checks asking for one resolved config get one run (the same Dataset object); a config that differs
+    in one field, or the same config under a mutation, is run again."""
+    from scanflow.engine import run as run_module
+    from scanflow.verify import Context
+    from scanflow.verify.framework import _RUNS
+    from scanflow.verify.mutation import MUTATIONS, Mutation, mutated
+
+    _RUNS.clear()  # an earlier test may have run this setting
+    calls = []
+    real = run_module.run
+    monkeypatch.setattr(run_module, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ctx = Context(quick=True, fig_dir=tmp_path)
+    config = Path(__file__).resolve().parents[1] / "configs" / "scan_snap_small.yaml"
+    small = ["train.steps=4", "train.record_every=2", "sweep.seeds=2", "data.seq_len=16", "data.batch_size=8"]
+    a = ctx.run(config, *small)
+    assert ctx.run(config, *reversed(small)) is a and len(calls) == 1
+    assert ctx.run(config, *small, "train.steps=6") is not a and len(calls) == 2
+    monkeypatch.setitem(MUTATIONS, "noop-test", Mutation("scan-snap", "noop-test", "nothing", lambda patch: None, ()))
+    with mutated("noop-test"):
+        assert ctx.run(config, *small) is not a and len(calls) == 3

@@ -15,6 +15,9 @@ from typing import Any, Callable
 import numpy as np
 
 
+_RUNS: dict = {}  # Context.run's results in this process, by (config hash, block size)
+
+
 @dataclass
 class Context:
     """What a check may use: quick mode (fewer seeds, steps and grid points), where figures go, and
@@ -35,10 +38,23 @@ class Context:
         """Run a config (a `Config`, a mapping or a YAML path, with dotted ``key=value`` overrides) in memory
         and return its `xarray.Dataset`, the same object `scanflow.load_run` gives for a run directory
         (metrics over point, seed, record; points labelled ``ds.sel(lr_Y=10)``; the config in attrs).
-        Figures take this Dataset too, so a check, ``scanflow plot`` and a notebook draw with one function."""
+        Figures take this Dataset too, so a check, ``scanflow plot`` and a notebook draw with one function.
+        A config run before in this process (same resolved config, same block) is not run again: checks
+        that share a setting share its Dataset, so treat it as read-only."""
+        from scanflow.engine.config import Config, config_from_dict, load_config, to_dict
+        from scanflow.engine.identity import config_hash
         from scanflow.engine.run import run
 
-        return run(config, list(overrides), runs_per_block=runs_per_block)
+        if isinstance(config, Config):
+            cfg = config_from_dict(to_dict(config), list(overrides)) if overrides else config
+        elif isinstance(config, dict):
+            cfg = config_from_dict(config, list(overrides))
+        else:
+            cfg = load_config(config, list(overrides))
+        key = (config_hash(cfg), runs_per_block)
+        if key not in _RUNS:  # checks that share a setting share its run (one process = one simulator)
+            _RUNS[key] = run(cfg, runs_per_block=runs_per_block)
+        return _RUNS[key]
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> str:
         """Save `fig` into the report's figure directory (atomically, then closed); return the file

@@ -134,12 +134,16 @@ def mutated(name: str | None):
         mutations()
     if name not in MUTATIONS:
         raise KeyError(f"--mutant: unknown mutation {name!r}; expected one of {sorted(MUTATIONS)}")
+    from scanflow.verify.framework import _RUNS
+
     patch = Patch()
+    _RUNS.clear()  # runs made by the unbroken simulator are not the mutant's (and the mutant's go with it)
     try:
         MUTATIONS[name].apply(patch)
         yield MUTATIONS[name]
     finally:
         patch.undo()
+        _RUNS.clear()
 
 
 __all__ = ["MUTATIONS", "Mutation", "Patch", "detached", "mutated", "mutation", "mutations", "scaled_rates",
