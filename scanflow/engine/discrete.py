@@ -77,45 +77,58 @@ def _step_fn(problem: Problem, tx, value_and_grad):
     return step
 
 
+def advance(problem: Problem, tx, state: State, xs, value_and_grad) -> tuple[State, jax.Array]:
+    """The engine's one step loop: one optimizer step per element of `xs` (a `lax.scan`; the steps' inputs,
+    whose leading axis is the step count G); return the state G steps on and the G training losses.
+    `value_and_grad(params, x)` gives a step's loss and gradient: from the step index (the run draws its own
+    batch, `run_chunk`) or from a batch drawn for it (the shared-data chunk, `run_steps`)."""
+    G = jax.tree.leaves(xs)[0].shape[0]
+    (params, opt_state, update, grads), losses = lax.scan(
+        _step_fn(problem, tx, value_and_grad), (state.params, state.opt_state, state.update, state.grads), xs)
+    return State(params, opt_state, state.step + G, update, grads), losses
+
+
+def record_loop(advance_record, measure, state, n_records: int):
+    """The engine's one record loop: `n_records` times, ``advance_record(state) -> (state, train_loss)`` covers
+    the record_every steps since the last record, then ``measure(state)`` takes the workload's metrics. Records
+    have a leading axis of length n_records (a `lax.scan`: no `cond` on the step). One run (`run_chunk`) and a
+    sweep whose seeds share their batches (`program._shared_chunk`) are this loop fed two ways."""
+
+    def record(st, _):
+        st, train_loss = advance_record(st)
+        return st, {**measure(st), "train_loss": train_loss}
+
+    return lax.scan(record, state, None, length=n_records)
+
+
 def run_chunk(problem: Problem, cfg: TrainConfig, n_records: int, state: State, run_key: jax.Array, hp: dict):
     """Advance `n_records * record_every` steps; return the new state and the records.
 
     Record leaves have a leading axis of length n_records. `train_loss` is the mean training
-    objective over the steps since the previous record.
+    objective over the steps since the previous record. Step i's batch comes from fold_in(data_key, i).
     """
     tx = make_optimizer(cfg, hp["lr"], hp.get("train"))
     k_data = data_key(run_key)
     every = cfg.record_every
-    step = _step_fn(problem, tx, lambda params, i: jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i), i))
 
-    def record(carry, j):
-        params, opt_state, update, grads, start = carry
-        first = start + j * every
-        (params, opt_state, update, grads), losses = lax.scan(
-            step, (params, opt_state, update, grads), first + jnp.arange(every)
-        )
-        rec = dict(problem.metrics(params, Recording(first + every, update, opt_state, hp, grads)))
-        rec["train_loss"] = losses.mean()
-        return (params, opt_state, update, grads, start), rec
+    def sampled(params, i):
+        return jax.value_and_grad(problem.loss)(params, jax.random.fold_in(k_data, i), i)
 
-    (params, opt_state, update, grads, _), recs = lax.scan(
-        record, (state.params, state.opt_state, state.update, state.grads, state.step), jnp.arange(n_records)
-    )
-    return State(params, opt_state, state.step + n_records * every, update, grads), recs
+    def advance_record(st):
+        st, losses = advance(problem, tx, st, st.step + jnp.arange(every), sampled)
+        return st, losses.mean()
+
+    return record_loop(advance_record, lambda st: record_of(problem, st, hp), state, n_records)
 
 
 def run_steps(problem: Problem, cfg: TrainConfig, state: State, batches, hp: dict) -> tuple[State, jax.Array]:
     """Advance one step per batch of `batches` (leaves with a leading step axis G, drawn by
     ``problem.sample`` for this run's seed at steps state.step .. state.step + G - 1); return the new
-    state and the G training losses. The shared-data form of `run_chunk`'s inner loop: the same
-    optimizer step, on batches drawn once per seed for every grid point (`scanflow.engine.sweep`)."""
+    state and the G training losses: `advance` fed batches drawn once per seed for every grid point."""
     tx = make_optimizer(cfg, hp["lr"], hp.get("train"))
     G = jax.tree.leaves(batches)[0].shape[0]
-    step = _step_fn(problem, tx, lambda params, x: jax.value_and_grad(problem.batch_loss)(params, *x))
-    (params, opt_state, update, grads), losses = lax.scan(
-        step, (state.params, state.opt_state, state.update, state.grads), (batches, state.step + jnp.arange(G))
-    )
-    return State(params, opt_state, state.step + G, update, grads), losses
+    return advance(problem, tx, state, (batches, state.step + jnp.arange(G)),
+                   lambda params, x: jax.value_and_grad(problem.batch_loss)(params, *x))
 
 
 def record_of(problem: Problem, state: State, hp: dict) -> dict:

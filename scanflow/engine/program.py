@@ -258,10 +258,11 @@ def batch_group(problem, tc: TrainConfig) -> int:
 def _shared_chunk(problem, tc: TrainConfig, n_seeds: int, state, root_data, runs, n_records: int, block: int):
     """The chunk program when seeds share their batches across grid points (`shares_batches`).
 
-    Same records as `discrete.run_chunk` run per run, nested the other way: for each group of G steps
-    the batches of every seed are drawn once (``problem.sample``, keys as in `discrete.run_chunk`:
-    fold_in(data_key(run key), step)), then the blocks of runs advance G steps, each run on its own
-    seed's batches (`discrete.run_steps`); the metrics are taken per block at each record. A run's
+    The engine's one record loop (`discrete.record_loop`), fed another way than `discrete.run_chunk`: for
+    each group of G steps the batches of every seed are drawn once (``problem.sample``, keys as in
+    `discrete.run_chunk`: fold_in(data_key(run key), step)), then the blocks of runs take the one step loop
+    G steps, each run on its own seed's batches (`discrete.run_steps`); the metrics are taken per block at
+    each record. A run's
     batches are the integers it would draw itself; its bits depend on its config, hyperparameters
     and seed only (G and the block are functions of the static config).
     """
@@ -286,14 +287,16 @@ def _shared_chunk(problem, tc: TrainConfig, n_seeds: int, state, root_data, runs
         batches = draw(st.step[0])  # every run is at the same step
         return _map_blocks(lambda x: advance(x, batches), (st, runs, loss_sum), block), None
 
-    def record(st, _):
+    def advance_record(st):
         zero = jnp.zeros(runs["seed"].shape, jax.tree.leaves(st.params)[0].dtype)
         (st, loss_sum), _ = jax.lax.scan(group, (st, zero), jnp.arange(every // G))
-        rec = _map_blocks(lambda x: jax.vmap(lambda s, hp: discrete.record_of(problem, s, hp))(x[0], x[1]["hp"]),
-                          (st, runs), block)
-        return st, {**rec, "train_loss": loss_sum / every}
+        return st, loss_sum / every
 
-    state, recs = jax.lax.scan(record, state, jnp.arange(n_records))
+    def measure(st):
+        return _map_blocks(lambda x: jax.vmap(lambda s, hp: discrete.record_of(problem, s, hp))(x[0], x[1]["hp"]),
+                           (st, runs), block)
+
+    state, recs = discrete.record_loop(advance_record, measure, state, n_records)
     return state, jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), recs)  # (R, n_records, ...) as run_chunk's
 
 
