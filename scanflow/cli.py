@@ -159,7 +159,7 @@ if _COMMAND:
 import argparse  # noqa: E402  (after the handlers)
 import contextlib  # noqa: E402
 
-from scanflow.engine.config import ConfigError  # noqa: E402
+from scanflow.engine.validation import ConfigError, check_out_dir  # noqa: E402  (no JAX: listing papers needs none)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -340,7 +340,8 @@ def _signum(e: BaseException) -> int:
 
 def _main(args) -> int:
     try:
-        if args.command in ("run", "verify") and args.own_process:
+        listing = args.command == "verify" and args.paper is None  # reads the papers' source: no JAX
+        if args.command in ("run", "verify") and args.own_process and not listing:
             from scanflow.engine.sharding import use_host_cores
 
             use_host_cores()  # one CPU device per core, before JAX starts
@@ -600,23 +601,10 @@ def _run(args) -> int:
 
 
 def _check_out_dir(flag: str, out) -> None:
-    """`out` can be (or become) a writable directory: one line naming `flag` if not, before anything runs."""
-    import os
-    from pathlib import Path
-
-    if not isinstance(out, str) or not out.strip() or "\0" in out:
-        raise ConfigError(f"{flag}: expected a directory path, got {out!r}")
-    _targets.append(out)  # where an interrupt may have left a directory of this command
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag}: expected a directory, got the existing file {out}")
-    parent = path
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise ConfigError(f"{flag}: expected a directory path, but {parent} is a file")
-    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag}: expected a writable directory, but {parent} is not writable")
+    """`out` can be (or become) a writable directory (`validation.check_out_dir`); an interrupt's message
+    looks there for what the command left."""
+    check_out_dir(flag, out)
+    _targets.append(out)
 
 
 @contextlib.contextmanager
@@ -831,287 +819,11 @@ def _summary(path) -> None:
         print(f"  figure {f}")
 
 
-REPORTS = "reports"  # verify's default --out
-
-
 def _verify(args) -> int:
-    from pathlib import Path
+    """``scanflow verify``: `scanflow.verify.session.verify` with the command's options."""
+    from scanflow.verify.session import verify
 
-    from scanflow.verify.framework import papers
-
-    if args.paper is None:
-        given = [f for f, v in (("--out", args.out), ("--only", args.only), ("--quick", args.quick),
-                                ("--data", args.data), ("--mutant", args.mutant)) if v]
-        if given:
-            raise ConfigError(f"paper: {given[0]} needs a paper name or all; scanflow verify alone lists the papers")
-        return _list_papers(args)
-    report = _report_arg(args.paper)
-    if report is not None:
-        return _verify_resume(args, report)
-    names = papers() if args.paper == "all" else [args.paper.replace("_", "-")]
-    for name in names:
-        if name not in papers():
-            raise ConfigError(f"verify: unknown paper {args.paper!r}; expected one of {papers()} or all, or a "
-                              "report directory REPORT_DIR.partial to resume")
-    if args.only and len(names) != 1:
-        raise ConfigError("--only: name one paper, e.g. scanflow verify scan-snap --only S1")
-    names = _paper_data(names, args)
-    if args.out is not None:  # before any check runs
-        _check_out_dir("--out", args.out)
-    else:
-        _check_out_dir(f"--out (default {REPORTS})", REPORTS)
-    if args.only:
-        _known_checks(names[0], args.only)
-    if args.mutant is not None:
-        _known_mutant(args.mutant, names)
-    _x64()
-    code = 0
-    for i, name in enumerate(names):
-        data = args.data if args.data and _takes_data(name) else None  # `all --data`: only the papers that read it
-        options = {"paper": name, "quick": bool(args.quick), "only": list(args.only),
-                   "data": str(Path(data).resolve()) if data else None, "mutant": args.mutant}
-        tag = f"{'-quick' if args.quick else ''}{f'-mutant-{args.mutant}' if args.mutant else ''}"
-        code = max(code, _verify_paper(options, _new_report_dir(args.out, name, tag), later=names[i + 1:]))
-        if code in (130, 143):  # interrupted (SIGINT, SIGTERM): the later papers do not start
-            break
-    return code
-
-
-def _takes_data(paper: str) -> bool:
-    from scanflow.engine.registry import load_paper_module
-
-    return bool(getattr(load_paper_module(paper), "DATA_REQUIRED", None))
-
-
-def _x64() -> None:
-    import jax
-
-    jax.config.update("jax_enable_x64", True)  # exact identities are checked in float64
-
-
-def _known_checks(paper: str, only: list[str]) -> None:
-    """--only names checks the paper declares: one line before anything is written, if not."""
-    from scanflow.verify.framework import select_checks
-
-    try:
-        select_checks(paper, only)
-    except KeyError as e:
-        raise ConfigError(str(e).strip("'\"")) from None
-
-
-def _known_mutant(name: str, papers: list[str]) -> None:
-    """--mutant names a mutation declared for the paper: one line before anything is written, if not."""
-    from scanflow.verify.mutation import mutations
-
-    if len(papers) != 1:
-        raise ConfigError("--mutant: name one paper, e.g. scanflow verify scan-snap --quick --mutant lr-half")
-    known = mutations(papers[0])
-    if name not in known:
-        raise ConfigError(f"--mutant: unknown mutation {name!r} for {papers[0]}; expected one of {sorted(known)}")
-
-
-def _new_report_dir(out, paper: str, tag: str):
-    """OUT/PAPER[-quick][-mutant-NAME]-YYYYmmdd-HHMMSS[-k]: a fresh name, taken neither finished nor interrupted."""
-    from scanflow.engine.results import new_run_dir
-
-    return new_run_dir(out if out is not None else REPORTS, f"{paper}{tag}")
-
-
-def _report_arg(arg: str):
-    """The report directory `scanflow verify ARG` resumes, or None when ARG names a paper (or all).
-    A paper name always wins; a directory that is not a verify report, or a missing path, is one line."""
-    from pathlib import Path
-
-    from scanflow.engine.results import UNFINISHED_SUFFIX, final_dir
-    from scanflow.verify.framework import OPTIONS_FILE, papers
-
-    if arg == "all" or arg.replace("_", "-") in papers():
-        return None
-    path = Path(arg)
-    if path.is_dir():
-        if not (path / OPTIONS_FILE).is_file():
-            raise ConfigError(f"{arg}: a directory, but not a report of scanflow verify (no {OPTIONS_FILE}); "
-                              "expected a paper name or a report directory REPORT_DIR.partial to resume")
-        return path
-    if path.exists():
-        raise ConfigError(f"{arg}: a file; expected a paper name or a report directory REPORT_DIR.partial to resume")
-    if path.name.endswith(UNFINISHED_SUFFIX) and (final_dir(path) / OPTIONS_FILE).is_file():
-        return final_dir(path)  # resumed already: said so below, exit 0
-    if path.name.endswith(UNFINISHED_SUFFIX) or "/" in arg or "\\" in arg:
-        raise ConfigError(f"{arg}: not found; expected a report directory REPORT_DIR.partial to resume")
-    return None
-
-
-def _verify_resume(args, report) -> int:
-    """``scanflow verify REPORT_DIR.partial``: run only the checks without a recorded verdict, with the
-    options the report was started with, and write the whole report again (the .partial goes)."""
-    from scanflow.engine.results import UNFINISHED_SUFFIX, final_dir
-    from scanflow.verify.framework import papers, read_options, recorded_outcomes
-
-    opts = read_options(report)
-    if opts["status"] == "complete":
-        print(f"{report}: the report is complete ({len(opts['checks'])} check(s)); nothing to re-run; see "
-              f"{report / 'report.md'}")
-        return 0
-    _same_options(args, opts, report)
-    if opts["paper"] not in papers():
-        raise ConfigError(f"{report}: paper {opts['paper']!r} is not available now; expected one of {papers()}")
-    import argparse
-
-    _paper_data([opts["paper"]], argparse.Namespace(data=opts["data"]))  # the recorded data is still there
-    _known_checks(opts["paper"], opts["only"])
-    try:
-        done = recorded_outcomes(report, opts["paper"])
-    except KeyError as e:
-        raise ConfigError(str(e).strip("'\"")) from None
-    final = final_dir(report) if report.name.endswith(UNFINISHED_SUFFIX) else report
-    _x64()
-    return _verify_paper(opts, final, done=done, replace=report)
-
-
-def _same_options(args, opts: dict, report) -> None:
-    """A resume runs with the options the report was started with: an option given again must be
-    the same; one that differs is refused, naming it (the report would mix two settings)."""
-    from pathlib import Path
-
-    how = "resume it with the options it was started with, or none"
-    if args.out is not None:
-        raise ConfigError(f"--out: a resumed report is finished in place ({report}); expected no --out")
-    if args.quick and not opts["quick"]:
-        raise ConfigError(f"--quick: {report} was started without --quick; {how}")
-    if args.only and list(args.only) != list(opts["only"]):
-        was = " ".join(f"--only {n}" for n in opts["only"]) or "no --only (every check)"
-        raise ConfigError(f"--only: {report} was started with {was}, got {' '.join(f'--only {n}' for n in args.only)}; "
-                          f"{how}")
-    if args.mutant is not None and args.mutant != opts.get("mutant"):
-        raise ConfigError(f"--mutant: {report} was started with --mutant {opts.get('mutant')}, got {args.mutant}; {how}")
-    if args.data is not None and str(Path(args.data).resolve()) != opts["data"]:
-        was = f"--data {opts['data']}" if opts["data"] else "no --data"
-        raise ConfigError(f"--data: {report} was started with {was}, got --data {args.data}; {how}")
-
-
-def _verify_paper(opts: dict, final, done: dict | None = None, replace=None, later: list[str] = ()) -> int:
-    """Run one paper's checks (those not in `done`) and write its report to `final`, or to
-    `final`.partial when Ctrl-C stops them: that one records the options and prints how to resume."""
-    import shutil
-    import tempfile
-    import time
-    from pathlib import Path
-
-    from scanflow.engine.results import unfinished_dir
-    from scanflow.verify.framework import ChecksInterrupted, Context, exit_code, run_checks, verdict_counts, write_report
-    from scanflow.verify.mutation import mutated
-
-    name, quick, done, mutant = opts["paper"], opts["quick"], done or {}, opts.get("mutant")
-    print(f"verify {name}{' (quick)' if quick else ''}{f' (MUTANT {mutant})' if mutant else ''}"
-          f"{f' (resumed: {len(done)} recorded)' if replace else ''}:")
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        figs = Path(tmp) / "figures"
-        if replace is not None and (Path(replace) / "figures").is_dir():
-            shutil.copytree(Path(replace) / "figures", figs)  # the finished checks' figures stay
-        interrupted = None
-        ctx = Context(quick=quick, fig_dir=figs, data=Path(opts["data"]) if opts["data"] else None)
-        try:
-            with mutated(mutant):
-                outcomes = run_checks(name, ctx, only=opts["only"] or None, done=done)
-        except ChecksInterrupted as e:  # Ctrl-C: keep every finished check in a resumable report
-            outcomes, interrupted = e.outcomes, e
-        wall = opts.get("wall_s", 0.0) + time.perf_counter() - t0
-        total = interrupted.total if interrupted else len(outcomes)
-        record = {**opts, "checks": _selected(name, opts["only"]), "wall_s": round(wall, 3),
-                  "status": "interrupted" if interrupted else "complete"}
-        out = unfinished_dir(final) if interrupted else final
-        header = _header(opts, outcomes, total, wall, done, out if interrupted else None)
-        title = f"scanflow verify {name}" + (f" (MUTANT {mutant}: the simulator broken on purpose)" if mutant else "")
-        write_report(out, title, outcomes, figs, header, record, replace)
-    print(f"  {verdict_counts(outcomes) if outcomes else 'no checks finished'}; report {out / 'report.md'}")
-    if interrupted:
-        rest = f"; not started: {', '.join(later)}" if later else ""
-        print(f"scanflow: interrupted after {len(outcomes)} of {total} checks; {out} keeps the finished ones; resume "
-              f"with: scanflow verify {out}{rest}", file=sys.stderr)
-        return 128 + _signum(interrupted)  # 130 for SIGINT, 143 for SIGTERM
-    return exit_code(outcomes)
-
-
-def _selected(paper: str, only: list[str]) -> list[str]:
-    from scanflow.verify.framework import select_checks
-
-    return list(select_checks(paper, only or None))
-
-
-def _header(opts: dict, outcomes: list, total: int, wall: float, done: dict, partial) -> str:
-    """report.md's opening paragraph: interrupted (`partial`: where) or resumed, the mode, the wall
-    time (over every invocation), the legend."""
-    name, quick, mutant = opts["paper"], opts["quick"], opts.get("mutant")
-    return (
-        (f"MUTANT {mutant}: the simulator is broken on purpose ({_mutant_bug(mutant)}); a check that catches it "
-         "says FAIL. " if mutant else "") +
-        (f"INTERRUPTED (Ctrl-C) after {len(outcomes)} of {total} checks; the others did not run (resume with "
-         f"`scanflow verify {partial}`). " if partial else "") +
-        (f"Resumed: {len(done)} of {total} checks were recorded by an earlier, interrupted invocation. "
-         if done else "") +
-        f"Paper: {name}. Mode: {'quick' if quick else 'full'}. Wall time: "
-        f"{wall:.0f} s. Modes: P = prediction (a simulation in the theorem's own setting against the theory: a "
-        "population quantity, a seed expectation, an exact trajectory or a limit), C = code-faithful (the paper's "
-        "own experiment against what the paper reports), T = theory only (no simulation: identities, closed "
-        "forms, bounds)."
-    )
-
-
-def _mutant_bug(name: str) -> str:
-    from scanflow.verify.mutation import MUTATIONS
-
-    return MUTATIONS[name].bug if name in MUTATIONS else name
-
-
-def _list_papers(args) -> int:
-    """``scanflow verify`` without a paper: what can be verified and how long it takes."""
-    from scanflow.engine.registry import load_paper_module, paper_names
-
-    print("papers (scanflow verify PAPER [--quick], or all):")
-    for name in paper_names():
-        try:
-            mod = load_paper_module(name)
-        except Exception as e:  # noqa: BLE001 - an installed paper that fails to import is listed, not fatal
-            print(f"  {name:14s} cannot be loaded ({e.__class__.__name__}: {e})")
-            continue
-        dur = getattr(mod, "EXPECTED_DURATION", "duration not declared")
-        needs = " (needs --data PATH)" if getattr(mod, "DATA_REQUIRED", None) else ""
-        print(f"  {name:14s} {dur}{needs}")
-        from scanflow.verify.mutation import MUTATIONS
-
-        muts = sorted(n for n, m in MUTATIONS.items() if m.paper == name)
-        if muts:
-            print(f"  {'':14s} mutations (--mutant NAME): {', '.join(muts)}")
-    return 0
-
-
-def _paper_data(names: list[str], args) -> list[str]:
-    """Hand --data to the papers that take input data. A paper's check module declares it with
-    ``DATA_REQUIRED`` (the message when --data is missing) and ``check_data(path)`` (raises on a bad
-    path, before any check runs). Without --data, ``verify NAME`` of such a paper is an error and
-    ``verify all`` skips it."""
-    from scanflow.engine.registry import load_paper_module
-
-    needing = {n: load_paper_module(n) for n in names}
-    needing = {n: m for n, m in needing.items() if getattr(m, "DATA_REQUIRED", None)}
-    if not needing:
-        if args.data is not None:
-            raise ConfigError(f"--data: none of {names} takes input data")
-        return names
-    if args.data is None:
-        if len(names) == 1:
-            raise ConfigError(f"--data: {needing[names[0]].DATA_REQUIRED}")
-        for n in needing:
-            print(f"verify {n}: skipped (needs --data PATH)")
-        return [n for n in names if n not in needing]
-    for n, mod in needing.items():
-        try:
-            mod.check_data(args.data)  # one line on a bad path, before any check runs
-        except ValueError as e:
-            raise ConfigError(f"--data: {e}") from None
-    return names
+    return verify(args.paper, quick=args.quick, only=args.only, out=args.out, data=args.data, mutant=args.mutant)
 
 
 def _plot(args) -> int:

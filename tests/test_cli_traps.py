@@ -90,6 +90,25 @@ def test_verify_without_a_paper_lists_papers_and_durations(capsys):
     assert "needs --data" in next(ln for ln in out.splitlines() if "real-text" in ln)
 
 
+def test_the_listing_reads_the_papers_without_importing_them():
+    """`scanflow verify` lists from the entry points and the papers' source: no JAX, no paper imported, and
+    what it reads statically (durations, --data, mutations) is what importing the papers registers."""
+    code = ("import sys; from scanflow.cli import main; main(['verify']); "
+            "print(sorted(m for m in sys.modules if m == 'jax' or m.startswith('scanflow.papers.') and '.checks' in m))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip().splitlines()[-1] == "[]", (p.stdout, p.stderr)
+    from scanflow.engine.registry import load_paper_module, paper_facts
+    from scanflow.verify.mutation import mutations
+
+    for name in paper_names():
+        if name == "trap-paper":  # registered in this process only, no source to read
+            continue
+        facts, mod = paper_facts(name), load_paper_module(name)
+        assert facts["duration"] == getattr(mod, "EXPECTED_DURATION", None), name
+        assert facts["data_required"] == getattr(mod, "DATA_REQUIRED", None), name
+        assert sorted(facts["mutations"]) == sorted(mutations(name)), name
+
+
 def test_verify_help_lists_every_paper():
     p = subprocess.run([sys.executable, "-m", "scanflow.cli", "verify", "--help"], capture_output=True, text=True)
     text = " ".join(p.stdout.split())

@@ -304,3 +304,23 @@ def test_context_run_shares_a_setting_and_a_mutant_does_not_reuse_it(tmp_path, m
     monkeypatch.setitem(MUTATIONS, "noop-test", Mutation("scan-snap", "noop-test", "nothing", lambda patch: None, ()))
     with mutated("noop-test"):
         assert ctx.run(config, *small) is not a and len(calls) == 3
+
+
+def test_verify_from_python_writes_the_report_the_command_writes(tmp_path, capsys):
+    """`scanflow.verify.verify` is the command's orchestration: the exit status, one report directory per paper
+    with report.md and verdicts.json; bad options raise one-line ConfigErrors before anything is written."""
+    import json
+
+    from scanflow.engine.validation import ConfigError
+    from scanflow.verify import verify
+
+    assert verify("online-sgd", quick=True, only=["O3-gradient-flow-prediction"], out=str(tmp_path / "r")) == 0
+    (report,) = (tmp_path / "r").iterdir()
+    assert report.name.startswith("online-sgd-quick-") and (report / "report.md").is_file()
+    assert [v["verdict"] for v in json.loads((report / "verdicts.json").read_text())] == ["XFAIL"]
+    for kwargs, word in (({"paper": "nopaper"}, "unknown paper"), ({"paper": None, "quick": True}, "needs a paper name"),
+                         ({"paper": "online-sgd", "only": ["O9"]}, "O9"),
+                         ({"paper": "online-sgd", "mutant": "nomutant"}, "nomutant")):
+        with pytest.raises(ConfigError, match=word):
+            verify(**kwargs, out=str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()

@@ -19,8 +19,12 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
+from typing import TYPE_CHECKING
+
 from scanflow.engine.validation import ConfigError
-from scanflow.engine.workload import Workload, describe, guard, guard_problem
+
+if TYPE_CHECKING:  # the workload module imports JAX; listing names (`scanflow verify`) needs none of it
+    from scanflow.engine.workload import Workload
 
 WORKLOAD_GROUP = "scanflow.workloads"
 PAPER_GROUP = "scanflow.papers"
@@ -31,6 +35,8 @@ _PAPERS: dict[str, str] = {}
 
 def register_workload(workload: Workload) -> Workload:
     """Make `workload` available as ``workload: <workload.name>`` in this process; return it."""
+    from scanflow.engine.workload import Workload
+
     if not isinstance(workload, Workload):
         raise TypeError(f"register_workload: expected a scanflow Workload, got {type(workload).__name__}")
     _WORKLOADS[workload.name] = workload
@@ -55,6 +61,8 @@ def _import(mod_name: str, what: str):
     """Import `mod_name` for `what` (``workload pkg.mod:NAME``, ``paper NAME``): a module that is not there,
     and any exception raised while it is imported (SyntaxError, an ImportError inside it, an error at
     import time), is one line naming it."""
+    from scanflow.engine.workload import describe
+
     try:
         return importlib.import_module(mod_name)
     except ModuleNotFoundError as e:
@@ -69,6 +77,8 @@ def _import(mod_name: str, what: str):
 
 def _load_ref(ref: str, what: str):
     """The object ``package.module:ATTR`` names (``what``: how messages call it)."""
+    from scanflow.engine.workload import describe
+
     mod_name, _, attr = ref.partition(":")
     form = "package.module:NAME"
     if not mod_name.strip():
@@ -94,6 +104,8 @@ def get_workload(name) -> Workload:
     """The `Workload` called `name` (a registered name, an entry point, or ``module:ATTR``). A module that
     cannot be imported, or raises while imported, is one line (`ConfigError`); its hooks are called
     through `workload_hook`."""
+    from scanflow.engine.workload import Workload
+
     if isinstance(name, Workload):
         return name
     if not isinstance(name, str) or not name.strip():
@@ -118,6 +130,8 @@ def workload_hook(name, hook: str):
     ``workload NAME: HOOK raised TYPE: ...`` (`scanflow.engine.workload.PluginError`, a `ConfigError`), NAME
     as the config wrote it; ``build`` returns a `Problem` whose functions are guarded too (JAX calls them
     while tracing). None if the workload has no such hook (``footprint``)."""
+    from scanflow.engine.workload import guard, guard_problem
+
     wl = get_workload(name)
     fn = getattr(wl, hook)
     if fn is None:
@@ -128,6 +142,8 @@ def workload_hook(name, hook: str):
 
 def _load_entry_point(ep, what: str):
     """``ep.load()``; any exception raised while its module is imported is one line naming `what` and it."""
+    from scanflow.engine.workload import describe
+
     try:
         return ep.load()
     except Exception as e:  # noqa: BLE001 - SyntaxError, an ImportError inside it, anything raised at import
@@ -150,6 +166,71 @@ def load_paper_module(name: str):
     return _load_entry_point(eps[name], f"paper {name}")
 
 
+def paper_module_name(name: str) -> str:
+    """The module whose import registers paper `name`'s checks (registered or an entry point); KeyError if unknown."""
+    if name in _PAPERS:
+        return _PAPERS[name]
+    eps = _eps(PAPER_GROUP)
+    if name not in eps:
+        raise KeyError(f"unknown paper {name!r}; expected one of {paper_names()}")
+    return eps[name].value.partition(":")[0]
+
+
+def paper_facts(name: str) -> dict:
+    """What ``scanflow verify`` lists about paper `name`, read from its source without importing it (an import
+    costs seconds: JAX and the paper's code): ``duration`` and ``data_required``, the string constants
+    ``EXPECTED_DURATION`` and ``DATA_REQUIRED`` of its check module, and ``mutations``, the names declared with
+    ``@mutation(PAPER, "name", ...)`` in the files of the package around that module (PAPER a string or a
+    module constant equal to the paper's name). ``{"error": ...}`` when the source cannot be read."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec(paper_module_name(name))
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        tree = ast.parse(origin.read_bytes()) if origin is not None else None
+    except Exception as e:  # noqa: BLE001 - a missing package, a file that does not parse: listed, not fatal
+        return {"error": f"{type(e).__name__}: {e}"}
+    if tree is None:
+        return {"error": f"no source file for {paper_module_name(name)!r}"}
+    consts = _string_constants(tree)
+    facts = {"duration": consts.get("EXPECTED_DURATION"), "data_required": consts.get("DATA_REQUIRED"), "mutations": []}
+    package = origin.parent.parent if origin.name == "__init__.py" else origin.parent  # the paper's folder
+    for f in sorted(package.rglob("*.py")):
+        try:
+            t = ast.parse(f.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        names = _string_constants(t)
+        for node in ast.walk(t):
+            if isinstance(node, ast.Call) and len(node.args) >= 2 and getattr(
+                    node.func, "id", getattr(node.func, "attr", None)) == "mutation":
+                paper, mut = (_literal(a, names) for a in node.args[:2])
+                if paper == name and isinstance(mut, str):
+                    facts["mutations"].append(mut)
+    return facts
+
+
+def _string_constants(tree) -> dict:
+    """Module-level ``NAME = "text"`` assignments of a parsed module."""
+    import ast
+
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            out.update({t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)})
+    return out
+
+
+def _literal(node, names: dict):
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return node.value
+    return names.get(node.id) if isinstance(node, ast.Name) else None
+
+
 def build_problem(cfg):
     return workload_hook(cfg.workload, "build")(cfg)
 
@@ -158,6 +239,8 @@ __all__ = [
     "build_problem",
     "get_workload",
     "load_paper_module",
+    "paper_facts",
+    "paper_module_name",
     "paper_names",
     "register_paper",
     "register_workload",

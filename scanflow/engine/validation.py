@@ -312,3 +312,23 @@ class _FrozenDict(dict):
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items())))
 
+
+
+def check_out_dir(flag: str, out) -> None:
+    """`out` can be (or become) a writable directory: one line naming `flag` if not, before anything runs
+    (``--out`` of every command, a config's ``out_dir``)."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or "\0" in str(out):
+        raise ConfigError(f"{flag}: expected a directory path, got {out!r}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag}: expected a directory, got the existing file {out}")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"{flag}: expected a directory path, but {parent} is a file")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}: expected a writable directory, but {parent} is not writable")

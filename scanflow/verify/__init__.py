@@ -14,7 +14,8 @@ FAIL are decided there. A failed gate where a meter is unmet is CONVERGES only w
 (`trend`, >= 3 points, measured on the failed gate's quantity) reaches the claim, else FAIL; a
 passed gate where a meter is unmet is UNTESTED (not counted as verified). `observe` adds an OUTSIDE
 observation beside the verdict (`VERDICT_SCALE`). `mutation` declares a bug the checks must catch
-(`scanflow verify PAPER --mutant NAME`).
+(`scanflow verify PAPER --mutant NAME`). `verify("scan-snap", quick=True)` is ``scanflow verify scan-snap
+--quick`` from Python (`scanflow.verify.session`): it writes the same report and returns the same exit status.
 """
 
 from scanflow.verify.compare import (Gate, all_of, at_least, at_most, between, close, exact, holds_that, ratio_within,
@@ -35,10 +36,11 @@ from scanflow.verify.framework import (
 )
 from scanflow.verify.mutation import mutation
 from scanflow.verify.regime import Assumption, Regime, holds, meter, trend
+from scanflow.verify.session import list_papers, verify
 
 __all__ = [
     "REGISTRY", "VERDICT_SCALE", "Assumption", "Check", "Context", "Gate", "Observation", "Regime", "Result",
     "all_of", "at_least", "at_most", "between", "check", "close", "exit_code", "holds", "holds_that", "meter",
     "mutation", "observe", "run_checks", "trend", "verdict", "within_se", "write_report", "exact", "ratio_within",
-    "seed_mean", "trend_sign",
+    "seed_mean", "trend_sign", "verify", "list_papers",
 ]

@@ -284,9 +284,11 @@ def papers() -> list[str]:
 class ChecksInterrupted(KeyboardInterrupt):
     """Ctrl-C during `run_checks`: `outcomes` holds the checks that finished before it (recorded ones included)."""
 
-    def __init__(self, outcomes: list, total: int):
+    def __init__(self, outcomes: list, total: int, signum: int | None = None):
         super().__init__(f"interrupted after {len(outcomes)} of {total} checks")
         self.outcomes, self.total = outcomes, total
+        if signum is not None:  # the signal that stopped them (SIGINT, SIGTERM): the exit status is 128 + it
+            self.signum = signum
 
 
 def select_checks(paper: str, only: list[str] | None = None) -> dict[str, Check]:
@@ -322,8 +324,8 @@ def run_checks(paper: str, ctx: Context, only: list[str] | None = None, log=prin
             print(f"  ...   {paper} {name} ({i + 1}/{len(checks)}) running", end="\r", flush=True)
         try:
             res, err = c.fn(ctx), ""
-        except KeyboardInterrupt:
-            raise ChecksInterrupted(outcomes, len(checks)) from None
+        except KeyboardInterrupt as e:
+            raise ChecksInterrupted(outcomes, len(checks), getattr(e, "signum", None)) from None
         except Exception:  # a crashing check is reported, the others still run
             res, err = None, traceback.format_exc(limit=6)
         o = Outcome(c, res, time.perf_counter() - t0, err)
@@ -442,7 +444,7 @@ def _section(o: Outcome) -> list[str]:
         lines += [f"**Home setting.** {c.home}" if c.home else
                   f"**No home setting** (not a test of the theorem, never counted as verified): {c.no_home}", ""]
     if r is None:
-        return lines + [f"**Verdict: ERROR.**", "", f"```\n{o.error}\n```", ""]
+        return lines + ["**Verdict: ERROR.**", "", f"```\n{o.error}\n```", ""]
     lines.append("**Assumptions.**" + ("" if r.assumptions else " none declared"))
     if r.assumptions:
         lines += ["", "| assumption | measured | needs | met | source |", "|---|---|---|---|---|"]
