@@ -38,19 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import numpy as np
 
-    from scanflow.papers.cooccurrence.checks.common import T1_tau_S, loglog_slope
-    from scanflow.papers.cooccurrence import plots as figs
+    from scanflow.engine.dataset import manifest_of
     from scanflow.engine.figures import save_all
-    from scanflow.engine.sweep import run_sweep
+    from scanflow.engine.run import run
+    from scanflow.papers.cooccurrence import plots as figs
+    from scanflow.papers.cooccurrence.checks.common import T1_tau_S, loglog_slope
 
-    T1, curves = [], []
+    runs, T1 = {}, []  # {m: Dataset}, as a check's Context.run gives it; T1 tau per (m, seed)
     for m, cfg in zip(args.ms, cfgs):
-        out = run_sweep(cfg, progress=True)
-        t1 = T1_tau_S(out)
-        T1.append(t1)
-        curves.append((f"m={m}", out.arrays["t"][0], out.arrays["loss"][0, 0], t1[0] / out.info["tau_per_t"]))
-        print(f"m={m:4d}: T1 sigma1^2 m m1 per seed {np.round(t1, 3).tolist()}  "
-              f"(compile {out.timings['compile_s']:.1f} s, run {out.timings['run_s']:.1f} s)")
+        runs[m] = ds = run(cfg, progress=True)
+        T1.append(T1_tau_S(ds))
+        timings = manifest_of(ds)["timings"]
+        print(f"m={m:4d}: T1 sigma1^2 m m1 per seed {np.round(T1[-1], 3).tolist()}  "
+              f"(compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s)")
     T1 = np.stack(T1)
     if not np.all(np.isfinite(T1)):
         print("cooccurrence_msweep: T1 not reached in some run; raise train.steps", file=sys.stderr)
@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     slope, se = loglog_slope(args.ms, T1)
     print(f"slope of log(T1 sigma1^2 m m1) vs log m: {slope:+.4f} +- {se:.4f} (Thm 3.1: 0)")
     fig_dir = Path(args.figures)
-    for path in save_all(figs.t1_scaling(args.ms, T1, slope, se), fig_dir / "cooccurrence_msweep_T1"):
+    for path in save_all(figs.t1_scaling(runs, slope, se), fig_dir / "cooccurrence_msweep_T1"):
         print(f"figure {path}")
-    fig = figs.inverse_loss(curves, "TR, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1")
+    T1_t = [t1[0] / ds["tau_per_t"].values[0] for t1, ds in zip(T1, runs.values())]  # seed 0, in t units
+    fig = figs.inverse_loss({f"m={m}": ds for m, ds in runs.items()},
+                            "TR, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1", T1=T1_t)
     for path in save_all(fig, fig_dir / "cooccurrence_msweep_inverse_loss"):
         print(f"figure {path}")
     return 0

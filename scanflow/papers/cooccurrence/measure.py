@@ -1,4 +1,5 @@
-"""Measurements for the word co-occurrence paper (spec §5, §7), computed from full parameters.
+"""Measurements for the word co-occurrence paper (spec §5, §7), computed from full parameters
+(and `T1_tau_S`, read off a results Dataset).
 
 Conventions: token ids MU1, MU2, MU3 = 0, 1, 2 (`scanflow.papers.cooccurrence.data`); types 1..4;
 score correlation entry [nu, mu] = nu^T W_K^T W_Q mu = <key(nu), query(mu)> (spec §4), raw, without
@@ -101,6 +102,13 @@ def T1_interp(ts_T, margins_TxN) -> float:
     return float(ts[i - 1] + (ts[i] - ts[i - 1]) * (-lo) / (hi - lo))
 
 
+def T1_tau_S(ds, point: int = 0) -> np.ndarray:
+    """Per seed of grid point `point` of a results Dataset (`scanflow.load_run`, `Context.run`): T1 in tau units,
+    the first time all samples are classified correctly (`T1_interp` of the recorded margins)."""
+    tau = ds["tau"].values[point]
+    return np.array([T1_interp(tau, mg) for mg in ds["margins"].values[point]])
+
+
 def phase2_index(margins_TxN, C: float) -> int:
     """First record inside the Phase-2 box of Def. F.1 for the margins, min_i y_i F_i > C (C =
     `theory.PHASE2_MARGIN_C`); -1 if never. `T1_index` is the C = 0 case."""
@@ -136,6 +144,6 @@ def metrics(params: dict, data: Dataset) -> dict:
     }
 
 
-__all__ = ["FIRST_RANDOM", "G_random_NxL", "G_random_stats", "G_targets_3", "R_of_masses", "T1_index", "T1_interp", "T1_time",
-           "first_below", "g_N", "group_masses_4", "metrics", "per_type_loss_4", "phase2_index", "score_corr_3x3",
-           "thm32_sign_violation", "value_gram_3x3"]
+__all__ = ["FIRST_RANDOM", "G_random_NxL", "G_random_stats", "G_targets_3", "R_of_masses", "T1_index", "T1_interp",
+           "T1_tau_S", "T1_time", "first_below", "g_N", "group_masses_4", "metrics", "per_type_loss_4", "phase2_index",
+           "score_corr_3x3", "thm32_sign_violation", "value_gram_3x3"]

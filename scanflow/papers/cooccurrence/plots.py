@@ -1,12 +1,16 @@
-"""Figures of the word co-occurrence paper (Yang et al. 2024). Views of recorded arrays: they never simulate.
+"""Figures of the word co-occurrence paper (Yang et al. 2024). Views of a results Dataset (`scanflow.load_run`,
+`scanflow.run`, a check's `Context.run`): they never simulate. One function per figure, used by the checks, by
+``scanflow plot`` (`all_figures`), by the sims/ scripts and in notebooks:
 
 * `fig1`: Figure 1 (a) score correlations mu_i^T W_K^T W_Q mu_j against time with a vertical line at T1,
   (b) the overall and per-type training losses;
-* `t1_scaling`: T1 * sigma1^2 m m1 against m with the fitted log-log slope;
+* `t1_scaling`: T1 * sigma1^2 m m1 against m with the fitted log-log slope (an m-sweep: one Dataset per m);
 * `balancing`: S2/S3 and R(t) with the band (1, 2) of Lemma F.6;
-* `inverse_loss`: 1/L_hat against t, linear in Phase 2 (Thm F.8);
-* `fig1_run`, `balancing_run`, `inverse_loss_run`: the same from a results Dataset (`scanflow.load_run`);
+* `inverse_loss`: 1/L_hat against t (or tau), linear in Phase 2 (Thm F.8);
 * `all_figures`: the figures of a run of the cooccurrence workload (``{name: Figure}``).
+
+A figure shows run (`point`, `seed`) of its Dataset; without a `T1` it marks the first recorded time at which every
+sample is classified correctly (`measure.T1_time`), and without a `title` it names the config, point and seed.
 """
 
 from __future__ import annotations
@@ -20,8 +24,26 @@ NAMES = ("mu1", "mu2", "mu3")
 PAIRS = [(1, 0), (0, 1), (2, 0), (2, 1), (0, 0), (1, 1), (2, 2), (0, 2), (1, 2)]
 
 
-def fig1(x_T, score_TxKxQ, loss_T, loss_type_Tx4, T1: float, title: str, xlabel: str = r"$\tau=\sigma_1^2 m m_1 t$"):
-    """Figure 1 (a) and (b) of one run; returns the matplotlib figure."""
+def _name(ds) -> str:
+    from scanflow.engine.dataset import config_of
+
+    return config_of(ds).get("name", "cooccurrence")
+
+
+def _T1_first(x_T, margins_TxN) -> float:
+    from scanflow.papers.cooccurrence.measure import T1_time
+
+    return T1_time(x_T, margins_TxN)
+
+
+def fig1(ds, title: str | None = None, *, point: int = 0, seed: int = 0, T1: float | None = None, x=None,
+         xlabel: str = r"$\tau=\sigma_1^2 m m_1 t$"):
+    """Figure 1 (a) and (b) of run (`point`, `seed`) of `ds` against tau, or against `x` (one value per record, e.g.
+    GD epochs) with `xlabel`; `T1` (the red line) in the units of the x axis. Returns the matplotlib figure."""
+    x_T = ds["tau"].values[point] if x is None else np.asarray(x)
+    score_TxKxQ, loss_T, loss_type_Tx4 = (ds[k].values[point, seed] for k in ("score", "loss", "loss_type"))
+    T1 = _T1_first(x_T, ds["margins"].values[point, seed]) if T1 is None else T1
+    title = f"{_name(ds)}: point {point}, seed {seed}" if title is None else title
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 3.8))
     for k, q in PAIRS:
         y = score_TxKxQ[:, k, q] - score_TxKxQ[0, k, q]
@@ -46,10 +68,14 @@ def fig1(x_T, score_TxKxQ, loss_T, loss_type_Tx4, T1: float, title: str, xlabel:
     return fig
 
 
-def t1_scaling(m_M, T1tau_MxS, slope: float, slope_se: float, title: str = ""):
-    """T1 sigma1^2 m m1 (every seed and the median) against m, log-log, with the fitted slope."""
+def t1_scaling(runs: dict, slope: float, slope_se: float, title: str = "", point: int = 0):
+    """T1 sigma1^2 m m1 (every seed of `point` and the median) against m, log-log, with the fitted slope; `runs` is an
+    m-sweep ``{m: Dataset}``, T1 interpolated (`measure.T1_tau_S`)."""
+    from scanflow.papers.cooccurrence.measure import T1_tau_S
+
+    T1tau_MxS = np.stack([T1_tau_S(ds, point) for ds in runs.values()])
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    m_M = np.asarray(m_M, np.float64)
+    m_M = np.asarray(list(runs), np.float64)
     for i, m in enumerate(m_M):
         ax.plot(np.full(T1tau_MxS.shape[1], m), T1tau_MxS[i], "o", color="C0", alpha=0.4, ms=4)
     med = np.median(T1tau_MxS, axis=1)
@@ -65,8 +91,12 @@ def t1_scaling(m_M, T1tau_MxS, slope: float, slope_se: float, title: str = ""):
     return fig
 
 
-def balancing(x_T, S_Tx4, T1: float, title: str, xlabel: str = r"$\tau$"):
-    """(left) S2/S3 - 1; (right) R(t) = (S2+S3+S4-S1)/(S1-S2) with the band (1, 2) of Lemma F.6."""
+def balancing(ds, title: str | None = None, *, point: int = 0, seed: int = 0, T1: float | None = None):
+    """Run (`point`, `seed`) of `ds` against tau: (left) S2/S3 - 1; (right) R(t) = (S2+S3+S4-S1)/(S1-S2) from T1 on,
+    with the band (1, 2) of Lemma F.6; `T1` (the red line) in tau units."""
+    x_T, S_Tx4 = ds["tau"].values[point], ds["S"].values[point, seed]
+    T1 = _T1_first(x_T, ds["margins"].values[point, seed]) if T1 is None else T1
+    title = f"{_name(ds)}: point {point}, seed {seed}" if title is None else title
     S1, S2, S3, S4 = (S_Tx4[:, k] for k in range(4))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax1.plot(x_T, S2 / S3 - 1.0)
@@ -84,66 +114,42 @@ def balancing(x_T, S_Tx4, T1: float, title: str, xlabel: str = r"$\tau$"):
     for ax in (ax1, ax2):
         if np.isfinite(T1):
             ax.axvline(T1, color="red", lw=1.0)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(r"$\tau$")
     fig.suptitle(title, fontsize=9)
     return fig
 
 
-def inverse_loss(curves: list[tuple[str, np.ndarray, np.ndarray, float]], title: str, xlabel: str = "t", ax=None):
-    """1/L_hat against t for several runs [(label, t_T, loss_T, T1)]; a dot marks T1 on each curve.
-    Draws into `ax` if given (returns its figure)."""
+XLABELS = {"t": "t", "tau": r"$\tau$"}
+
+
+def inverse_loss(runs, title: str | None = None, *, T1=None, time: str = "t", point: int = 0, ax=None):
+    """1/L_hat against `time` (``t`` or ``tau``) with a dot at T1 on each curve. `runs`: a Dataset (one curve per seed
+    of `point`) or ``{label: Dataset}`` (seed 0 of `point` of each, e.g. an m-sweep); `T1`: one per curve, in the
+    units of `time`. Draws into `ax` if given (returns its figure)."""
+    if isinstance(runs, dict):
+        items = [(label, ds, 0) for label, ds in runs.items()]
+    else:
+        items = [(f"seed {s}", runs, s) for s in range(runs.sizes["seed"])]
+    if title is None:
+        title = f"{_name(items[0][1])}: 1/L against {time} (dots: T1; Thm F.8 predicts linear in Phase 2)"
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
     else:
         fig = ax.figure
-    for j, (label, t_T, loss_T, T1) in enumerate(curves):
-        ax.plot(t_T, 1.0 / loss_T, color=f"C{j}", label=label)
-        if np.isfinite(T1):
-            ax.plot([T1], [1.0 / np.interp(T1, t_T, loss_T)], "o", color=f"C{j}", ms=5)
-    ax.set_xlabel(xlabel)
+    for j, (label, ds, seed) in enumerate(items):
+        x_T, loss_T = ds[time].values[point], ds["loss"].values[point, seed]
+        T1_j = _T1_first(x_T, ds["margins"].values[point, seed]) if T1 is None else T1[j]
+        ax.plot(x_T, 1.0 / loss_T, color=f"C{j}", label=label)
+        if np.isfinite(T1_j):
+            ax.plot([T1_j], [1.0 / np.interp(T1_j, x_T, loss_T)], "o", color=f"C{j}", ms=5)
+    ax.set_xlabel(XLABELS[time])
     ax.set_ylabel(r"$1/\hat L$")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
 
-def _run_arrays(ds, point: int):
-    """tau, t (record,) and the name of a cooccurrence run's grid point `point`."""
-    from scanflow.engine.dataset import config_of
-
-    return (ds["tau"].values[point], ds["t"].values[point], config_of(ds).get("name", "cooccurrence"))
-
-
-def fig1_run(ds, point: int = 0, seed: int = 0):
-    """`fig1` of one run of a results Dataset (`scanflow.load_run`): score correlations and per-type losses."""
-    from scanflow.papers.cooccurrence.measure import T1_time
-
-    tau, _, name = _run_arrays(ds, point)
-    T1 = T1_time(tau, ds["margins"].values[point, seed])
-    return fig1(tau, ds["score"].values[point, seed], ds["loss"].values[point, seed],
-                ds["loss_type"].values[point, seed], T1, f"{name}: point {point}, seed {seed}")
-
-
-def balancing_run(ds, point: int = 0, seed: int = 0):
-    """`balancing` (S2/S3 and R(t)) of one run of a results Dataset."""
-    from scanflow.papers.cooccurrence.measure import T1_time
-
-    tau, _, name = _run_arrays(ds, point)
-    T1 = T1_time(tau, ds["margins"].values[point, seed])
-    return balancing(tau, ds["S"].values[point, seed], T1, f"{name}: point {point}, seed {seed}")
-
-
-def inverse_loss_run(ds, point: int = 0):
-    """`inverse_loss`: 1/L against t for every seed of grid point `point` of a results Dataset."""
-    from scanflow.papers.cooccurrence.measure import T1_time
-
-    _, t, name = _run_arrays(ds, point)
-    loss, margins = ds["loss"].values[point], ds["margins"].values[point]
-    return inverse_loss([(f"seed {s}", t, loss[s], T1_time(t, margins[s])) for s in range(loss.shape[0])],
-                        f"{name}: 1/L against t (dots: T1; Thm F.8 predicts linear in Phase 2)")
-
-
 def all_figures(ds) -> dict:
     """The figures of a cooccurrence run (`Workload.plots`): Fig. 1 and balancing for point 0, seed 0,
     and 1/L_hat for every seed of point 0."""
-    return {"fig1": fig1_run(ds), "balancing": balancing_run(ds), "inverse_loss": inverse_loss_run(ds)}
+    return {"fig1": fig1(ds), "balancing": balancing(ds), "inverse_loss": inverse_loss(ds)}

@@ -6,3 +6,5 @@ from scanflow.papers.cooccurrence import mutations  # noqa: F401  registers the 
 
 # Shown by `scanflow verify` without a paper (measured on 2 busy CPU cores, README "Word co-occurrence").
 EXPECTED_DURATION = "about 12 min (--quick: about 2 min) on 2 CPU cores"
+
+__all__ = ["exact_checks", "mutations", "sim_checks"]

@@ -103,9 +103,9 @@ def horizon(reached: bool, what: str, value: str, ref: str):
     return holds(f"horizon reaches {what}", bool(reached), f"reaches {what}", ref=f"{PAPER}, {ref}", value=value)
 
 
-def run_rates(out) -> dict:
-    """{group: rates} of an engine run (its ``lr_<group>`` records, one per point)."""
-    return {g: out.arrays[f"lr_{g}"] for g in (*GROUPS, "a")}
+def run_rates(ds) -> dict:
+    """{group: rates} of a run (its ``lr_<group>`` point labels, one per point of the Dataset)."""
+    return {g: ds[f"lr_{g}"].values for g in (*GROUPS, "a")}
 
 
 def setting(info: dict, F0: float, ms=None, lrs: dict | None = None) -> list:

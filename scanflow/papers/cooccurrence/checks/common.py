@@ -1,18 +1,20 @@
-"""Shared plumbing of the co-occurrence checks: the HOME, TR and FIG base configs, cached engine runs (one
-vmapped program per m over seeds), the Phase-2 window (defined once, `phase2_window`) and log-log fits with seed
-uncertainty."""
+"""Shared plumbing of the co-occurrence checks: the HOME, TR and FIG base configs, their runs as Datasets
+(`Context.run`: one vmapped program per m over seeds, shared by every check that asks for the same config), the
+workload info of a run (`info_of`), the Phase-2 window (defined once, `phase2_window`) and log-log fits with seed
+uncertainty.
+
+A run is the `xarray.Dataset` of `scanflow.load_run`; the checks read grid point 0 (each config here has one) as numpy
+arrays ``ds[name].values[0]`` with axes (seed, record, ...)."""
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
 import matplotlib.pyplot as plt
 from scanflow.engine.config import config_from_dict
+from scanflow.engine.dataset import manifest_of
 from scanflow.papers.cooccurrence import theory as th
-from scanflow.papers.cooccurrence.measure import T1_interp
-from scanflow.engine.sweep import SweepOutput, run_sweep
+from scanflow.papers.cooccurrence.measure import T1_tau_S
 from scanflow.verify import Context
 
 # "TR" (user note §7): n = 60 (30/10/10/10), L = 5, distinct random words, m1 = 16, sigma1 = 1/sqrt(m1),
@@ -72,15 +74,10 @@ def home_plan(ctx: Context) -> dict:
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _home_run(m: int, seeds: int, tau_end: float, method: str) -> SweepOutput:
-    return run_sweep(home_config(m, seeds, tau_end, method))
-
-
-def home_runs(ctx: Context) -> dict[int, SweepOutput]:
-    """{m: SweepOutput} of the HOME m-sweep: one vmapped program per m over the seeds (cached)."""
+def home_runs(ctx: Context) -> dict:
+    """{m: Dataset} of the HOME m-sweep: one vmapped program per m over the seeds (`Context.run`: once per process)."""
     p = home_plan(ctx)
-    return {m: _home_run(m, p["seeds"], p["tau_end"], p["method"]) for m in p["ms"]}
+    return {m: ctx.run(home_config(m, p["seeds"], p["tau_end"], p["method"])) for m in p["ms"]}
 
 
 def ctx_records(steps: int) -> int:
@@ -88,15 +85,11 @@ def ctx_records(steps: int) -> int:
     return 300 if steps >= 30000 else 100
 
 
-@functools.lru_cache(maxsize=4)
-def _fig_run(steps: int, seeds: int) -> SweepOutput:
-    return run_sweep(config_from_dict(FIG, [f"train.steps={steps}", f"train.record_every={steps // ctx_records(steps)}",
-                                            f"sweep.seeds={seeds}"]))
-
-
-def fig_run(ctx: Context) -> SweepOutput:
+def fig_run(ctx: Context):
     """The paper's Figure-1 setting: 30,000 GD epochs at lr 0.01 (quick: the first 4,500; T1 ~ 1,000-1,400)."""
-    return _fig_run(ctx.pick(30000, 4500), ctx.pick(3, 1))
+    steps, seeds = ctx.pick(30000, 4500), ctx.pick(3, 1)
+    return ctx.run(FIG, f"train.steps={steps}", f"train.record_every={steps // ctx_records(steps)}",
+                   f"sweep.seeds={seeds}")
 
 
 def long_plan(ctx: Context) -> dict:
@@ -106,34 +99,30 @@ def long_plan(ctx: Context) -> dict:
     return {"m": 128, "seeds": ctx.pick(3, 2), "tau_end": 2500.0, "method": "flow", "eta_tau": 1.0, "record_every": 10}
 
 
-@functools.lru_cache(maxsize=4)
-def _long(m: int, seeds: int, tau_end: float, method: str, eta_tau: float, record_every: int) -> SweepOutput:
-    return run_sweep(config_from_dict(HOME, [f"model.m={m}", f"sweep.seeds={seeds}", f"train.method={method}",
-                                             f"train.steps={int(round(tau_end / eta_tau))}",
-                                             f"train.record_every={record_every}", f"sweep.lr.eta_tau=[{eta_tau}]"]))
+def long_run(ctx: Context):
+    """The run of check 15-long."""
+    p = long_plan(ctx)
+    return ctx.run(HOME, f"model.m={p['m']}", f"sweep.seeds={p['seeds']}", f"train.method={p['method']}",
+                   f"train.steps={int(round(p['tau_end'] / p['eta_tau']))}", f"train.record_every={p['record_every']}",
+                   f"sweep.lr.eta_tau=[{p['eta_tau']}]")
 
 
-def long_run(ctx: Context) -> SweepOutput:
-    """The run of check 15-long (cached)."""
-    return _long(**long_plan(ctx))
+def info_of(ds) -> dict:
+    """The workload info of a run (n, L, m, m1, d, sigma0, sigma1, tau_per_t, a_init, train_a, type_N, tokens_NxL, ...;
+    `scanflow.papers.cooccurrence.workload.build`), from its manifest."""
+    return manifest_of(ds)["workload_info"]
 
 
-def init_output_max(outs) -> float:
-    """max_i |F(0)(X_i)| over the runs (every seed) of `outs`: the small-init meter (Lemma D.8)."""
-    return float(max(np.abs(o.arrays["margins"][0][:, 0]).max() for o in outs))
+def init_output_max(runs) -> float:
+    """max_i |F(0)(X_i)| over the runs (Datasets; every seed) of `runs`: the small-init meter (Lemma D.8)."""
+    return float(max(np.abs(ds["margins"].values[0][:, 0]).max() for ds in runs))
 
 
-def T1_tau_S(out: SweepOutput) -> np.ndarray:
-    """Per seed: T1 in tau units (first time all samples are classified correctly, interpolated)."""
-    tau = out.arrays["tau"][0]
-    return np.array([T1_interp(tau, out.arrays["margins"][0, s]) for s in range(out.arrays["margins"].shape[1])])
-
-
-def T1_record_S(out: SweepOutput) -> np.ndarray:
+def T1_record_S(ds) -> np.ndarray:
     """Per seed: the first record index at or after T1 (-1 if never)."""
     from scanflow.papers.cooccurrence.measure import T1_index
 
-    return np.array([T1_index(out.arrays["margins"][0, s]) for s in range(out.arrays["margins"].shape[1])])
+    return np.array([T1_index(mg) for mg in ds["margins"].values[0]])
 
 
 def loglog_slope(m_K, y_KxS) -> tuple[float, float]:
@@ -148,30 +137,30 @@ def loglog_slope(m_K, y_KxS) -> tuple[float, float]:
     return float(coef[1]), float(np.sqrt(cov[1, 1]))
 
 
-def phase2_start_S(out: SweepOutput) -> np.ndarray:
+def phase2_start_S(ds) -> np.ndarray:
     """Per seed: the first record at or after PHASE2_START_FACTOR x T1_0 (T1_0: the first all-correct time,
     interpolated, `T1_tau_S`); -1 where T1_0 is not reached or the start lies beyond the run."""
-    tau = out.arrays["tau"][0]
+    tau = ds["tau"].values[0]
     res = []
-    for T1 in T1_tau_S(out):
+    for T1 in T1_tau_S(ds):
         k = int(np.searchsorted(tau, th.PHASE2_START_FACTOR * T1 - 1e-9)) if np.isfinite(T1) else tau.size
         res.append(k if k < tau.size - 1 else -1)  # at least two records in the window
     return np.array(res)
 
 
-def phase2_window(out: SweepOutput) -> list[slice]:
+def phase2_window(ds) -> list[slice]:
     """THE Phase-2 window of checks 9-15 (theory.PHASE2_START_FACTOR: from 2 T1_0 to the end of the run), per seed;
     an empty slice where it is not reached. Defined once from the run's own T1, never from the claim checked in it."""
-    return [slice(int(k), None) if k >= 0 else slice(0, 0) for k in phase2_start_S(out)]
+    return [slice(int(k), None) if k >= 0 else slice(0, 0) for k in phase2_start_S(ds)]
 
 
 def window_meters(runs) -> list:
-    """The meters of the Phase-2 window over every (m, seed) run of `runs` ({m: SweepOutput}): the horizon (every run
+    """The meters of the Phase-2 window over every (m, seed) run of `runs` ({m: Dataset}): the horizon (every run
     has a window) and the Def. F.1 box at its start (the smallest min_i y_i F_i there; C is ours)."""
     starts, n_runs, n_in = [], 0, 0
-    for out in runs.values():
-        mg = out.arrays["margins"][0]
-        for s, k in enumerate(phase2_start_S(out)):
+    for ds in runs.values():
+        mg = ds["margins"].values[0]
+        for s, k in enumerate(phase2_start_S(ds)):
             n_runs += 1
             if k >= 0:
                 n_in += 1
@@ -203,5 +192,5 @@ def nanstat(f, arrays, default=float("nan")) -> float:
 
 
 __all__ = ["ETA_TAU", "FIG", "HOME", "HOME_TEXT", "TR", "T1_record_S", "T1_tau_S", "fig_run", "home_config", "home_plan",
-           "home_runs", "init_output_max", "long_plan", "long_run", "loglog_slope", "nanstat", "phase2_start_S",
-           "phase2_window", "plt", "tr_config", "window_meters"]
+           "home_runs", "info_of", "init_output_max", "long_plan", "long_run", "loglog_slope", "nanstat",
+           "phase2_start_S", "phase2_window", "plt", "tr_config", "window_meters"]

@@ -22,6 +22,7 @@ from scanflow.papers.cooccurrence.checks.common import (
     fig_run,
     home_plan,
     home_runs,
+    info_of,
     init_output_max,
     long_plan,
     long_run,
@@ -57,24 +58,26 @@ FIG_NO_HOME = ("the paper's own App. A experiment (FIG) breaks Assumption 2.3(ii
                "and Condition 1 (m1 = 256 > m = 128) by design: it reproduces Fig. 1 and is never a test of the theorem")
 
 
-def _a(out, name):
-    return out.arrays[name][0]  # point 0: (seed, record, ...)
+def _a(ds, name):
+    """Grid point 0 of variable `name` of a run (Dataset) as a numpy array: a metric (seed, record, ...), the clocks
+    t and tau (record,)."""
+    return ds[name].values[0]
 
 
-def _info(out):
-    i = out.info
+def _info(ds):
+    i = info_of(ds)
     return i["m"], i["m1"], i["sigma0"], i["sigma1"], i["n"], i["L"]
 
 
 def _rates(runs) -> dict:
-    return {g: np.concatenate([np.ravel(out.arrays[f"lr_{g}"]) for out in runs.values()]) for g in (*A.GROUPS, "a")}
+    return {g: np.concatenate([np.ravel(A.run_rates(ds)[g]) for ds in runs.values()]) for g in (*A.GROUPS, "a")}
 
 
 def _meters(runs) -> list:
     """The setting meters of a HOME m-sweep (Condition 1 at the smallest m, small init over every run, Assumption 2.3,
     the readout, the run's learning rates)."""
-    outs = list(runs.values())
-    return A.setting(outs[0].info, init_output_max(outs), ms=list(runs), lrs=_rates(runs))
+    dss = list(runs.values())
+    return A.setting(info_of(dss[0]), init_output_max(dss), ms=list(runs), lrs=_rates(runs))
 
 
 def _p2_meters(runs) -> list:
@@ -102,16 +105,16 @@ def c4(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas, pred = {}, {}
     rp, rpL, rF, rG = [], [], [], []
-    for m, out in runs.items():
-        m_, m1, s0, s1, n, L = _info(out)
-        d = out.info["d"]
+    for m, ds in runs.items():
+        m_, m1, s0, s1, n, L = _info(ds)
+        d = info_of(ds)["d"]
         r = th.gram_init_radius(s0, m, d, DELTA)
         p_bound = (np.exp(2 * r / np.sqrt(m)) - 1) / L  # |s| <= r/sqrt(m) for every score -> softmax deviation
-        p_dev = float(_a(out, "attn_dev")[:, 0].max())
-        F0 = float(np.abs(_a(out, "margins")[:, 0]).max())
+        p_dev = float(_a(ds, "attn_dev")[:, 0].max())
+        F0 = float(np.abs(_a(ds, "margins")[:, 0]).max())
         F_bound = th.output_init_bound(s0, s1, L, m, m1, n, DELTA)
-        G0 = float(np.abs(_a(out, "G")[:, 0]).max()) / (s0 * s1 * np.sqrt(m * m1))
-        n_g = _a(out, "G")[:, 0].size
+        G0 = float(np.abs(_a(ds, "G")[:, 0]).max()) / (s0 * s1 * np.sqrt(m * m1))
+        n_g = _a(ds, "G")[:, 0].size
         G_bound = np.sqrt(2 * np.log(2 * n_g / DELTA))  # max of n_g |N(0,1)| with prob >= 1 - delta
         meas[f"m={m}: max|p-1/L|"], pred[f"m={m}: bound"] = p_dev, p_bound
         meas[f"m={m}: max|F(0)|"], pred[f"m={m}: Lemma D.8 bound"] = F0, F_bound
@@ -151,16 +154,16 @@ def c5(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas, pred = {}, {}
     S = home_plan(ctx)["seeds"]
-    dev, dev_q, r3s, bands = [], [], [], []
-    for m, out in runs.items():
-        m_, m1, s0, s1, n, L = _info(out)
-        t = out.arrays["t"][0]
-        g0 = _rate0(_a(out, "G"), t)  # (seed, 3): the measured initial velocities (difference quotient of G)
-        gr = _rate0(_a(out, "g_random_signed")[:, :, None], t)[:, 0]  # mean over random slots of y dG/dt
+    dev, dev_q, r3s = [], [], []
+    for m, ds in runs.items():
+        m_, m1, s0, s1, n, L = _info(ds)
+        t = _a(ds, "t")
+        g0 = _rate0(_a(ds, "G"), t)  # (seed, 3): the measured initial velocities (difference quotient of G)
+        gr = _rate0(_a(ds, "g_random_signed")[:, :, None], t)[:, 0]  # mean over random slots of y dG/dt
         p1 = th.gdot0_target(s0, s1, m, m1)
         pr = float(th.gdot0_random(1.0, n, s0, s1, m, m1))
         # the same leading terms of E2 with the measured ||u(0)||^2 and ||W_V mu||^2 instead of their means
-        u2, v = _a(out, "s")[:, 0], _a(out, "value_gram")[:, 0]
+        u2, v = _a(ds, "s")[:, 0], _a(ds, "value_gram")[:, 0]
         ref1, ref2 = (u2 + m1 * v[:, 0, 0]) / 6, (u2 + m1 * v[:, 1, 1]) / 6
         ref_r = (u2 + m1 * s0**2 * m) / (2 * n)
         r1, r2 = float(np.median(g0[:, 0] / p1)), float(np.median(g0[:, 1] / p1))
@@ -206,17 +209,17 @@ def c5(ctx: Context) -> Result:
 def c6(ctx: Context) -> Result:
     runs = home_runs(ctx)
     ms = list(runs)
-    T1 = np.stack([T1_tau_S(out) for out in runs.values()])  # (m, seed), tau units
+    T1 = np.stack([T1_tau_S(ds) for ds in runs.values()])  # (m, seed), tau units
     reached = bool(np.all(np.isfinite(T1)))
     # ||u(0)||^2 = sigma1^2 m m1 (1 + O(m^-1/2)) is the speed of Phase 1: T1 ||u(0)||^2 has less seed noise
-    u0 = np.stack([_a(out, "s")[:, 0] / out.info["tau_per_t"] for out in runs.values()])
+    u0 = np.stack([_a(ds, "s")[:, 0] / info_of(ds)["tau_per_t"] for ds in runs.values()])
     slope, se = loglog_slope(ms, T1) if reached else (np.nan, np.nan)
     slope_u, se_u = loglog_slope(ms, T1 * u0) if reached else (np.nan, np.nan)
     loss_T1, G_T1 = [], []
-    for out in runs.values():
-        for s, k in enumerate(T1_record_S(out)):
-            loss_T1.append(_a(out, "loss")[s, k] if k >= 0 else np.nan)
-            G_T1.append(_a(out, "G")[s, k] if k >= 0 else np.full(3, np.nan))
+    for ds in runs.values():
+        for s, k in enumerate(T1_record_S(ds)):
+            loss_T1.append(_a(ds, "loss")[s, k] if k >= 0 else np.nan)
+            G_T1.append(_a(ds, "G")[s, k] if k >= 0 else np.full(3, np.nan))
     loss_T1, G_T1 = np.array(loss_T1), np.array(G_T1)
     sign_margin = float(np.min(np.stack([G_T1[:, 0], G_T1[:, 1], -G_T1[:, 2]]))) if reached else np.nan
     gate = all_of(
@@ -229,7 +232,7 @@ def c6(ctx: Context) -> Result:
         at_least("min over runs of G1, G2, -G3 at T1", sign_margin, 0.0, why="G1, G2 > 0 > G3 (Thm E.27)"),
         at_most("max |G| at T1", nanstat(np.max, [np.abs(G_T1)]), 3.0, why="O(1)", ours="O(1) read as < 3"),
     )
-    fig = figs.t1_scaling(ms, T1, slope, se) if reached else None  # no T1 to draw when a run never reaches it
+    fig = figs.t1_scaling(runs, slope, se) if reached else None  # no T1 to draw when a run never reaches it
     return Result(
         predicted={"slope of log T1 sigma1^2 m m1 vs log m": 0.0, "slope of log T1 ||u(0)||^2 vs log m": 0.0,
                    "L(T1)": "Theta(1), in [0.1, log 2)", "signs at T1": "G1, G2 > 0 > G3, |G| = O(1) (< 3)"},
@@ -259,14 +262,14 @@ def c7(ctx: Context) -> Result:
     names = {"score": ("score_probe", None), "<w,w>": ("ww", -1.0), "<v,v>": ("value_probe", -1.0),
              "K^TK": ("kk", -2.0), "Q^TQ": ("qq", -2.0)}
     D = {k: [] for k in names}
-    for out in runs.values():
-        ks = T1_record_S(out)
+    for ds in runs.values():
+        ks = T1_record_S(ds)
         for k, (arr, _) in names.items():
-            a = _a(out, arr)
+            a = _a(ds, arr)
             D[k].append([float(np.abs(a[s, ks[s]] - a[s, 0]).max()) if ks[s] >= 0 else np.nan
                          for s in range(a.shape[0])])
     meas, pred, terms = {}, {}, []
-    L = runs[ms[0]].info["L"]
+    L = info_of(runs[ms[0]])["L"]
     for k, (arr, expo) in names.items():
         y = np.array(D[k])
         slope, se = loglog_slope(ms, y)
@@ -327,9 +330,9 @@ def _shape_gate(peak, before, rise14):
 def c8(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas, peaks, befores, rises = {}, [], [], []
-    for m, out in runs.items():
-        T1r = T1_record_S(out)
-        peak, before, rise14 = _loss_shape(_a(out, "loss_type"), T1r)
+    for m, ds in runs.items():
+        T1r = T1_record_S(ds)
+        peak, before, rise14 = _loss_shape(_a(ds, "loss_type"), T1r)
         meas[f"m={m}: peak(types 2,3)/log 2 min..max"] = [float(peak.min()), float(peak.max())]
         meas[f"m={m}: records from peak to T1 (min)"], meas[f"m={m}: max increase of types 1, 4"] = before, rise14
         peaks.append(peak)
@@ -337,11 +340,8 @@ def c8(ctx: Context) -> Result:
         rises.append(rise14)
     gate = all_of(*_shape_gate(np.concatenate([p.ravel() for p in peaks]), min(befores), max(rises)))
     m0 = list(runs)[0]
-    out = runs[m0]
-    tau = out.arrays["tau"][0]
-    T1 = T1_tau_S(out)[0]
-    fig = figs.fig1(tau, _a(out, "score")[0], _a(out, "loss")[0], _a(out, "loss_type")[0], T1,
-                    f"HOME, m={m0}, m1=8, n=96, L=3, seed 0 (Figure 1 inside the assumptions)")
+    fig = figs.fig1(runs[m0], f"HOME, m={m0}, m1=8, n=96, L=3, seed 0 (Figure 1 inside the assumptions)",
+                    T1=T1_tau_S(runs[m0])[0])
     return Result(
         predicted={"peak/log 2": "> 1 (user note [SIM] ~1.10)", "peak time": "< T1", "types 1, 4": "non-increasing"},
         measured=meas, **gate.result_fields(), setting=_setting(ctx), seeds=home_plan(ctx)["seeds"],
@@ -368,16 +368,16 @@ def _score_signs(sc_SxTxKxQ, start_S):
 def c8_fig(ctx: Context) -> Result:
     """Outside the assumptions by design (`no_home`): FIG is the paper's own App. A experiment, with repeated random
     words (Assumption 2.3(ii) broken) and m1 > m (Condition 1 broken); it is reported, never counted as verified."""
-    out = fig_run(ctx)
-    T1r = T1_record_S(out)
-    peak, before, rise14 = _loss_shape(_a(out, "loss_type"), T1r)
-    t = out.arrays["t"][0]
+    ds = fig_run(ctx)
+    T1r = T1_record_S(ds)
+    peak, before, rise14 = _loss_shape(_a(ds, "loss_type"), T1r)
+    t = _a(ds, "t")
     epochs = t / 0.01
-    T1_ep = T1_tau_S(out) / out.info["tau_per_t"] / 0.01
-    sc = _a(out, "score")  # (seed, T, key, query)
-    d, sign_margin = _score_signs(sc, phase2_start_S(out))
-    fig = figs.fig1(epochs, sc[0], _a(out, "loss")[0], _a(out, "loss_type")[0], float(T1_ep[0]),
-                    "FIG (App. A): n=60, L=5, d=64 (words repeat), m=128, m1=256, GD lr 0.01, seed 0", xlabel="epoch")
+    T1_ep = T1_tau_S(ds) / info_of(ds)["tau_per_t"] / 0.01
+    sc = _a(ds, "score")  # (seed, T, key, query)
+    d, sign_margin = _score_signs(sc, phase2_start_S(ds))
+    fig = figs.fig1(ds, "FIG (App. A): n=60, L=5, d=64 (words repeat), m=128, m1=256, GD lr 0.01, seed 0",
+                    T1=float(T1_ep[0]), x=epochs, xlabel="epoch")
     gate = all_of(*_shape_gate(peak, before, rise14),
                   holds_that("smallest signed Phase-2 score change (mu1-mu2 up, key mu3 down)", sign_margin > 0,
                              sign_margin, "> 0", why="Fig. 1a (and Thm 3.2a)"))
@@ -386,22 +386,22 @@ def c8_fig(ctx: Context) -> Result:
         measured={"T1 (epochs) per seed": T1_ep, "peak(types 2,3)/log 2 min..max": [float(peak.min()), float(peak.max())],
                   "records from peak to T1 (min)": before, "max increase of types 1, 4": rise14,
                   "smallest signed score change in Phase 2": sign_margin,
-                  "final train loss (median)": float(np.median(_a(out, "loss")[:, -1]))},
+                  "final train loss (median)": float(np.median(_a(ds, "loss")[:, -1]))},
         **gate.result_fields(),
         setting=("FIG: n=60, L=5, d=64, random words repeat (nL=300 > d, violates Assumption 2.3(ii)), m=128, m1=256 > m "
                  "(violates Condition 1), W_Q,K,V ~ N(0, 1/(3d)), W ~ N(0, 1/(3m)), a ~ U(+-1/sqrt(m1)) fixed, fp32, "
                  f"full-batch GD lr 0.01, {int(epochs[-1])} epochs; Phase 2 = [2 T1_0, end]"),
-        seeds=out.arrays["loss"].shape[1],
+        seeds=ds.sizes["seed"],
         figure=ctx.save_figure(fig, "c8_fig1_FIG.png"),
-        assumptions=_fig_meters(out),
+        assumptions=_fig_meters(ds),
         sources={"peak/log 2, types 1, 4": "paper figure, Fig. 1b", "Phase-2 score changes": "paper figure, Fig. 1a "
                  "(and Thm 3.2a)"},
     )
 
 
-def _fig_meters(out) -> list:
+def _fig_meters(ds) -> list:
     """FIG is the paper's own experiment (App. A): the theory's assumptions it breaks are reported, not required."""
-    return A.setting(out.info, init_output_max([out]), lrs=A.run_rates(out))
+    return A.setting(info_of(ds), init_output_max([ds]), lrs=A.run_rates(ds))
 
 
 # ----------------------------------------------------------------------------------------- 9
@@ -413,9 +413,9 @@ def c9(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas = {}
     T05, lead, R2s, RT1s, r2s = [], [], [], [], []
-    for m, out in runs.items():
-        t, tau = out.arrays["t"][0], out.arrays["tau"][0]
-        gd = _rate(_a(out, "G"), t)  # (seed, T, 3): measured dG/dt
+    for m, ds in runs.items():
+        t, tau = _a(ds, "t"), _a(ds, "tau")
+        gd = _rate(_a(ds, "G"), t)  # (seed, T, 3): measured dG/dt
         order = (np.maximum(gd[..., 0], gd[..., 1]) < -gd[..., 2]) & (-gd[..., 2] < gd[..., 0] + gd[..., 1])
         # T0.5: first record after which the ordering holds at every later record
         t05 = []
@@ -424,11 +424,11 @@ def c9(ctx: Context) -> Result:
             t05.append(tau[0] if not bad.size else (tau[bad[-1] + 1] if bad[-1] + 1 < tau.size else np.nan))
         t05 = np.array(t05)
         T05.append(t05)
-        T1 = T1_tau_S(out)
+        T1 = T1_tau_S(ds)
         lead.append(T1 - t05)
-        S = _a(out, "S")
+        S = _a(ds, "S")
         R = (S[..., 1] + S[..., 2] + S[..., 3] - S[..., 0]) / (S[..., 0] - S[..., 1])
-        ph = phase2_window(out)
+        ph = phase2_window(ds)
         r = -gd[..., 2] / gd[..., 0]
         R2s += [R[s, p] for s, p in enumerate(ph)]
         RT1s += [R[s, p.start] for s, p in enumerate(ph) if p.stop is None]
@@ -472,12 +472,12 @@ def c9(ctx: Context) -> Result:
 def c10(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas = {}
-    type_N = np.asarray(next(iter(runs.values())).info["type_N"])
+    type_N = np.asarray(info_of(next(iter(runs.values())))["type_N"])
     imbs, slacks, order_viol, gratios = [], [], [], []
-    for m, out in runs.items():
-        S, mg = _a(out, "S"), _a(out, "margins")
+    for m, ds in runs.items():
+        S, mg = _a(ds, "S"), _a(ds, "margins")
         imb, bnd, ov, gratio = [], [], [], []
-        for s, p in enumerate(phase2_window(out)):
+        for s, p in enumerate(phase2_window(ds)):
             S1, S2, S3, S4 = (S[s, p, k] for k in range(4))
             imb.append(np.abs(S2 - S3) / np.minimum(S2, S3))
             bnd.append(np.array([th.balance_bound(mg[s, k], type_N) for k in range(S.shape[1])[p]]))
@@ -504,8 +504,8 @@ def c10(ctx: Context) -> Result:
         at_most("max within-type g_i/g_j", nanstat(np.max, gratios), 10.0, why="Cor. F.2: O(1)",
                 ours="O(1) read as <= 10"),
     )
-    out = runs[list(runs)[-1]]
-    fig = figs.balancing(out.arrays["tau"][0], _a(out, "S")[0], T1_tau_S(out)[0], f"HOME, m={out.info['m']}, seed 0")
+    ds = runs[list(runs)[-1]]
+    fig = figs.balancing(ds, f"HOME, m={info_of(ds)['m']}, seed 0", T1=T1_tau_S(ds)[0])
     return Result(
         predicted={"|S2-S3|/min(S2,S3)": "<= C << 1 (user note [SIM] < 1%) and <= 6 max|r-1| (Lemma F.5)",
                    "ordering": "S4 <= min(S2,S3) <= max <= S1 <= S2+S3+S4", "within-type g ratio": "O(1)"},
@@ -525,12 +525,12 @@ def c10(ctx: Context) -> Result:
 def c11(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas, los, his, ratios, drifts = {}, [], [], [], []
-    for m, out in runs.items():
-        t = out.arrays["t"][0]
-        mg, s_ = _a(out, "margins"), _a(out, "s")
+    for m, ds in runs.items():
+        t = _a(ds, "t")
+        mg, s_ = _a(ds, "margins"), _a(ds, "s")
         mr = _rate(mg, t)  # measured d(y_i F_i)/dt
         lo, hi, drift = [], [], []
-        for s, p in enumerate(phase2_window(out)):
+        for s, p in enumerate(phase2_window(ds)):
             if p.stop is not None:
                 continue
             g = 1.0 / (1.0 + np.exp(mg[s, p]))
@@ -570,13 +570,12 @@ def c12(ctx: Context) -> Result:
     runs = home_runs(ctx)
     ms = list(runs)
     kappa, kappa_u, r2s, local = [], [], [], []
-    curves = []
-    for m, out in runs.items():
-        tau, t = out.arrays["tau"][0], out.arrays["t"][0]
-        L_ = _a(out, "loss")
-        s_ = _a(out, "s")
+    for m, ds in runs.items():
+        tau, t = _a(ds, "tau"), _a(ds, "t")
+        L_ = _a(ds, "loss")
+        s_ = _a(ds, "s")
         ks, ku = [], []
-        for s, p in enumerate(phase2_window(out)):
+        for s, p in enumerate(phase2_window(ds)):
             if p.stop is not None:
                 ks.append(np.nan)
                 ku.append(np.nan)
@@ -592,16 +591,16 @@ def c12(ctx: Context) -> Result:
             ku.append(float(np.median(loc)))
         kappa.append(ks)
         kappa_u.append(ku)
-        curves.append((f"m={m}", t, L_[0], T1_tau_S(out)[0] / out.info["tau_per_t"]))
     kappa, kappa_u = np.array(kappa), np.array(kappa_u)
     slope, se = loglog_slope(ms, kappa)
     slope_u, se_u = loglog_slope(ms, kappa_u)
+    by_m = {f"m={m}": ds for m, ds in runs.items()}
+    T1_tau = [T1_tau_S(ds)[0] for ds in runs.values()]  # seed 0
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    figs.inverse_loss(curves, "HOME, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1", ax=ax1)
-    tau_curves = [(lab, t * runs[m].info["tau_per_t"], L_, T1 * runs[m].info["tau_per_t"])
-                  for (lab, t, L_, T1), m in zip(curves, ms)]
-    figs.inverse_loss(tau_curves, "the same against tau = sigma1^2 m m1 t: one line (kappa independent of m)",
-                      xlabel=r"$\tau$", ax=ax2)
+    figs.inverse_loss(by_m, "HOME, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1",
+                      T1=[T1 / info_of(ds)["tau_per_t"] for T1, ds in zip(T1_tau, runs.values())], ax=ax1)
+    figs.inverse_loss(by_m, "the same against tau = sigma1^2 m m1 t: one line (kappa independent of m)", T1=T1_tau,
+                      time="tau", ax=ax2)
     gate = all_of(
         at_least("min R^2 of 1/L vs tau in Phase 2", nanstat(np.min, [r2s]), 0.99, why="the 1/(a t + b) form",
                  ours="linear read as R^2 >= 0.99"),
@@ -639,12 +638,12 @@ def c12(ctx: Context) -> Result:
 def c13(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas, margins, rand_ratio, devs = {}, [], [], []
-    for m, out in runs.items():
-        m_, m1, s0, s1, n, L = _info(out)
-        d, sign_margin = _score_signs(_a(out, "score_probe"), phase2_start_S(out))
+    for m, ds in runs.items():
+        m_, m1, s0, s1, n, L = _info(ds)
+        d, sign_margin = _score_signs(_a(ds, "score_probe"), phase2_start_S(ds))
         target = float(np.abs(d[:, [1, 0, 2, 2], [0, 1, 0, 1]]).mean())
         rand = float(np.abs(d[:, 3:, :2]).mean()) if d.shape[1] > 3 else np.nan
-        dev = float(_a(out, "attn_dev").max() + _a(out, "attn_dev")[:, 0].max())
+        dev = float(_a(ds, "attn_dev").max() + _a(ds, "attn_dev")[:, 0].max())
         scale = th.score_change_scale(s0, s1, L, m, m1)
         meas[f"m={m}: smallest signed change"], meas[f"m={m}: mean |D target entry|"] = sign_margin, target
         meas[f"m={m}: |D| / C12 scale (reported)"] = target / scale
@@ -653,7 +652,7 @@ def c13(ctx: Context) -> Result:
         margins.append(sign_margin)
         rand_ratio.append(rand / target if target > 0 else np.nan)
         devs.append(dev)
-    L = next(iter(runs.values())).info["L"]
+    L = info_of(next(iter(runs.values())))["L"]
     gate = all_of(
         holds_that("smallest signed Phase-2 change ((2,1), (1,2) up; (3,1), (3,2) down), every run",
                    bool(np.all(np.array(margins) > 0)), float(np.min(margins)), "> 0", why="Thm 3.2(a) / 3.3"),
@@ -679,10 +678,10 @@ def c13(ctx: Context) -> Result:
 @check(PAPER_NAME, "13-FIG", "Score signs of Thm 3.2a in the paper's own setting (Fig. 1a)", "C", no_home=FIG_NO_HOME)
 def c13_fig(ctx: Context) -> Result:
     """Outside the assumptions by design (`no_home`): see check 8-FIG."""
-    out = fig_run(ctx)
-    d, sign_margin = _score_signs(_a(out, "score_probe"), phase2_start_S(out))
-    dev = float(_a(out, "attn_dev").max())
-    L = out.info["L"]
+    ds = fig_run(ctx)
+    d, sign_margin = _score_signs(_a(ds, "score_probe"), phase2_start_S(ds))
+    dev = float(_a(ds, "attn_dev").max())
+    L = info_of(ds)["L"]
     gate = all_of(holds_that("smallest signed Phase-2 change", sign_margin > 0, sign_margin, "> 0",
                              why="Thm 3.2(a); Fig. 1a"),
                   at_most("max|p - 1/L| L^2", dev * L**2, 1.0, why="Def. F.1 (Phase-2 box)"))
@@ -691,8 +690,8 @@ def c13_fig(ctx: Context) -> Result:
         measured={"D key mu2/query mu1": d[:, 1, 0], "D key mu1/query mu2": d[:, 0, 1], "D key mu3/query mu1": d[:, 2, 0],
                   "D key mu3/query mu2": d[:, 2, 1], "max|p - 1/L|": dev},
         **gate.result_fields(), setting="FIG (see check 8-FIG); Phase 2 = [2 T1_0, end]",
-        seeds=out.arrays["loss"].shape[1],
-        assumptions=_fig_meters(out),
+        seeds=ds.sizes["seed"],
+        assumptions=_fig_meters(ds),
         sources={"signs": "Thm 3.2(a); paper figure, Fig. 1a", "max|p - 1/L|": "Def. F.1 (Phase-2 box: O(1/L^2))"},
     )
 
@@ -711,10 +710,10 @@ def c14(ctx: Context) -> Result:
     runs = home_runs(ctx)
     meas = {}
     viol, vs_ok, n_in, ratios = [], 0, 0, []
-    for m, out in runs.items():
-        v, G = _a(out, "value_gram"), _a(out, "G")
-        tau = out.arrays["tau"][0]
-        win = phase2_window(out)
+    for m, ds in runs.items():
+        v, G = _a(ds, "value_gram"), _a(ds, "G")
+        tau = _a(ds, "tau")
+        win = phase2_window(ds)
         vm = []
         for s, p in enumerate(win):
             if p.stop is not None:
@@ -763,9 +762,9 @@ def c14(ctx: Context) -> Result:
 # ----------------------------------------------------------------------------------------- 15
 
 
-def _generalisation(out):
-    tr, te = _a(out, "loss"), _a(out, "test_loss")
-    ratio = [te[s, p] / tr[s, p] for s, p in enumerate(phase2_window(out))]
+def _generalisation(ds):
+    tr, te = _a(ds, "loss"), _a(ds, "test_loss")
+    ratio = [te[s, p] / tr[s, p] for s, p in enumerate(phase2_window(ds))]
     return tr, te, ratio
 
 
@@ -775,8 +774,8 @@ def c15(ctx: Context) -> Result:
     K = th.GENERALISATION_FACTOR
     runs = home_runs(ctx)
     meas, ratios, rise = {}, [], -np.inf
-    for m, out in runs.items():
-        tr, te, ratio = _generalisation(out)
+    for m, ds in runs.items():
+        tr, te, ratio = _generalisation(ds)
         meas[f"m={m}: test/train in Phase 2 min..max"] = [nanstat(np.min, ratio), nanstat(np.max, ratio)]
         meas[f"m={m}: final train, test (median)"] = [float(np.median(tr[:, -1])), float(np.median(te[:, -1]))]
         ratios += ratio
@@ -802,11 +801,11 @@ def c15(ctx: Context) -> Result:
 def c15_long(ctx: Context) -> Result:
     K = th.GENERALISATION_FACTOR
     plan = long_plan(ctx)
-    out = long_run(ctx)
+    ds = long_run(ctx)
     m = plan["m"]
     level = th.t_star_loss(m)
-    tau = out.arrays["tau"][0]
-    tr, te, gr = _a(out, "loss"), _a(out, "test_loss"), _a(out, "g_random_signed")
+    tau = _a(ds, "tau")
+    tr, te, gr = _a(ds, "loss"), _a(ds, "test_loss"), _a(ds, "g_random_signed")
     ks = [ms_.first_below(tr[s], level) for s in range(tr.shape[0])]
     reached = all(k >= 0 for k in ks)
     r = np.array([te[s, k] / tr[s, k] if k >= 0 else np.nan for s, k in enumerate(ks)])
@@ -829,7 +828,7 @@ def c15_long(ctx: Context) -> Result:
                  f"{plan['record_every'] * plan['eta_tau']:g} tau, {plan['seeds']} seeds; test set: 60 fresh samples "
                  "with unseen random words"),
         seeds=plan["seeds"],
-        assumptions=A.setting(out.info, init_output_max([out]), lrs=A.run_rates(out)) + [
+        assumptions=A.setting(info_of(ds), init_output_max([ds]), lrs=A.run_rates(ds)) + [
             A.horizon(reached, "T* (L_hat <= 1/m) in every run", f"tau_end = {plan['tau_end']:g}", "Thm 3.3 / F.20")],
         sources={"L(T*)/L_hat(T*)": "theory.GENERALISATION_FACTOR (Thm 3.3: random words add O(1) to F)",
                  "T*": "theory.t_star_loss (Thm F.20 / 3.3: L_hat(T*) = Theta(1/poly(m)), poly(m) read as m)"},
@@ -847,15 +846,15 @@ def c15_long(ctx: Context) -> Result:
 def c15_fig(ctx: Context) -> Result:
     """A control outside the assumptions (`no_home`, expected to fail): see check 8-FIG."""
     K = th.GENERALISATION_FACTOR
-    out = fig_run(ctx)
-    tr, te, ratio = _generalisation(out)
+    ds = fig_run(ctx)
+    tr, te, ratio = _generalisation(ds)
     gate = at_most("max test/train in Phase 2", nanstat(np.max, ratio), K, why="as check 15", ours=th.GENERALISATION_WHY)
     return Result(
         predicted={"test/train": f"<= e = {K:.4g} (as check 15)"},
         measured={"test/train in Phase 2 min..max": [nanstat(np.min, ratio), nanstat(np.max, ratio)],
                   "final train, test (median)": [float(np.median(tr[:, -1])), float(np.median(te[:, -1]))]},
         **gate.result_fields(), setting="FIG (see check 8-FIG); test words never seen in training; Phase 2 = [2 T1_0, end]",
-        seeds=out.arrays["loss"].shape[1],
-        assumptions=_fig_meters(out),
+        seeds=ds.sizes["seed"],
+        assumptions=_fig_meters(ds),
         sources={"test/train": "theory.GENERALISATION_FACTOR (Thm 3.3)"},
     )
