@@ -3,7 +3,7 @@
 Runs the norm-growth checks that produce the README figures (C7 random-walk null, C8 norm growth and
 direction cosines of the trained toy transformer, C9 scale curves, C10 head support sizes, the Scan-and-Snap
 and co-occurrence sections) and keeps their figures, each as PNG and PDF. The figures are views of the
-checks' arrays.
+Datasets the checks get from `Context.run` (drawn by `scanflow.papers.norm_growth.plots`).
 
     python sims/norm_growth_figs.py            # full size (about 6 min on 2 CPU cores)
     python sims/norm_growth_figs.py --quick    # the reduced form (what the slow smoke test runs)

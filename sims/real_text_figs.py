@@ -49,36 +49,24 @@ def configs(data: str | None, quick: bool, overrides: list[str]) -> dict:
 def figures(runs: dict) -> dict:
     """The three figures {name: Figure} from loaded runs {reference, analysed, reference_3layer}
     (results Datasets, `scanflow.load_run`; views only, nothing saved)."""
-    import numpy as np
-
     from scanflow.engine.dataset import manifest_of
     from scanflow.engine.figures import plt, record_values
     from scanflow.papers.real_text import plots as views
-    from scanflow.papers.real_text.measure import freeze_analysis
 
     ref, ana, l3 = runs["reference"], runs["analysed"], runs["reference_3layer"]
     manifest = manifest_of(ref)
     info = manifest["workload_info"]
     split = f"train {Path(info['train_path']).name}, eval {Path(info['valid_path']).name}"
-    steps = record_values(ref)
-    pick = [int(i) for i in np.linspace(0, len(steps) - 1, 4).round()]
-    l3_pick = [int(np.searchsorted(record_values(l3), steps[i])) for i in pick]
-    rows = [("1 layer", ref["attn"].values[-1, 0, pick, 0]), ("3 layers (layer 0)", l3["attn"].values[-1, 0, l3_pick, 0]),
-            ("analysed, 1 layer", ana["attn"].values[-1, 0, pick, 0])]
     eta = ref["eta"].values
     out = {"real_text_fig7_attention": views.attention_maps(
-        rows, [int(steps[i]) for i in pick],
+        [("1 layer", ref, -1), ("3 layers (layer 0)", l3, -1), ("analysed, 1 layer", ana, -1)],
         title=rf"lowest-layer attention, $\eta$={eta[-1]:g}, seed 0, one evaluation sequence ({split})")}
-    curves = [(n, r["entropy"].values[:, :, -1, 0], r["entropy"].values[:, :, 0, 0])
-              for n, r in (("reference", ref), ("analysed", ana))]
-    n_seeds, n_steps = manifest["n_seeds"], int(steps[-1])
-    out["real_text_fig10_entropy"] = views.entropy_vs_lr(curves, eta, ref=info["uniform_entropy"],
+    n_seeds, n_steps = manifest["n_seeds"], int(record_values(ref)[-1])
+    out["real_text_fig10_entropy"] = views.entropy_vs_lr({"reference": ref, "analysed": ana},
                                                          title=f"{n_seeds} seeds, {n_steps} SGD steps ({split})")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True)
     for ax, (n, r) in zip(axes, (("reference", ref), ("analysed", ana))):
-        fa = freeze_analysis(r["attn"].values, record_values(r))
-        views.change_vs_step(fa["steps"], fa["change"], r["eta"].values, fa["freeze"], fa["eps"], title=f"{n} model",
-                             ax=ax)
+        views.change_vs_step(r, title=f"{n} model", ax=ax)
     out["real_text_attention_change"] = fig
     return out
 

@@ -75,9 +75,8 @@ def test_fig4_setting_is_measured():
     from scanflow.engine.config import load_config
     from scanflow.papers.scan_snap.checks.sim_checks import fig4_mismatches
 
-    class Out:
-        def __init__(self, y):
-            self.arrays = {"lr_Y": np.array(y), "lr_Z": np.array([1.0] * len(y))}
+    def Out(y):  # the run's per-point rates, as a Dataset gives them (ds["lr_Y"])
+        return {"lr_Y": np.array(y), "lr_Z": np.array([1.0] * len(y))}
 
     cfg = load_config(ROOT / "configs" / "scan_snap_small.yaml")
     assert fig4_mismatches(cfg, Out([1.0, 10.0])) == {}

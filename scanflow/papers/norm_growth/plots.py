@@ -1,5 +1,8 @@
-"""Views of norm-growth measurements (spec §4): every function takes arrays, or (``*_run``, `all_figures`) a
-results Dataset (`scanflow.load_run`), and returns a figure. Nothing here simulates or saves."""
+"""Views of norm-growth measurements (spec §4). The figures of a training run (`norm_vs_t`,
+`direction_cosines`, `training_curves`; `all_figures`, what ``scanflow plot`` draws) take its results Dataset
+(`Context.run`, `scanflow.load_run`) and a grid point, plus the few numbers a check adds (a fitted law, a
+title); `sat_curves` and `support_histogram` take the numbers a check computes from the trained parameters.
+Every function returns a figure; nothing here simulates or saves."""
 
 from __future__ import annotations
 
@@ -8,38 +11,61 @@ import numpy as np
 from scanflow.engine.figures import plt
 
 
-def norm_vs_t(t_R, rho_SxR, fit=None, fit_label: str = "", title: str = "", group_norms: dict | None = None):
-    """||theta_t|| against t on log-log axes, one line per seed, with an optional fitted law
-    ``fit = (t_fit, rho_fit)`` and per-group norms (seed 0) as thin lines."""
+def _run_head(ds, point: int) -> tuple[np.ndarray, list[str], str]:
+    from scanflow.engine.dataset import config_of
+    from scanflow.engine.figures import record_values
+
+    t = np.asarray(record_values(ds), float)
+    groups = [str(g) for g in ds["group"].values]
+    eta = float(ds[f"lr_{groups[0]}"].values[point])
+    return t, groups, f"{config_of(ds).get('name', '')}: eta={eta:g}"
+
+
+def norm_vs_t(ds, point: int = 0, fit=None, fit_label: str = "", title: str | None = None):
+    """||theta_t|| of every seed of grid point `point` against t on log-log axes, the per-group norms of
+    seed 0 as thin lines, and an optional fitted law ``fit = (t_fit, rho_fit)``. `title` defaults to the
+    run's name, eta and seed count."""
+    t, groups, head = _run_head(ds, point)
+    rho_SxR, group_norm = ds["norm"].values[point], ds["group_norm"].values[point, 0]
+    group_norms = {g: group_norm[:, i] for i, g in enumerate(groups)}
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    t = np.asarray(t_R, float)
     keep = t > 0
     for s, rho in enumerate(np.atleast_2d(rho_SxR)):
         ax.loglog(t[keep], rho[keep], "-", lw=1.8, color="C0", alpha=0.8, label="||theta_t|| (seeds)" if s == 0 else None)
-    for i, (g, rho_g) in enumerate((group_norms or {}).items()):
+    for i, (g, rho_g) in enumerate(group_norms.items()):
         ax.loglog(t[keep], np.asarray(rho_g)[keep], ":", lw=1, color=f"C{i + 2}", label=f"group {g} (seed 0)")
     if fit is not None:
         ax.loglog(fit[0], fit[1], "r--", lw=1.5, label=fit_label or "fit")
     ax.set_xlabel("step t")
     ax.set_ylabel("parameter norm")
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{head}, {rho_SxR.shape[0]} seeds" if title is None else title, fontsize=9)
     return fig
 
 
-def direction_cosines(t_next, c_next, t_2x, c_2x, t_final=None, c_final=None, title: str = ""):
-    """C_next, C_2x = cos(theta_t, theta_2t) and C_final against t, with the random-walk null 1/sqrt 2."""
+def direction_cosines(ds, point: int = 0, seed: int = 0, title: str | None = None):
+    """C_next, C_2x = cos(theta_t, theta_2t) and C_final = cos(theta_t, theta_T) against t, from the recorded
+    parameters of one run (grid point `point`, seed `seed`), with the random-walk null 1/sqrt 2. None when the
+    parameters were not recorded (``model.record_params``) or fewer than 3 records allow no C_2x."""
+    from scanflow.measure import norm_growth as ng
+
+    t, _, head = _run_head(ds, point)
+    if "params" not in ds.data_vars or len(t) < 3:
+        return None
+    u = ds["params"].values[point, seed]
+    t_2x, c_2x = ng.cosine_2x(t, u)
+    if not len(c_2x):
+        return None
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    ax.semilogx(t_next, c_next, "-", label="C_next (consecutive records)")
+    ax.semilogx(t[1:], ng.cosine_consecutive_R1(u), "-", label="C_next (consecutive records)")
     ax.semilogx(t_2x, c_2x, "o-", ms=3, label="C_2x = cos(theta_t, theta_2t)")
-    if t_final is not None:
-        ax.semilogx(t_final, c_final, "-", alpha=0.7, label="C_final = cos(theta_t, theta_T)")
+    ax.semilogx(t, ng.cosine_to_final_R(u), "-", alpha=0.7, label="C_final = cos(theta_t, theta_T)")
     ax.axhline(1 / np.sqrt(2), color="k", ls="--", label="1/sqrt 2 (random-walk null)")
     ax.set_xlabel("step t")
     ax.set_ylabel("cosine")
     ax.set_ylim(min(0.5, np.nanmin(c_2x) - 0.05), 1.02)
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{head}: direction cosines, seed {seed}" if title is None else title, fontsize=9)
     return fig
 
 
@@ -75,42 +101,7 @@ def support_histogram(counts: dict, refs: dict | None = None, title: str = ""):
     return fig
 
 
-def _run_head(ds, point: int) -> tuple[np.ndarray, list[str], str]:
-    from scanflow.engine.dataset import config_of
-    from scanflow.engine.figures import record_values
-
-    t = np.asarray(record_values(ds), float)
-    groups = [str(g) for g in ds["group"].values]
-    eta = float(ds[f"lr_{groups[0]}"].values[point])
-    return t, groups, f"{config_of(ds).get('name', '')}: eta={eta:g}"
-
-
-def norm_run(ds, point: int = 0):
-    """`norm_vs_t` of a results Dataset (`scanflow.load_run`): ||theta_t|| of every seed of grid point
-    `point` against t, group norms of seed 0."""
-    t, groups, head = _run_head(ds, point)
-    norm, group_norm = ds["norm"].values[point], ds["group_norm"].values[point, 0]
-    gn = {g: group_norm[:, i] for i, g in enumerate(groups)}
-    return norm_vs_t(t, norm, title=f"{head}, {norm.shape[0]} seeds", group_norms=gn)
-
-
-def cosines_run(ds, point: int = 0, seed: int = 0):
-    """`direction_cosines` (C_next, C_2x, C_final) from the recorded parameters of one run; None when
-    the parameters were not recorded (``model.record_params``) or fewer than 3 records allow no C_2x."""
-    from scanflow.measure import norm_growth as ng
-
-    t, _, head = _run_head(ds, point)
-    if "params" not in ds.data_vars or len(t) < 3:
-        return None
-    u = ds["params"].values[point, seed]
-    t2, c2 = ng.cosine_2x(t, u)
-    if not len(c2):
-        return None
-    return direction_cosines(t[1:], ng.cosine_consecutive_R1(u), t2, c2, t, ng.cosine_to_final_R(u),
-                             title=f"{head}: direction cosines, seed {seed}")
-
-
-def training_run(ds, point: int = 0):
+def training_curves(ds, point: int = 0):
     """Evaluation loss and error, step size ||delta_t|| (every seed) and alignment cos(delta_t, theta_t)
     (seed 0) of grid point `point` against t."""
     t, _, head = _run_head(ds, point)
@@ -136,16 +127,16 @@ def training_run(ds, point: int = 0):
 
 
 def all_figures(ds) -> dict:
-    """The figures of a ``norm_growth`` run (`Workload.plots`; views of its arrays, nothing is simulated):
-    ``norm`` (`norm_run`), ``cosines`` (`cosines_run`, when the parameters were recorded) and ``training``
-    (`training_run`). One set per grid point (suffix ``_p<i>`` when there are several)."""
+    """The figures of a ``norm_growth`` run (`Workload.plots`; views of its Dataset, nothing is simulated):
+    ``norm`` (`norm_vs_t`), ``cosines`` (`direction_cosines`, when the parameters were recorded) and
+    ``training`` (`training_curves`). One set per grid point (suffix ``_p<i>`` when there are several)."""
     P = ds.sizes["point"]
     figs = {}
     for p in range(P):
         sfx = f"_p{p}" if P > 1 else ""
-        figs[f"norm{sfx}"] = norm_run(ds, p)
-        cos = cosines_run(ds, p)
+        figs[f"norm{sfx}"] = norm_vs_t(ds, p)
+        cos = direction_cosines(ds, p)
         if cos is not None:
             figs[f"cosines{sfx}"] = cos
-        figs[f"training{sfx}"] = training_run(ds, p)
+        figs[f"training{sfx}"] = training_curves(ds, p)
     return figs

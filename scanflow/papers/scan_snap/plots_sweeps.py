@@ -331,3 +331,8 @@ def phase_figure(run, predicted_snap: Callable[[np.ndarray], np.ndarray], title:
     fig.suptitle(title or f"Phase diagram (M = {g['M']}, K = {g['K']}, {g['steps']} steps)", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+__all__ = ["H0", "RECALL_MEASURES", "THRESHOLD_RANGES", "distinct_mask", "fig6_entropy", "fig6_table",
+           "final_attention", "final_entropy", "format_fig6_table", "phase_figure", "phase_grid", "ratio_grid",
+           "recall_figure", "recall_table", "snap_time", "threshold_range", "vocab"]

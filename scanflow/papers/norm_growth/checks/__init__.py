@@ -8,3 +8,5 @@ from scanflow.papers.norm_growth.checks import other_papers  # noqa: F401  NG-sc
 # Shown by `scanflow verify` without a paper (measured on 2 shared CPU cores, README "Norm growth").
 EXPECTED_DURATION = "about 10 min (--quick: about 2-4 min) on 2 CPU cores"
 from scanflow.papers.norm_growth import mutations  # noqa: F401,E402  ng-* simulator bugs (scanflow verify --mutant)
+
+__all__ = ["mutations", "other_papers", "theory_checks", "transformer_checks"]

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanflow.engine.figures import plt
+from scanflow.engine.dataset import config_of, manifest_of
+from scanflow.engine.figures import plt, record_values
 from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
 from scanflow.papers.scan_snap import theory as ss_theory
@@ -43,19 +44,20 @@ def ng_scan_snap(ctx: Context) -> Result:
     """Not a test of Theorem 4 (no home setting, see ``no_home``): the S10 setting measured through the norm-growth
     lens. Its meters are scan-snap's own (`scanflow.papers.scan_snap.checks.assumptions`)."""
     from scanflow.papers.scan_snap.checks import assumptions as A
-    from scanflow.papers.scan_snap.checks.common import POP, sweep
+    from scanflow.papers.scan_snap.checks.common import POP
     from scanflow.papers.scan_snap.data import official_layout
 
     K, eY, eZ = 4, 1.0, 0.1  # the S10 setting
     steps = 5000  # both modes: the three decades 50, 500, 5000 of the per-decade ratios
     layout = ["data.num_last=1", f"data.num_next_per_last={K}", "data.num_common=1", "data.common_weight=1.0"]
-    out = sweep(POP, *layout, f"train.steps={steps}", "train.record_every=1", f"sweep.lr.Y=[{eY}]",
-                f"sweep.lr.Z=[{eZ}]")
+    ds = ctx.run(POP, *layout, f"train.steps={steps}", "train.record_every=1", f"sweep.lr.Y=[{eY}]",
+                 f"sweep.lr.Z=[{eZ}]")
     M = official_layout(num_last=1, num_next_per_last=K, num_common=1).M
-    t = out.coords["record"].astype(float)
-    nY, nZ = out.arrays["norm_Y"][0, 0], out.arrays["norm_Z"][0, 0]
-    z_row = out.arrays["z"][0, 0, :, 0, :]  # (records, M): the shared query's row of Z
-    attn = out.arrays["attn"][0, 0, :, 0, :] if "attn" in out.arrays else None
+    t = record_values(ds).astype(float)
+    nY, nZ = ds["norm_Y"].values[0, 0], ds["norm_Z"].values[0, 0]
+    z_row = ds["z"].values[0, 0, :, 0, :]  # (records, M): the shared query's row of Z
+    attn = ds["attn"].values[0, 0, :, 0, :] if "attn" in ds.data_vars else None
+    probs = np.asarray(manifest_of(ds)["workload_info"]["probs_KxM"], np.float64)
     t0 = float(ss_theory.t0(K, M, eY))
     h = ss_theory.h_closed(t / K, M, eY)
     T3 = [T for T in (50.0, 500.0, 5000.0) if T <= t[-1]]
@@ -64,8 +66,8 @@ def ng_scan_snap(ctx: Context) -> Result:
     gates = [at_least("smallest per-step increment of ||Z||, ||Y||", grow_min, 0.0, why="norms increasing")]
     # attention row vs its saturated version zeta(z) (same support: the population attention is P(l|n) e^{z_l}
     # normalised; saturation scales z, i.e. takes c -> inf in softmax(c z + log P))
-    logP = np.log(np.maximum(np.asarray(out.info["probs_KxM"])[0], 1e-300))
-    live = np.asarray(out.info["probs_KxM"])[0] > 0
+    logP = np.log(np.maximum(probs[0], 1e-300))
+    live = probs[0] > 0
     tv = {}
     for T in T3:
         i = int(np.argmin(np.abs(t - T)))
@@ -95,11 +97,10 @@ def ng_scan_snap(ctx: Context) -> Result:
                   close("||Y|| per-decade increment ratio", rY, r_h, atol=0.1, why="h(t/K), Lemma 6")]
         notes = ("||Z|| is dominated by the common-token logit z_c (the distinct logits stay < 1e-2), so its growth is "
                  "S10's ln ln t law; the attention row stays far from its saturated version: no winner-takes-all.")
-    probs = np.asarray(out.info["probs_KxM"])
     gate = all_of(*gates)
     assumptions = [
-        A.no_positional_encoding(), A.long_sequences(str(out.config.data.mode)),
-        A.lr_ratio_of(out) if "lr_Y" in out.arrays else A.lr_ratio(eY / eZ), A.a2_overlap(probs),
+        A.no_positional_encoding(), A.long_sequences(str(config_of(ds)["data"]["mode"])),
+        A.lr_ratio_of(ds) if "lr_Y" in ds.coords else A.lr_ratio(eY / eZ), A.a2_overlap(probs),
         A.thm1_vocabulary(M), *A.thm1_eta_Y(eY, M),
         meter("Thm 4: first measured time / t0 (snap regime)", T3[0] / t0, ">=", 1,
               ref="Tian et al. 2023, Thm 4 (the ln ln t law after t0; scan_snap.theory.t0)"),
@@ -135,7 +136,7 @@ def ng_scan_snap(ctx: Context) -> Result:
     return Result(
         predicted=pred, measured=meas, **gate.result_fields(), notes=notes,
         setting=f"(P) S10 setting of scan-snap: one query, K={K}, one common token, M={M}, Y(0)=Z(0)=0, GD, "
-        f"{steps} steps recorded every step, fp64, via scanflow.engine.sweep.run_sweep",
+        f"{steps} steps recorded every step, fp64, via Context.run",
         figure=ctx.save_figure(fig, "NG_scan_snap.png"),
         assumptions=assumptions,
         sources={"t0": "scan_snap.theory.t0 (Tian et al. 2023, Lemma 9 / Thm 4, exact x0)",
@@ -217,7 +218,6 @@ def _no_plots(run, out_dir, prefix=""):
             "full-batch GD lr 2e-3, both modes (quick: 2000 steps)")
 def ng_cooccurrence(ctx: Context) -> Result:
     from scanflow.engine.config import config_from_dict
-    from scanflow.engine.sweep import run_sweep
     from scanflow.papers.cooccurrence import theory as ctheory
     from scanflow.papers.cooccurrence import workload as cwl
     from scanflow.papers.cooccurrence.checks import assumptions as CA
@@ -231,8 +231,8 @@ def ng_cooccurrence(ctx: Context) -> Result:
     d = cfg.data.vocab
     eta = float(cfg.sweep.lr["eta"][0])
     sigma0, sigma1 = cwl.sigmas(cfg)
-    out = run_sweep(cfg)
-    rec = {k: out.arrays[k][0, 0] for k in ("norms", "min_margin", "max_abs_F", "loss", "traces", "drift_step")}
+    ds = ctx.run(cfg)
+    rec = {k: ds[k].values[0, 0] for k in ("norms", "min_margin", "max_abs_F", "loss", "traces", "drift_step")}
     tc = cfg.train
     plain = bool(tc.method == "sgd" and tc.optimizer == "sgd" and not (tc.optimizer_args or {}) and tc.clip_norm is None)
     assumptions = [
@@ -243,7 +243,7 @@ def ng_cooccurrence(ctx: Context) -> Result:
               ref="the balance law is an identity of plain GD (ours); the paper's Thm 3.1 is for gradient flow"),
     ]
     train_groups = GROUPS
-    t_all = eta * np.asarray(out.coords["record"], np.float64)  # time in units of the learning rate
+    t_all = eta * np.asarray(record_values(ds), np.float64)  # time in units of the learning rate
     drift = np.cumsum(rec["drift_step"], axis=0)  # the exact GD drift of the traces up to each record
     tr0 = rec["traces"][0]
     n0 = rec["norms"][0]
@@ -299,6 +299,6 @@ def ng_cooccurrence(ctx: Context) -> Result:
                                 "||g||^2 terms of plain GD (ours, exact)"},
         setting=f"co-occurrence data n={n}, L={L}, d={d}; m={m}, m1={m1}, sigma from init_scales (c0={cfg.model.c0:g}), "
         f"a = +-1 fixed; full-batch GD lr={eta}, {steps} steps recorded every step, fp64, via "
-        "scanflow.engine.sweep.run_sweep (workload cooccurrence, train.method sgd, optimizer sgd)",
+        "Context.run (workload cooccurrence, train.method sgd, optimizer sgd)",
         figure=ctx.save_figure(fig, "NG_cooccurrence.png"),
     )

@@ -1,13 +1,13 @@
 """Norm-growth checks C8-C10 on the causal transformer (Merrill et al. 2021, Prop. 1, Figs. 3-4; user note
 docs/papers/norm_growth.md).
 
-Training runs go through the engine: `scanflow.engine.sweep.run_sweep` on the ``norm_growth`` workload
+Training runs go through the engine: `Context.run` on the ``norm_growth`` workload
 (`scanflow.papers.norm_growth.workload`, one vmapped program over seeds; float64 configs, ``x64: true``),
 on the toy tasks of `scanflow.papers.norm_growth.data`. The full-mode configs are those of
 ``configs/norm_growth_running_max.yaml`` (C8), ``configs/norm_growth_postln.yaml`` (C8-postLN) and
-``configs/norm_growth_majority.yaml`` (the mean head built in at init, reported by C10-count); runs are cached
-per (setting, quick) so C8-C10 share them. Everything downstream (norm fits, direction cosines, saturation) is
-computed from the recorded arrays.
+``configs/norm_growth_majority.yaml`` (the mean head built in at init, reported by C10-count); `Context.run`
+caches each run's Dataset per config, so C8-C10 share them. Everything downstream (norm fits, direction cosines,
+saturation) is computed from the run's Dataset (its recorded norms and parameters).
 
 Every check states the assumptions of the result it tests (`homogeneity_meters`: biases and the block form,
 Table 1 / App. D; `premise_meters`: the norm still growing in a converging direction, Prop. 1) and, where the
@@ -17,14 +17,14 @@ claim is asymptotic in the norm, a regime path along training (`sat_path`: the v
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from scanflow.engine.config import Config, config_from_dict
-from scanflow.engine.sweep import run_sweep
+from scanflow.engine.dataset import config_of
+from scanflow.engine.figures import record_values
 from scanflow.papers.norm_growth.data import ToyTask
 from scanflow.papers.norm_growth import workload as wl
 from scanflow.measure import norm_growth as ng
@@ -82,33 +82,37 @@ def config(setting: str, quick: bool, zero_qk: bool = False) -> Config:
                                    f"sweep.seeds={2 if quick else 3}", f"model.qk_scale={0.0 if zero_qk else 1.0}"])
 
 
-@lru_cache(maxsize=8)
-def trained(setting: str, quick: bool, zero_qk: bool = False):
-    """(spec, task, t_R, final params (S, ...), records (S, R, ...)) of one cached training run.
-
-    ``records`` holds ``norm``, ``alignment``, ``step_norm``, ``loss`` (S, R), ``group_norm`` {group: (S, R)}
-    and ``params`` (the parameter tree, leaves (S, R, ...)), all from the engine's recorded arrays."""
+def trained(ctx: Context, setting: str, zero_qk: bool = False):
+    """The Dataset of one training run (`Context.run`: one run per config, shared by the checks; read-only):
+    ``norm``, ``alignment``, ``step_norm``, ``loss``, ``acc`` over (point, seed, step), ``group_norm`` (and
+    axis ``group``) and ``params`` (axis ``param``, the flattened parameters; `params_at` rebuilds the tree)."""
     _x64()
-    cfg = config(setting, quick, zero_qk)
-    out = run_sweep(cfg)
-    a = out.arrays
-    if a["diverged"].any():
-        raise RuntimeError(f"norm-growth {setting}: a run diverged at step {a['diverged_step'].max()}")
-    t = np.asarray(out.coords["record"], float)
-    recs = {k: a[k][0] for k in ("norm", "alignment", "grad_alignment", "step_norm", "loss")}
-    recs["group_norm"] = {str(g): a["group_norm"][0, :, :, i] for i, g in enumerate(out.coords["group"])}
-    recs["params"] = wl.unflatten(cfg, a["params"][0])
-    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x[:, -1]), recs["params"])
-    return wl.spec_of(cfg), wl.task_of(cfg), t, params, recs
+    ds = ctx.run(config(setting, ctx.quick, zero_qk))
+    if ds["diverged"].values.any():
+        raise RuntimeError(f"norm-growth {setting}: a run diverged at step {ds['diverged_step'].values.max()}")
+    return ds
+
+
+def model_of(ds) -> tuple:
+    """(CausalSpec, ToyTask) of a run's Dataset (from its config)."""
+    cfg = config_from_dict(config_of(ds))
+    return wl.spec_of(cfg), wl.task_of(cfg)
+
+
+def steps_of(ds) -> np.ndarray:
+    """The record steps t of a run, as floats."""
+    return np.asarray(record_values(ds), float)
+
+
+def params_at(ds, record: int = -1, seed: int | None = None):
+    """The parameter tree at record index `record` (-1: the end of training) of grid point 0: leaves (S, ...)
+    over the seeds, or one seed's (`seed`)."""
+    flat = ds["params"].values[0, :, record] if seed is None else ds["params"].values[0, seed, record]
+    return jax.tree_util.tree_map(jnp.asarray, wl.unflatten(config_from_dict(config_of(ds)), flat))
 
 
 def _seed(tree, s):
     return jax.tree_util.tree_map(lambda a: a[s], tree)
-
-
-def _at(recs, s, i):
-    """The parameters of seed s at record i."""
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a[s, i]), recs["params"])
 
 
 def eval_batch(task: ToyTask, n: int = 256):
@@ -141,11 +145,11 @@ def _scrambled(params, key):
     return jax.tree_util.tree_unflatten(tdef, [sc * x for x in rnd])
 
 
-def growth_summary(t, recs, n_boot: int = 300) -> dict:
-    """Fits of rho(t) over t >= T/10 for every seed: log-log exponent with a pairs-bootstrap CI, the best
-    two-parameter law a g(t) + b, the last C_2x pair, the mean late alignment. (The free a t^p + b fit is
-    ill-conditioned here: over one decade of slow growth its p runs to the bounds.)"""
-    rho = recs["norm"]
+def growth_summary(ds, n_boot: int = 300) -> dict:
+    """Fits of rho(t) over t >= T/10 for every seed of a run's Dataset: log-log exponent with a pairs-bootstrap
+    CI, the best two-parameter law a g(t) + b, the last C_2x pair, the mean late alignment. (The free a t^p + b
+    fit is ill-conditioned here: over one decade of slow growth its p runs to the bounds.)"""
+    t, rho = steps_of(ds), ds["norm"].values[0]
     S = rho.shape[0]
     win = t >= t[-1] / 10
     out = {"p": [], "p_ci": [], "best": [], "c2x_last": [], "fits0": None}
@@ -155,11 +159,11 @@ def growth_summary(t, recs, n_boot: int = 300) -> dict:
         out["p"].append(ll.params["p"])
         out["p_ci"].append(ll.ci["p"])
         out["best"].append(ng.best_law(fits))
-        _, c2 = ng.cosine_2x(t, _seed(recs["params"], s))
+        _, c2 = ng.cosine_2x(t, ds["params"].values[0, s])
         out["c2x_last"].append(float(c2[-1]))
         if s == 0:
             out["fits0"] = fits
-    out["alignment_late"] = float(np.nanmean(recs["alignment"][:, win]))
+    out["alignment_late"] = float(np.nanmean(ds["alignment"].values[0][:, win]))
     return out
 
 
@@ -206,22 +210,24 @@ def _path_idx(t) -> list[int]:
     return [int(np.argmin(np.abs(t - t[-1] / k))) for k in (8, 4, 2, 1)]
 
 
-def sat_path(spec, t, recs, batch, violation, axis="training step t", why="", gate="") -> tuple:
-    """The regime path along training (deeper into Prop. 1's regime as the norm grows): ``violation(logits,
-    logits at c = 1000, attention at c = 1000)`` per seed at T/8, T/4, T/2, T. Returns (Regime, norms (4, S))."""
+def sat_path(spec, ds, batch, violation, axis="training step t", why="", gate="") -> tuple:
+    """The regime path along training of a run's Dataset (deeper into Prop. 1's regime as the norm grows):
+    ``violation(logits, logits at c = 1000, attention at c = 1000)`` per seed at T/8, T/4, T/2, T. Returns
+    (Regime, norms (4, S))."""
     f = jax.jit(lambda p: causal.apply(p, batch["x"], spec))
-    S = recs["norm"].shape[0]
+    t, rho = steps_of(ds), ds["norm"].values[0]
+    S = rho.shape[0]
     idx = _path_idx(t)
     viol = []
     for i in idx:
         v = []
         for s in range(S):
-            p = _at(recs, s, i)
+            p = params_at(ds, i, seed=s)
             lg, _ = f(p)
             l1, A1 = f(sat.scale_all(p, 1000.0))
             v.append(float(violation(lg, l1, A1)))
         viol.append(np.array(v))
-    return trend(axis, t[idx], viol, why=why, gate=gate), recs["norm"][:, idx].T
+    return trend(axis, t[idx], viol, why=why, gate=gate), rho[:, idx].T
 
 
 def _sat_violation(lg, l1, A1):
@@ -232,21 +238,22 @@ def _sat_violation(lg, l1, A1):
 
 
 def _c8(ctx: Context, setting: str) -> Result:
-    spec, task, t, params, recs = trained(setting, ctx.quick)
+    ds = trained(ctx, setting)
+    spec, task = model_of(ds)
+    t, rho, params = steps_of(ds), ds["norm"].values[0], params_at(ds)
     batch = eval_batch(task)
-    S = recs["norm"].shape[0]
+    S = rho.shape[0]
     st = [saturation_stats(spec, _seed(params, s), batch) for s in range(S)]
-    p_init = jax.tree_util.tree_map(lambda a: jnp.asarray(a[0, 0]), recs["params"])
+    p_init = params_at(ds, 0, seed=0)
     st_init = saturation_stats(spec, p_init, batch)
     scr = _scrambled(_seed(params, 0), jax.random.PRNGKey(9))
     lg, _ = causal.apply(_seed(params, 0), batch["x"], spec)
     l_scr, _ = causal.apply(sat.scale_all(scr, 1000.0), batch["x"], spec)
     agree_scr = float(sat.prediction_agreement(lg, l_scr))
-    rho = recs["norm"]
     sat1000 = np.array([x["sat_c"][-1] for x in st])
     agree1000 = np.array([x["agree_c"][-1] for x in st])
     dacc = np.array([abs(x["acc"] - x["acc_sat"]) for x in st])
-    gs = growth_summary(t, recs)
+    gs = growth_summary(ds)
     h = len(t) // 2
     growth = float(np.min(np.minimum(rho[:, -1] - rho[:, h], rho[:, h] - rho[:, 0]) / rho[:, 0]))
     gate = all_of(
@@ -259,22 +266,18 @@ def _c8(ctx: Context, setting: str) -> Result:
         at_most("sat(1000) at init (seed 0)", st_init["sat_c"][-1], 0.9, why="clearly lower at init"),
         at_most("agreement, random direction of equal norm", agree_scr, 0.5, why="the direction matters, not the norm"),
     )
-    path, rho_path = sat_path(spec, t, recs, batch, _sat_violation, gate=SAT_TERM,
+    path, rho_path = sat_path(spec, ds, batch, _sat_violation, gate=SAT_TERM,
                               why="Prop. 1: sat -> 1 as the norm grows; violation = 0.99 - sat(1000)")
     fits0 = gs["fits0"]
     best = fits0[gs["best"][0]]
     win = t >= t[-1] / 10
     g = ng.LAWS.get(gs["best"][0], ng.log_root_law(2.0))
-    fig = plots.norm_vs_t(t, rho, fit=(t[win], best.params["a"] * g(t[win]) + best.params["b"]),
+    fig = plots.norm_vs_t(ds, fit=(t[win], best.params["a"] * g(t[win]) + best.params["b"]),
                           fit_label=f"best law {gs['best'][0]} (seed 0)",
-                          title=f"C8 [{setting}]: running max, Adam lr={LR}, {S} seeds",
-                          group_norms={k: v[0] for k, v in recs["group_norm"].items()})
+                          title=f"C8 [{setting}]: running max, Adam lr={LR}, {S} seeds")
     fig_name = ctx.save_figure(fig, f"C8_{setting}_norm.png")
-    u = _seed(recs["params"], 0)
-    t2, c2 = ng.cosine_2x(t, u)
-    figd = plots.direction_cosines(t[1:], ng.cosine_consecutive_R1(u), t2, c2, t, ng.cosine_to_final_R(u),
-                                   title=f"C8 [{setting}]: direction cosines, seed 0")
-    ctx.save_figure(figd, f"C8_{setting}_cosines.png")
+    ctx.save_figure(plots.direction_cosines(ds, seed=0, title=f"C8 [{setting}]: direction cosines, seed 0"),
+                    f"C8_{setting}_cosines.png")
     return Result(
         predicted={"rho(t)": "increasing", "sat(1000) = cos(logits(theta), logits(1000 theta))": f">= {th.SAT_MIN}",
                    "argmax agreement with the c = 1000 model": f">= {AGREE_MIN}", "|acc - acc_sat|": f"<= {DACC_MAX}",
@@ -293,7 +296,7 @@ def _c8(ctx: Context, setting: str) -> Result:
                   "rho at T/8, T/4, T/2, T (mean over seeds)": rho_path.mean(1)},
         **gate.result_fields(), seeds=S,
         setting=f"{spec}; running max over V={V_MAX}, T={T_SEQ}; Adam lr={LR} constant, no WD, batch {BATCH}, "
-        f"{int(t[-1])} steps, float64, trained by the engine (workload norm_growth, run_sweep); eval on 256 fresh "
+        f"{int(t[-1])} steps, float64, trained by the engine (workload norm_growth, Context.run); eval on 256 fresh "
         "sequences",
         notes=f"Direction cosines: figures/C8_{setting}_cosines.png. Growth laws and C_2x are reported, not gated: R^2 "
               "cannot separate growth laws over one decade (docs/papers/norm_growth.md).",
@@ -328,16 +331,18 @@ def c8(ctx: Context) -> Result:
        no_home="a control: the block is outside the paper's homogeneity argument by design (biases, post-norm)")
 def c8_postln(ctx: Context) -> Result:
     r = _c8(ctx, "post-LN")
-    spec, task, t, params, recs = trained("post-LN-nobias", ctx.quick)
+    ds = trained(ctx, "post-LN-nobias")
+    spec, task = model_of(ds)
+    params = params_at(ds)
     batch = eval_batch(task)
-    S = recs["norm"].shape[0]
+    S = ds.sizes["seed"]
     f = jax.jit(lambda p: causal.apply(p, batch["x"], spec)[0])
     s_nb, a_nb = [], []
     for s in range(S):
         lg, l1 = f(_seed(params, s)), f(sat.scale_all(_seed(params, s), 1000.0))
         s_nb.append(float(sat.sat(lg, l1)))
         a_nb.append(float(sat.prediction_agreement(lg, l1)))
-    path_nb, _ = sat_path(spec, t, recs, batch, _sat_violation)
+    path_nb, _ = sat_path(spec, ds, batch, _sat_violation)
     r.measured["(beside it, not gated) no biases, residual kept: sat(1000) per seed"] = np.array(s_nb)
     r.measured["(beside it, not gated) no biases, residual kept: agreement per seed"] = np.array(a_nb)
     r.measured["(beside it, not gated) no biases, residual kept: " + path_nb.axis + " path of 0.99 - sat(1000)"] = (
@@ -443,8 +448,10 @@ def c9(ctx: Context) -> Result:
     curves[f"standard pre-LN X + F(LN X), biases (mean of {S})"] = std.mean(0)
     meas["(not gated) standard pre-LN X + F(LN X), biases, not the paper's block: cos at c = 1, 10 (mean)"] = [
         float(std[:, 0].mean()), float(std[:, -1].mean())]
-    spec, task, t, params, recs = trained("homogeneous", ctx.quick)
-    gs = growth_summary(t, recs, n_boot=200)
+    ds = trained(ctx, "homogeneous")
+    spec, task = model_of(ds)
+    params = params_at(ds)
+    gs = growth_summary(ds, n_boot=200)
     batch = eval_batch(task)
     tr = scale_curves(lambda q, xx: causal.apply(q, xx, spec)[0], params, batch["x"], cs)
     curves["trained (C8 homogeneous model, seed 0)"] = tr[0]
@@ -510,7 +517,9 @@ def _mean_m_visible(A, nvis_min=4):
 def c10(ctx: Context) -> Result:
     pred, meas, gates = {}, {}, []
     # (a) argmax head: the C8 homogeneous model, saturated at c = 1000
-    spec, task, t, params, recs = trained("homogeneous", ctx.quick)
+    ds = trained(ctx, "homogeneous")
+    spec, task = model_of(ds)
+    params = params_at(ds)
     batch = eval_batch(task)
     S = jax.tree_util.tree_leaves(params)[0].shape[0]
     ref_a = th.argmax_head_reference(V_MAX, T_SEQ)
@@ -556,7 +565,7 @@ def c10(ctx: Context) -> Result:
     pred["(d) multiply mask: mean m, split; -inf mask: m"] = f"{ref_d['mean_m']:.4f}, {ref_d['split']:.4f}; 1"
     meas["(d) multiply mask: mean m, split; -inf mask: max m"] = f"{mm:.4f}, {sp_m:.4f}; {res_d['neg_inf'][0].max()}"
     gate = all_of(*gates)
-    gs = growth_summary(t, recs, n_boot=200)
+    gs = growth_summary(ds, n_boot=200)
     counts = {"argmax head (trained, c=1000)": np.concatenate(m_a),
               "multiplicative-mask artefact": res_d["multiply"][0].ravel()}
     fig = plots.support_histogram(counts, {"argmax reference": ref_a["mean_m"],
@@ -607,9 +616,11 @@ def _global_violation(lg, l1, A1, min_ratio=0.9):
        home="the C8 homogeneous block (no biases, no residual) trained on majority from a standard init, Prop. 1's "
             "premise met (both modes)")
 def c10_count(ctx: Context) -> Result:
-    spec, task, t, params, recs = trained("count-homogeneous", ctx.quick)
+    ds = trained(ctx, "count-homogeneous")
+    spec, task = model_of(ds)
+    t, params = steps_of(ds), params_at(ds)
     batch = eval_batch(task)
-    S = recs["norm"].shape[0]
+    S = ds.sizes["seed"]
     ref = th.prefix_uniform_reference_visible(T_SEQ)
     st = [_head_stats(spec, _seed(params, s), batch) for s in range(S)]
     gates, meas = [], {}
@@ -622,13 +633,14 @@ def c10_count(ctx: Context) -> Result:
             f"{sat.CLASS_NAMES[x['class']]}, {x['mean_m']:.3f}, {x['mean_r']:.3f}, {x['split']:.3f}; "
             f"{x['acc']:.3f} / {x['acc_sat']:.3f}; {x['sat']:.4f}")
     gate = all_of(*gates)
-    gs = growth_summary(t, recs, n_boot=200)
-    path, _ = sat_path(spec, t, recs, batch, _global_violation, gate="seed 0: mean r of the saturated head",
+    gs = growth_summary(ds, n_boot=200)
+    path, _ = sat_path(spec, ds, batch, _global_violation, gate="seed 0: mean r of the saturated head",
                        why="violation = 0.9 - mean r of the saturated head: does it become global as the norm grows?")
     # what a head built in at init gives: W_Q = W_K = 0 (qk_scale 0, configs/norm_growth_majority.yaml), reported
-    spec_b, task_b, _, params_b, _ = trained("count", ctx.quick, zero_qk=True)
+    ds_b = trained(ctx, "count", zero_qk=True)
+    spec_b, task_b = model_of(ds_b)
     bb = eval_batch(task_b)
-    p0 = _seed(params_b, 0)
+    p0 = params_at(ds_b, seed=0)
     qk_norm = float(sum(jnp.sum(jnp.abs(v)) for v in jax.tree_util.tree_leaves(
         {k: p0["attn"]["layer_0"][k] for k in ("q", "k")})))
     b = _head_stats(spec_b, p0, bb)

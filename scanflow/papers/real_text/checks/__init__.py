@@ -9,7 +9,7 @@ variant.
 from scanflow.papers.real_text.checks.checks import corpus_path  # noqa: F401  registers RT1-RT3
 from scanflow.papers.real_text import mutations  # noqa: F401  registers the rt- mutations
 
-__all__ = ["corpus_path"]
+__all__ = ["corpus_path", "mutations"]
 
 # `scanflow verify` reads these two names from any paper's module: a paper that needs input data says so
 # (DATA_REQUIRED, shown when --data is missing) and checks the path before any check runs (check_data).

@@ -30,27 +30,23 @@ RT2 (Fig 7, "then freezes"; Fig 2, "frozen for t >= t0"): the attention first mo
 RT3 (Fig 7, "becomes sparse"): the final mean validation attention entropy is below its value at
     init in every run (sign test over the runs: p = 2^-runs under "no change").
 
-Each model variant's eta x seed sweep is one engine run (`scanflow.engine.run.execute`) of
+Each model variant's eta x seed sweep is one engine run (`Context.run`, in memory) of
 ``configs/real_text.yaml`` / ``configs/real_text_analysed.yaml`` on the ``--data`` corpus (``--quick``:
-the `QUICK` overrides), written to a temporary run directory and read back with `load_run`; the
-three checks of a variant share it. The mutations that must make them FAIL are in
-`scanflow.papers.real_text.mutations`.
+the `QUICK` overrides); the three checks of a variant share its Dataset (the one `scanflow.load_run` gives
+for a run directory). The mutations that must make them FAIL are in `scanflow.papers.real_text.mutations`.
 """
 
 from __future__ import annotations
 
 import functools
-import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from scanflow.engine.config import Config, load_config
 import xarray as xr
 
+from scanflow.engine.config import Config, load_config
 from scanflow.engine.dataset import manifest_of
 from scanflow.engine.figures import record_values
-from scanflow.engine.results import load_run
 from scanflow.papers.real_text import plots as views
 from scanflow.papers.real_text.config import QUICK, path_override
 from scanflow.papers.real_text.data import CorpusError, resolve_splits
@@ -96,24 +92,11 @@ def config_for(ctx: Context, variant: str) -> Config:
     return load_config(CONFIG[variant], overrides)
 
 
-@functools.lru_cache(maxsize=4)
-def _experiment(cfg: Config) -> xr.Dataset:
-    """Run the config through the engine into a temporary run directory; return it loaded (arrays in memory)."""
-    from scanflow.engine.run import execute
-
-    with tempfile.TemporaryDirectory(prefix="scanflow-real-text-") as tmp:
-        run = load_run(execute(cfg, out_dir=tmp, progress=True, plot=False))
-    manifest = manifest_of(run)
-    t = manifest["timings"]
-    print(f"    {cfg.name}: {manifest['n_points']} x {manifest['n_seeds']} runs, compile {t['compile_s']:.0f} s, "
-          f"run {t['run_s']:.0f} s")
-    return run
-
-
 def experiment(ctx: Context, variant: str) -> tuple[xr.Dataset, Config]:
-    """The (eta x seed) sweep of one model variant: one engine run, shared by that variant's checks."""
+    """The (eta x seed) sweep of one model variant and its config: one engine run (`Context.run`), whose Dataset
+    that variant's checks share (read-only)."""
     cfg = config_for(ctx, variant)
-    return _experiment(cfg), cfg
+    return ctx.run(cfg), cfg
 
 
 def freeze_analysis(run: xr.Dataset) -> dict:
@@ -225,8 +208,7 @@ def _rt1(ctx: Context, variant: str) -> Result:
     eta = run["eta"].values
     jt = jonckheere_decreasing(H)
     means = H.mean(1)
-    fig = views.entropy_vs_lr([(variant, H, H0)], eta, ref=manifest_of(run)["workload_info"]["uniform_entropy"],
-                              title=f"{variant} model; train {corpus_path(ctx).name}, eval split")
+    fig = views.entropy_vs_lr({variant: run}, title=f"{variant} model; train {corpus_path(ctx).name}, eval split")
     gate = at_most(f"Jonckheere-Terpstra p, decreasing in eta ({H.size} runs)", jt["p"], P_TREND,
                    why="one-sided permutation test, runs as observations",
                    ours="the significance level of the seed-level trend test")
@@ -272,7 +254,7 @@ def _rt2(ctx: Context, variant: str) -> Result:
                   at_most(f"mean slope - 2 se at eta = {eta[-1]:g}", mean - 2 * se, FROZEN_SLOPE,
                           why="as fast as Thm 4's frozen phase (slope <= -1)")]
     gate = all_of(*terms)
-    fig = views.change_vs_step(fa["steps"], fa["change"], eta, fa["freeze"], fa["eps"],
+    fig = views.change_vs_step(run, window=WINDOW, drop=FREEZE_DROP,
                                title=f"{variant} model: lowest-layer attention change on {cfg.data.probe} probe "
                                      "sequences")
     frozen = np.isfinite(fa["freeze"])
@@ -326,13 +308,8 @@ def _rt3(ctx: Context, variant: str) -> Result:
     run, cfg = experiment(ctx, variant)
     H0, H1 = _entropy(run)
     sparser = H1 < H0
-    steps = record_values(run)
-    pick = [int(i) for i in np.linspace(0, len(steps) - 1, 4).round()]
-    eta, attn = run["eta"].values, run["attn"].values
-    P = len(eta)
-    rows = [(rf"$\eta$={eta[p]:g}", attn[p, 0, pick, 0]) for p in (0, P - 1)]
-    fig = views.attention_maps(rows, [int(steps[i]) for i in pick],
-                               title=f"{variant} model, lowest layer, seed 0, probe sequence 0 (eval split)")
+    eta = run["eta"].values
+    fig = views.attention_maps(run, title=f"{variant} model, lowest layer, seed 0, probe sequence 0 (eval split)")
     ratio = float(H1[-1].mean() / H0[-1].mean())  # the Fig-7 rate: the largest eta
     gate = all_of(
         holds_that("runs with final entropy < init entropy", bool(np.all(sparser)), int(sparser.sum()),

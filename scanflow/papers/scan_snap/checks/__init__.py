@@ -7,3 +7,5 @@ from scanflow.papers.scan_snap import mutations  # noqa: F401  the simulator bug
 
 # Shown by `scanflow verify` without a paper (measured on 2 CPU cores, README "Checking a paper").
 EXPECTED_DURATION = "about 8.5 min (--quick: about 2 min) on 2 CPU cores"
+
+__all__ = ["mutations", "sim_checks", "sweep_checks", "theory_checks"]

@@ -19,6 +19,7 @@ import functools
 
 import numpy as np
 
+from scanflow.engine.dataset import config_of
 from scanflow.papers.scan_snap import theory
 from scanflow.verify import holds, meter
 
@@ -72,9 +73,9 @@ def long_sequences(mode: str, T: int | None = None):
                  ref=f"{PAPER}, Assumption A1(b), Lemma 2", note=note, value=value)
 
 
-def mode_of(out) -> str:
-    """The data mode of a sweep output of `checks.common.sweep` (its resolved config)."""
-    return out.config.data.mode
+def mode_of(ds) -> str:
+    """The data mode of a run (``data.mode`` of the resolved config its Dataset carries)."""
+    return config_of(ds)["data"]["mode"]
 
 
 def lr_ratio(ratio: float, where: str = ""):
@@ -83,9 +84,9 @@ def lr_ratio(ratio: float, where: str = ""):
                  ref=f"{PAPER}, Assumption A1(c)")
 
 
-def lr_ratio_of(out, where: str = ""):
-    """A1(c) read off a sweep output: the smallest eta_Y / eta_Z over its points (the rates the groups get)."""
-    r = np.asarray(out.arrays["lr_Y"], float) / np.asarray(out.arrays["lr_Z"], float)
+def lr_ratio_of(ds, where: str = ""):
+    """A1(c) read off a run: the smallest eta_Y / eta_Z over its points (the rates the groups get, ``ds.lr_Y``)."""
+    r = np.asarray(ds["lr_Y"].values, float) / np.asarray(ds["lr_Z"].values, float)
     return lr_ratio(float(r.min()), where or "smallest over the points")
 
 
@@ -154,19 +155,19 @@ def uniform_classes(spec=None):
                  note=f"pi_n measured through dL/dY of the population loss at zero init (K = {spec.K}); fp64 rounding")
 
 
-def zero_init(Y: bool = True, Z: bool = True, ok: bool | None = None, ref: str = "", out=None, params=None):
-    """Y(0) = 0 and/or Z(0) = 0, measured: from a sweep output (`out`: the recorded ||Y||, ||Z|| at record 0,
-    every point and seed), from the initial parameters (`params`), or a bool the caller computed (`ok`)."""
+def zero_init(Y: bool = True, Z: bool = True, ok: bool | None = None, ref: str = "", ds=None, params=None):
+    """Y(0) = 0 and/or Z(0) = 0, measured: from a run (`ds`: the recorded ||Y||, ||Z|| at step 0, every point
+    and seed), from the initial parameters (`params`), or a bool the caller computed (`ok`)."""
     what = " and ".join(n for n, on in (("Y(0) = 0", Y), ("Z(0) = 0", Z)) if on)
-    if out is not None:
-        norms = [float(np.max(np.abs(out.arrays[f"norm_{g}"][..., 0]))) for g, on in (("Y", Y), ("Z", Z)) if on]
+    if ds is not None:
+        norms = [float(np.max(np.abs(ds[f"norm_{g}"].isel(step=0).values))) for g, on in (("Y", Y), ("Z", Z)) if on]
         return meter(f"zero init: max ||{what.replace(' and ', '||, ||').replace('(0) = 0', '(0)')}||",
                      max(norms), "==", 0, ref=ref or f"{PAPER}, Lemma 5 / Theorems 2-4 (zero init)",
                      note="the run's recorded norms at step 0")
     if params is not None:
         ok = all(float(np.max(np.abs(np.asarray(params[g])))) == 0.0 for g, on in (("Y", Y), ("Z", Z)) if on)
     if ok is None:
-        raise TypeError("zero_init: pass the run (out=), its initial params (params=) or a computed bool (ok=)")
+        raise TypeError("zero_init: pass the run (ds=), its initial params (params=) or a computed bool (ok=)")
     return holds(f"zero init: {what}", ok, what, ref=ref or f"{PAPER}, Lemma 5 / Theorems 2-4 (zero init)")
 
 

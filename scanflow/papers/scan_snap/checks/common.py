@@ -1,12 +1,14 @@
-"""Shared plumbing of the Scan and Snap checks: the base population config and `sweep`."""
+"""Shared plumbing of the Scan and Snap checks: the base population config and the run's workload info.
+
+A check runs a setting with ``ctx.run(POP, *overrides)`` and reads the `xarray.Dataset` it returns (the one
+`scanflow.load_run` gives): metrics over (point, seed, step), points labelled by their rates (``ds.lr_Y``),
+the resolved config in ``scanflow.engine.dataset.config_of(ds)``."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from scanflow.engine.config import config_from_dict  # noqa: E402
-from scanflow.engine.sweep import SweepOutput, run_sweep  # noqa: E402
-from scanflow.verify import Context  # noqa: E402
+from scanflow.engine.dataset import manifest_of
 
 # (P) mode: exact T -> inf loss, plain GD, zero init, float64, every step recorded. Deterministic,
 # so a single seed is the measurement.
@@ -20,13 +22,9 @@ POP = {"workload": "scan_snap",
 }
 
 
-def sweep(base: dict, *overrides: str) -> SweepOutput:
-    """Run a sweep of `base` with dotted overrides (one vmapped program). The resolved config rides along
-    as ``out.config``: the assumption meters read the setting from it (data mode, learning rates)."""
-    cfg = config_from_dict(base, list(overrides))
-    out = run_sweep(cfg)
-    out.config = cfg
-    return out
+def info(ds) -> dict:
+    """The workload info of a run (``M``, ``K``, ``probs_KxM``, token groups): its manifest's ``workload_info``."""
+    return manifest_of(ds)["workload_info"]
 
 
-__all__ = ["POP", "plt", "sweep"]
+__all__ = ["POP", "info", "plt"]

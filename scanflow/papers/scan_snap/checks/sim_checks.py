@@ -1,6 +1,6 @@
 """Scan and Snap checks that simulate: S1, S3-S7, S10, S12, S13 (user note docs/papers/scan_snap.md).
 
-Population-mode (P) checks run plain GD in float64 through the engine's sweep; the setting is
+Population-mode (P) checks run plain GD in float64 (`ctx.run`, read as the run's Dataset); the setting is
 deterministic (zero init, exact T -> inf loss), so one seed is the measurement. Code-faithful (C)
 checks use the sampled generator with seeds. Every prediction comes from
 `scanflow.papers.scan_snap.theory` and names its source (`Result.sources`); every check lists the
@@ -13,12 +13,10 @@ the verdict (`observe`). S10 has no home within reach (`no_home`, see its docstr
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from scanflow.papers.scan_snap.checks import assumptions as A
-from scanflow.papers.scan_snap.checks.common import POP, plt, sweep
+from scanflow.papers.scan_snap.checks.common import POP, info, plt
 from scanflow.papers.scan_snap.data import official_layout
 from scanflow.papers.scan_snap import theory
 from scanflow.verify import (Context, Result, all_of, at_least, at_most, check, close, holds, holds_that, meter,
@@ -35,12 +33,13 @@ DISJOINT = ["data.num_common=0"]  # Syn-Small without common tokens: K = 2, M = 
 def s1(ctx: Context) -> Result:
     steps = ctx.pick(60, 20)
     eta_Y = 1.0
-    out = sweep(POP, *DISJOINT, f"train.steps={steps}", f"sweep.lr.Y=[{eta_Y}]", "sweep.lr.Z=[1.0]")
-    M, K = out.info["M"], out.info["K"]
+    ds = ctx.run(POP, *DISJOINT, f"train.steps={steps}", f"sweep.lr.Y=[{eta_Y}]", "sweep.lr.Z=[1.0]")
+    M, K = info(ds)["M"], info(ds)["K"]
     h = theory.h_star(steps, M, eta_Y / K)  # per-class step eta_Y / K under the mean loss
-    tgt = out.arrays["logit_target"][0, 0]  # (records, K)
-    hi, lo = out.arrays["logit_other_max"][0, 0], out.arrays["logit_other_min"][0, 0]
-    alpha = out.arrays["alpha_target"][0, 0]
+    run = ds.isel(point=0, seed=0)
+    tgt = run.logit_target.values  # (step, K)
+    hi, lo = run.logit_other_max.values, run.logit_other_min.values
+    alpha = run.alpha_target.values
     pred_t, pred_o = (M - 1) * h[:, None], -h[:, None]
     pred_a = np.exp(M * h) / ((M - 1) + np.exp(M * h))
     s = slice(1, None)  # h*(0) = 0: relative errors from s = 1 on
@@ -67,9 +66,9 @@ def s1(ctx: Context) -> Result:
         assumptions=[
             A.disjoint_supports(official_layout(num_common=0), ref=f"{A.PAPER}, Lemma 5 (E = 0: the decoder rows "
                                 "decouple exactly)"),
-            meter("f frozen: max ||dL/dZ|| over the run", float(np.max(out.arrays["grad_norm_Z"])), "<=", 1e-14,
+            meter("f frozen: max ||dL/dZ|| over the run", float(np.max(ds.grad_norm_Z.values)), "<=", 1e-14,
                   ref=f"{A.PAPER}, Lemma 5 (f fixed; Eq. 10 gives dZ = 0 without overlap)", note="fp64 zero"),
-            A.zero_init(Z=False, ref=f"{A.PAPER}, Lemma 5 (Y(0) = 0)", out=out), A.long_sequences(A.mode_of(out)),
+            A.zero_init(Z=False, ref=f"{A.PAPER}, Lemma 5 (Y(0) = 0)", ds=ds), A.long_sequences(A.mode_of(ds)),
         ],
         sources={"margin M h*(s_final)": "theory.h_star (Lemma 5), per-class step eta_Y/K",
                  "alpha_nn(s_final)": "e^{M h*}/((M-1) + e^{M h*}) with theory.h_star (Lemma 5)"},
@@ -84,16 +83,16 @@ def s1(ctx: Context) -> Result:
 def s3(ctx: Context) -> Result:
     steps = ctx.pick(50, 10)
     base = [*DISJOINT, f"train.steps={steps}", "sweep.lr.Y=[1.0, 10.0]", "sweep.lr.Z=[1.0, 10.0]", "sweep.seeds=3"]
-    out = sweep(POP, *base, "model.init_scale_Y=0.0", "model.init_scale_Z=0.5")
-    gz = float(np.max(out.arrays["grad_norm_Z"]))
-    dz = float(np.max(np.abs(out.arrays["z"] - out.arrays["z"][:, :, :1])))
+    ds = ctx.run(POP, *base, "model.init_scale_Y=0.0", "model.init_scale_Z=0.5")
+    gz = float(np.max(ds.grad_norm_Z.values))
+    dz = float(np.max(np.abs((ds.z - ds.z.isel(step=0)).values)))
     # contrast: a random Y init leaves span{f_n w^T}, and then Z does move (the proof's assumption)
-    ctrl = sweep(POP, *base, "model.init_scale_Y=0.5", "model.init_scale_Z=0.5")
-    gz_ctrl = float(np.max(ctrl.arrays["grad_norm_Z"]))
+    ctrl = ctx.run(POP, *base, "model.init_scale_Y=0.5", "model.init_scale_Z=0.5")
+    gz_ctrl = float(np.max(ctrl.grad_norm_Z.values))
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    t = out.coords["record"]
-    ax.semilogy(t, np.maximum(out.arrays["grad_norm_Z"][0, 0], 1e-300), label="Y(0)=0 (claim)")
-    ax.semilogy(t, ctrl.arrays["grad_norm_Z"][0, 0], label="Y(0) random (control)")
+    t = ds.step.values
+    ax.semilogy(t, np.maximum(ds.grad_norm_Z.isel(point=0, seed=0).values, 1e-300), label="Y(0)=0 (claim)")
+    ax.semilogy(t, ctrl.grad_norm_Z.isel(point=0, seed=0).values, label="Y(0) random (control)")
     ax.set_xlabel("step")
     ax.set_ylabel("||dL/dZ||_F")
     ax.legend()
@@ -110,8 +109,8 @@ def s3(ctx: Context) -> Result:
         seeds=3,
         assumptions=[
             A.disjoint_supports(official_layout(num_common=0), ref=f"{A.PAPER}, Eq. 10 / Lemma 4 (f_n^T f_n' = 0)"),
-            A.zero_init(Z=False, ref=f"{A.PAPER}, Eq. 10 (Y in span{{f_n w^T}}, e.g. Y(0) = 0; any Z(0))", out=out),
-            A.long_sequences(A.mode_of(out)),
+            A.zero_init(Z=False, ref=f"{A.PAPER}, Eq. 10 (Y in span{{f_n w^T}}, e.g. Y(0) = 0; any Z(0))", ds=ds),
+            A.long_sequences(A.mode_of(ds)),
         ],
         sources={"max ||dL/dZ|| = 0, max |z(t) - z(0)| = 0": "Eq. 10 / Lemma 4: xi_n = 0 without overlap "
                  "(paper text, Sec. 5)"},
@@ -124,10 +123,11 @@ def s3(ctx: Context) -> Result:
 @check("scan-snap", "S4", "Thm 2/3 at t=0: first Z update ratio (P(l|n)/P(l'|n))^2; distinct up, common down", "P",
        home="(P) Syn-Small, Y(0) = Z(0) = 0, GD, eta_Z = 1, eta_Y in {1, 10}, fp64 (the identity holds at any rates)")
 def s4(ctx: Context) -> Result:
-    out = sweep(POP, "train.steps=3", "sweep.lr.Y=[1.0, 10.0]", "sweep.lr.Z=[1.0]")
+    ds = ctx.run(POP, "train.steps=3", "sweep.lr.Y=[1.0, 10.0]", "sweep.lr.Z=[1.0]")
     spec = official_layout()
-    dz = out.arrays["z"][:, 0, 2] - out.arrays["z"][:, 0, 1]  # (P, K, M): the first nonzero Z move
-    moved_at_1 = float(np.max(np.abs(out.arrays["z"][:, 0, 1])))
+    z = ds.z.isel(seed=0)
+    dz = (z.sel(step=2) - z.sel(step=1)).values  # (P, K, M): the first nonzero Z move
+    moved_at_1 = float(np.max(np.abs(z.sel(step=1).values)))
     errs, signs_ok = [], True
     pred_ratio = None
     for n in range(spec.K):
@@ -154,8 +154,8 @@ def s4(ctx: Context) -> Result:
                  ).result_fields(),
         setting="(P) Syn-Small, Y(0)=Z(0)=0, GD, eta_Z=1, eta_Y in {1, 10}, fp64",
         figure=ctx.save_figure(fig, "S4_first_move.png"),
-        assumptions=[A.zero_init(ref=f"{A.PAPER}, Theorems 2-3 at t = 0 (zero init)", out=out),
-                     A.long_sequences(A.mode_of(out)), A.no_positional_encoding()],
+        assumptions=[A.zero_init(ref=f"{A.PAPER}, Theorems 2-3 at t = 0 (zero init)", ds=ds),
+                     A.long_sequences(A.mode_of(ds)), A.no_positional_encoding()],
         sources={"dz_l/dz_l0": "theory.first_update_ratio (Thms 2/3 at t = 0: dz_ml ~ c_l f_l ~ P(l|n)^2)",
                  "signs": "Thm 2 (paper text, Sec. 5)", "z after step 1": "Lemma 1: dZ ~ Y = 0 at step 0"},
     )
@@ -197,12 +197,12 @@ def _fates_gate(f: dict):
        home="(P) Syn-Small, zero init, GD, eta_Z = 1, eta_Y in {10, 100} (eta_Y/eta_Z >= 10)")
 def s5(ctx: Context) -> Result:
     steps = ctx.pick(300, 60)
-    out = sweep(POP, f"train.steps={steps}", f"sweep.lr.Y=[1.0, {', '.join(map(str, S5_HOME_ETA_Y))}]",
-                "sweep.lr.Z=[1.0]")
+    ds = ctx.run(POP, f"train.steps={steps}", f"sweep.lr.Y=[1.0, {', '.join(map(str, S5_HOME_ETA_Y))}]",
+                 "sweep.lr.Z=[1.0]")
     spec = official_layout()
-    z = out.arrays["z"][:, 0]  # (P, R, K, M)
-    c = out.arrays["attn"][:, 0]
-    etas = [float(e) for e in out.arrays["lr_Y"]]
+    z = ds.z.isel(seed=0).values  # (P, R, K, M)
+    c = ds.attn.isel(seed=0).values
+    etas = [float(e) for e in ds.lr_Y.values]
     home = [p for p, e in enumerate(etas) if e in S5_HOME_ETA_Y]
     f_home = _fates(z[home], c[home], spec)
     gate = _fates_gate(f_home)
@@ -215,7 +215,7 @@ def s5(ctx: Context) -> Result:
             z[p, -1, 0, dist0[-1]], z[p, -1, 0, dist0[0]], z[p, -1, 0, :10].mean()
         ]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    t = out.coords["record"]
+    t = ds.step.values
     p0 = home[0]
     for l in dist0:
         ax.plot(t, z[p0, :, 0, l], color=plt.cm.viridis(spec.probs_KxM[0, l] / spec.probs_KxM[0].max()), lw=1)
@@ -235,9 +235,9 @@ def s5(ctx: Context) -> Result:
         "each class has its own query, so a query row sees one class and the common-token sign follows from the "
         "symmetry alone (Eq. 10). The fractions count (rate, step, class) cells; the gate needs every one.",
         figure=ctx.save_figure(fig, "S5_fates.png"),
-        assumptions=[A.zero_init(ref=f"{A.PAPER}, Corollary 2 / Theorem 3 (Z(0) = 0)", out=out),
+        assumptions=[A.zero_init(ref=f"{A.PAPER}, Corollary 2 / Theorem 3 (Z(0) = 0)", ds=ds),
                      A.symmetric_classes(spec), A.lr_ratio(min(S5_HOME_ETA_Y), "the smaller gated eta_Y / eta_Z"),
-                     A.long_sequences(A.mode_of(out)), A.no_positional_encoding()],
+                     A.long_sequences(A.mode_of(ds)), A.no_positional_encoding()],
         outside=[observe("eta_Y = eta_Z = 1 (the spec's other rate)", obs_gate, [A.lr_ratio(1.0, "eta_Y = 1")])],
         sources={"distinct increase, common decrease": "Thm 2, Cor 2 (paper text, Sec. 5)",
                  "no rank crossing": "Thm 3 scan order under zero init (paper text, Sec. 5)",
@@ -253,8 +253,9 @@ def s5(ctx: Context) -> Result:
 def s6(ctx: Context) -> Result:
     steps = ctx.pick(300, 100)
     ratios = [1.0, 10.0, 30.0, 100.0]
-    out = sweep(POP, f"train.steps={steps}", "sweep.lr.Z=[1.0]", f"sweep.lr.Y={ratios}")
+    ds = ctx.run(POP, f"train.steps={steps}", "sweep.lr.Z=[1.0]", f"sweep.lr.Y={ratios}")
     spec = official_layout()
+    z, attn = ds.z.isel(seed=0).values, ds.attn.isel(seed=0).values  # (P, R, K, M)
     dev, r0_min = [], np.inf
     for p in range(len(ratios)):
         worst = 0.0
@@ -262,8 +263,8 @@ def s6(ctx: Context) -> Result:
             dist = np.nonzero(spec.distinct_KxM[n])[0]
             l0, rest = dist[-1], dist[:-1]
             P = spec.probs_KxM[n]
-            c = out.arrays["attn"][p, 0, -1, n]
-            chi = np.exp(2 * (out.arrays["z"][p, 0, -1, n, l0] - out.arrays["z"][p, 0, 0, n, l0]))
+            c = attn[p, -1, n]
+            chi = np.exp(2 * (z[p, -1, n, l0] - z[p, 0, n, l0]))
             r0 = (P[l0] / P[rest]) ** 2 - 1
             r0_min = min(r0_min, float(r0.min()))
             pred = theory.relative_gain(r0, chi)  # r(t) = r(0) chi
@@ -292,7 +293,7 @@ def s6(ctx: Context) -> Result:
         figure=ctx.save_figure(fig, "S6_relative_gain.png"),
         assumptions=[
             A.lr_ratio(min(r for r in ratios if r in lim), "smallest gated ratio"),
-            A.zero_init(ref=f"{A.PAPER}, Theorem 3 (zero init: 1 + r(0) = (P_l/P_l')^2)", out=out),
+            A.zero_init(ref=f"{A.PAPER}, Theorem 3 (zero init: 1 + r(0) = (P_l/P_l')^2)", ds=ds),
             holds("a dominant distinct token l0: r_{l0/l}(0) > 0 for every other distinct l", r0_min > 0, "> 0",
                   ref=f"{A.PAPER}, Theorem 3", value=f"min r(0) = {r0_min:.3g}"),
             A.long_sequences("population"),
@@ -336,16 +337,16 @@ def _s7_spec(K: int, pad: int):
                            num_padding=pad)
 
 
-def _peak_times(out) -> np.ndarray:
+def _peak_times(ds) -> np.ndarray:
     """Snap time per point: argmax over records of ||dL/dZ||_F (records every step)."""
-    g = out.arrays["grad_norm_Z"][:, 0]
-    return out.coords["record"][np.argmax(g, axis=-1)]
+    g = ds.grad_norm_Z.isel(seed=0).values  # (point, step)
+    return ds.step.values[np.argmax(g, axis=-1)]
 
 
-def _s7_runs(cases, ratios, ax=None) -> dict:
-    """Measured / predicted snap time for each (K, padding, eta_Y) case and eta_Z/eta_Y ratio: one sweep per
-    (case, eta_Y); returns rows, the worst relative error and the meters of the least favourable case."""
-    rows, worst, outs = {}, 0.0, []
+def _s7_runs(ctx: Context, cases, ratios, ax=None) -> dict:
+    """Measured / predicted snap time for each (K, padding, eta_Y) case and eta_Z/eta_Y ratio: one run per
+    (case, eta_Y); returns rows, the worst relative error, the runs and the meters of the least favourable case."""
+    rows, worst, runs = {}, 0.0, []
     m = dict(a2=(-np.inf, None, ""), mk2=np.inf, M=np.inf, eta_Y=-np.inf, eta_low=np.inf, tk2=np.inf)
     for K, pad, etas in cases:
         spec = _s7_spec(K, pad)
@@ -359,21 +360,21 @@ def _s7_runs(cases, ratios, ax=None) -> dict:
             pred = float(theory.gamma_peak_time(K, M, eY))
             m["eta_Y"], m["eta_low"] = max(m["eta_Y"], eY), min(m["eta_low"], eY * M**0.99)
             m["tk2"] = min(m["tk2"], pred / K**2)
-            out = sweep(POP, *_s7_layout(K, pad), f"train.steps={int(np.ceil(3 * pred))}", f"sweep.lr.Y=[{eY}]",
-                        f"sweep.lr.Z={[eY * r for r in ratios]}")
-            outs.append(out)
-            for p, pk in enumerate(_peak_times(out)):
-                eZ = float(out.arrays["lr_Z"][p])
+            ds = ctx.run(POP, *_s7_layout(K, pad), f"train.steps={int(np.ceil(3 * pred))}", f"sweep.lr.Y=[{eY}]",
+                         f"sweep.lr.Z={[eY * r for r in ratios]}")
+            runs.append(ds)
+            for p, pk in enumerate(_peak_times(ds)):
+                eZ = float(ds.lr_Z.values[p])
                 rel = abs(pk - pred) / pred
                 worst = max(worst, rel)
                 rows[f"K={K} M={M} eta_Y={eY:g} eta_Z/eta_Y={eZ / eY:g}"] = f"{pk} / {pred:.1f}"
                 if ax is not None:
                     ax.plot(pred, pk, "o", color=plt.cm.tab10(K % 10))
-    return dict(rows=rows, worst=worst, meters=m, outs=outs)
+    return dict(rows=rows, worst=worst, meters=m, runs=runs)
 
 
 def _s7_meters(run: dict, ratios) -> list:
-    m, outs = run["meters"], run["outs"]
+    m, runs = run["meters"], run["runs"]
     return [
         A.a2_overlap(m["a2"][1].probs_KxM, where=f"largest K |lambda_1|: {m['a2'][2]}"),
         A.a2_vocabulary(m["mk2"] * 1.0, 1, where="smallest over cases"),
@@ -381,9 +382,9 @@ def _s7_meters(run: dict, ratios) -> list:
         meter("Thm 1: eta_Y (largest)", m["eta_Y"], "<", 1, ref=f"{A.PAPER}, Theorem 1 (eta_Y < 1)"),
         meter("Thm 1: eta_Y M^0.99 (smallest)", m["eta_low"], ">>", 1, ref=f"{A.PAPER}, Theorem 1 (M^-0.99 << eta_Y)"),
         A.thm1_time(m["tk2"], 1, where="t = predicted peak, smallest over cases"),
-        A.lr_ratio(float(min(min(o.arrays["lr_Y"] / o.arrays["lr_Z"]) for o in outs)), "smallest over cases"),
+        A.lr_ratio(float(min(min(ds.lr_Y.values / ds.lr_Z.values) for ds in runs)), "smallest over cases"),
         A.uniform_classes(m["spec"]),
-        A.zero_init(ref=f"{A.PAPER}, Theorem 1 (Y(0) = 0)", out=outs[0]), A.long_sequences(A.mode_of(outs[0])),
+        A.zero_init(ref=f"{A.PAPER}, Theorem 1 (Y(0) = 0)", ds=runs[0]), A.long_sequences(A.mode_of(runs[0])),
     ]
 
 
@@ -400,10 +401,10 @@ def s7(ctx: Context) -> Result:
     fig, ax = plt.subplots(figsize=(5, 4))
     # M = 1 common + 10 K distinct + 1 query + K next + padding
     home_cases = [(K, S7_HOME_M - (2 + 11 * K), etas) for K, etas in S7_HOME[mode]]
-    home = _s7_runs(home_cases, S7_HOME_RATIOS[mode], ax)
+    home = _s7_runs(ctx, home_cases, S7_HOME_RATIOS[mode], ax)
     gate = _s7_gate(home["worst"], "home cases, every eta_Z/eta_Y")
     obs_cases = S7_CASES[:1] if ctx.quick else S7_CASES
-    spec_run = _s7_runs(obs_cases, S7_OUTSIDE_RATIOS, ax)
+    spec_run = _s7_runs(ctx, obs_cases, S7_OUTSIDE_RATIOS, ax)
     rows = dict(home["rows"])
     lim = max(float(v.split("/")[1]) for v in [*rows.values(), *spec_run["rows"].values()]) * 1.2
     ax.plot([0, lim], [0, lim], "k--", lw=1)
@@ -442,10 +443,10 @@ def s7(ctx: Context) -> Result:
     no_home="a control outside A2 by design (Syn-Small's overlap); S7 is the test inside Theorem 1's assumptions",
 )
 def s7_overlap(ctx: Context) -> Result:
-    out = sweep(POP, "train.steps=60", "sweep.lr.Y=[1.0]", "sweep.lr.Z=[0.01]")
+    ds = ctx.run(POP, "train.steps=60", "sweep.lr.Y=[1.0]", "sweep.lr.Z=[0.01]")
     spec = official_layout()
     pred = float(theory.gamma_peak_time(spec.K, spec.M, 1.0))
-    meas = float(_peak_times(out)[0])
+    meas = float(_peak_times(ds)[0])
     return Result(
         predicted={"t_peak": pred},
         measured={"argmax ||dL/dZ||": meas, "relative error": abs(meas - pred) / pred},
@@ -453,8 +454,8 @@ def s7_overlap(ctx: Context) -> Result:
         setting="(P) Syn-Small (K=2, M=34, 10 shared common tokens), zero init, GD, eta_Y=1, eta_Z=0.01, fp64",
         assumptions=[A.a2_overlap(spec.probs_KxM), A.a2_vocabulary(spec.M, spec.K), A.thm1_vocabulary(spec.M),
                      *A.thm1_eta_Y(1.0, spec.M), A.thm1_time(pred, spec.K, where="t = predicted peak"),
-                     A.lr_ratio_of(out), A.uniform_classes(spec),
-                     A.zero_init(ref=f"{A.PAPER}, Theorem 1 (Y(0) = 0)", out=out), A.long_sequences(A.mode_of(out))],
+                     A.lr_ratio_of(ds), A.uniform_classes(spec),
+                     A.zero_init(ref=f"{A.PAPER}, Theorem 1 (Y(0) = 0)", ds=ds), A.long_sequences(A.mode_of(ds))],
         sources={"t_peak": "theory.gamma_peak_time (as S7)"},
     )
 
@@ -486,21 +487,20 @@ def s10_window_start(K: int, M: int, eta_Y: float) -> float:
     return max(float(theory.t0_prime(K, M, eta_Y)), 10.0 * K**2)
 
 
-@functools.lru_cache(maxsize=4)
-def _s10_run(name: str, steps: int, record_every: int) -> dict:
-    """One run of an S10 setting (deterministic: zero init, T -> inf, so one seed is the measurement). Cached: S10
-    and S10-prop read the same runs."""
+def _s10_run(ctx: Context, name: str, steps: int, record_every: int) -> dict:
+    """One run of an S10 setting (deterministic: zero init, T -> inf, so one seed is the measurement). S10 and
+    S10-prop read the same runs (`ctx.run` runs a setting once per process)."""
     st = S10_SETTINGS[name]
     K = st["K"]
-    out = sweep(POP, "data.num_last=1", f"data.num_next_per_last={K}", "data.num_common=1",
-                f"data.common_weight={st['w']}", f"data.num_padding={st['pad']}", f"train.steps={steps}",
-                f"train.record_every={record_every}", f"sweep.lr.Y=[{st['eta_Y']}]", f"sweep.lr.Z=[{st['eta_Z']}]",
-                "train.record_attention=false")
+    ds = ctx.run(POP, "data.num_last=1", f"data.num_next_per_last={K}", "data.num_common=1",
+                 f"data.common_weight={st['w']}", f"data.num_padding={st['pad']}", f"train.steps={steps}",
+                 f"train.record_every={record_every}", f"sweep.lr.Y=[{st['eta_Y']}]", f"sweep.lr.Z=[{st['eta_Z']}]",
+                 "train.record_attention=false")
     spec = official_layout(num_last=1, num_next_per_last=K, num_common=1, common_weight=st["w"],
                            num_padding=st["pad"])
     # the common token is token 0 and every class reads the one query's row: z_common of class 0 is z_c
-    return dict(name=name, t=out.coords["record"].astype(float), zc=out.arrays["z_common"][0, 0, :, 0], spec=spec,
-                C0=theory.C0_heuristic(spec.probs_KxM[0], 0, K), out=out, steps=steps, **st)
+    return dict(name=name, t=ds.step.values.astype(float), zc=ds.z_common.isel(point=0, seed=0, cls=0).values,
+                spec=spec, C0=theory.C0_heuristic(spec.probs_KxM[0], 0, K), ds=ds, steps=steps, **st)
 
 
 def _s10_setting(run: dict) -> str:
@@ -511,12 +511,12 @@ def _s10_setting(run: dict) -> str:
 def _s10_meters(run: dict, t_first: float, what: str) -> list:
     """Theorem 4's assumptions on an S10 setting (its reduced ODE is the Sec. 6 heuristic on top of Theorem 1's
     decoder dynamics), evaluated at the first time the claim is read (`t_first`)."""
-    K, spec, out = run["K"], run["spec"], run["out"]
+    K, spec, ds = run["K"], run["spec"], run["ds"]
     M = spec.M
     return [
         A.a2_overlap(spec.probs_KxM), A.a2_vocabulary(M, K), A.thm1_vocabulary(M), *A.thm1_eta_Y(run["eta_Y"], M),
-        A.thm1_time(t_first, K, where=what), A.lr_ratio_of(out), A.single_query(spec, S10_REF),
-        A.one_common_token(spec, S10_REF), A.zero_init(ref=S10_REF, out=out), A.long_sequences(A.mode_of(out)),
+        A.thm1_time(t_first, K, where=what), A.lr_ratio_of(ds), A.single_query(spec, S10_REF),
+        A.one_common_token(spec, S10_REF), A.zero_init(ref=S10_REF, ds=ds), A.long_sequences(A.mode_of(ds)),
         A.no_positional_encoding(),
     ]
 
@@ -572,7 +572,7 @@ def s10(ctx: Context) -> Result:
     Theorem 1's M, eta_Y); its verdict is UNTESTED at best, FAIL when the law breaks there. The home-setting run
     (shared with S10-prop) is an observation."""
     steps, rec = _s10_steps(ctx)
-    r = _s10_run("spec", steps, rec)
+    r = _s10_run(ctx, "spec", steps, rec)
     t, zc, spec = r["t"], r["zc"], r["spec"]
     K, M, eY, eZ = r["K"], spec.M, r["eta_Y"], r["eta_Z"]
     law = _s10_law(r)
@@ -593,7 +593,7 @@ def s10(ctx: Context) -> Result:
         sources["reduced closed form"] = "theory.B with theory.C0_heuristic (Thm 4, Eqs 124-129, corrected form)"
     else:
         notes += " Quick mode stops at t = 500, so only the sign of the decrements is gated."
-    home = _s10_run("home", steps, rec)
+    home = _s10_run(ctx, "home", steps, rec)
     home_law = _s10_law(home)
     if "d_meas" in home_law:
         measured["(not gated) home setting: per-decade decrement ratio"] = home_law["d_meas"]
@@ -657,9 +657,9 @@ def _s10_prop_gate(w: dict):
        "eta_Z = 0.09, zero init, GD, fp64")
 def s10_prop(ctx: Context) -> Result:
     steps, rec = _s10_steps(ctx)
-    run = _s10_run("home", steps, rec)
+    run = _s10_run(ctx, "home", steps, rec)
     w = _s10_prop_window(run)
-    spec_run = _s10_run("spec", steps, rec)
+    spec_run = _s10_run(ctx, "spec", steps, rec)
     ws = _s10_prop_window(spec_run)
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for r, ww in ((run, w), (spec_run, ws)):
@@ -720,14 +720,14 @@ AUTHORS_FIG4 = {
 }
 
 
-def fig4_mismatches(cfg, out) -> dict:
-    """The fields of a run that differ from the authors' Fig-4 command (`AUTHORS_FIG4`): its resolved config, and
-    the learning rates the groups got (the sweep's lr_Y, lr_Z arrays)."""
+def fig4_mismatches(cfg, ds) -> dict:
+    """The fields of a run that differ from the authors' Fig-4 command (`AUTHORS_FIG4`): its resolved config (a
+    `Config`), and the learning rates the groups got (the run's ``lr_Y``, ``lr_Z``: a Dataset or a mapping)."""
     def read(key):
         if key == "eta_Z":
-            return sorted(set(float(x) for x in out.arrays["lr_Z"]))
+            return sorted(set(float(x) for x in np.asarray(ds["lr_Z"])))
         if key == "eta_Y":
-            return sorted(set(float(x) for x in out.arrays["lr_Y"]))
+            return sorted(set(float(x) for x in np.asarray(ds["lr_Y"])))
         sec, name = key.split(".")
         return getattr(getattr(cfg, sec), name)
 
@@ -750,23 +750,22 @@ def s12(ctx: Context) -> Result:
     from pathlib import Path
 
     from scanflow.engine.config import load_config
-    from scanflow.engine.sweep import run_sweep
 
     root = Path(__file__).resolve().parents[4]
     seeds = ctx.seeds(8, 3)
     # every iteration recorded: train_loss at record i+1 is the loss of iteration i's training batch before its
     # update (the mean training objective since the previous record), which is what the authors' code logs
     cfg = load_config(root / "configs" / "scan_snap_small.yaml", [f"sweep.seeds={seeds}", "train.record_every=1"])
-    out = run_sweep(cfg)
-    mismatch = fig4_mismatches(cfg, out)
-    M, spec = out.info["M"], official_layout()
-    t = out.coords["record"]
-    batch = out.arrays["train_loss"][..., 1:]  # (P, S, iterations 0..steps-1)
-    pop = out.arrays["loss"]  # population loss after t updates (P, S, records 0..steps)
+    ds = ctx.run(cfg)
+    mismatch = fig4_mismatches(cfg, ds)
+    M, spec = info(ds)["M"], official_layout()
+    t = ds.step.values
+    batch = ds.train_loss.values[..., 1:]  # (P, S, iterations 0..steps-1)
+    pop = ds.loss.values  # population loss after t updates (P, S, records 0..steps)
     it10 = 10
     orders = np.log10(batch[..., 0] / batch[..., it10])  # (P, S): training-batch loss, as logged
     orders_pop = np.log10(pop[..., 0] / pop[..., int(np.nonzero(t == it10)[0][0])])
-    c_all = out.arrays["attn"]  # (P, S, R, K, M)
+    c_all = ds.attn.values  # (P, S, R, K, M)
     keep = (t % 2) == 0  # the freeze criterion compares c_n every 2 iterations (the authors' checkpoint cadence)
     c, t2 = c_all[:, :, keep], t[keep]
     change = np.abs(np.diff(c, axis=2)).sum(axis=(-1, -2))  # L1 change of c per 2 iterations (P, S, R2-1)
@@ -792,7 +791,7 @@ def s12(ctx: Context) -> Result:
     )
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
     ax = axs[0]
-    for p, eta in enumerate(out.arrays["lr_Y"]):
+    for p, eta in enumerate(ds.lr_Y.values):
         ax.semilogy(np.arange(batch.shape[-1]), np.median(batch[p], 0), "-", color=f"C{p}",
                     label=f"eta_Y={eta:g}: training batch (as logged)")
         ax.semilogy(t, np.median(pop[p], 0), ":", color=f"C{p}", label=f"eta_Y={eta:g}: population")
@@ -802,13 +801,13 @@ def s12(ctx: Context) -> Result:
     ax.legend(fontsize=7)
     ax.set_title("S12: Syn-Small, SGD momentum 0.9")
     ax = axs[1]
-    for p, eta in enumerate(out.arrays["lr_Y"]):
+    for p, eta in enumerate(ds.lr_Y.values):
         ax.plot(common[p], top[p], "o", color=f"C{p}", label=f"eta_Y={eta:g} (one dot per seed)")
     ax.set_xlabel("final common-token mass of c_n")
     ax.set_ylabel("final top distinct weight")
     ax.legend(fontsize=7)
     ax.set_title("final attention (class mean)")
-    etas = [float(e) for e in out.arrays["lr_Y"]]
+    etas = [float(e) for e in ds.lr_Y.values]
     measured = {
         "batch loss at it. 0 (mean over runs)": float(batch[..., 0].mean()),
         "orders by it. 10, training batch (min over runs)": float(orders.min()),
@@ -842,7 +841,7 @@ def s12(ctx: Context) -> Result:
                   if mismatch else "the resolved config and the groups' learning rates match AUTHORS_FIG4: "
                   + ", ".join(f"{k}={v}" for k, v in AUTHORS_FIG4.items())),
             holds("loss read like for like (each iteration's training-batch loss, as the authors' code logs)",
-                  bool(cfg.train.record_every == 1 and "train_loss" in out.arrays), "training-batch loss",
+                  bool(cfg.train.record_every == 1 and "train_loss" in ds.data_vars), "training-batch loss",
                   ref="authors' code decoder_only.py (training loop)",
                   note="train_loss recorded every iteration: the loss of that iteration's batch before its update"),
         ],

@@ -3,8 +3,9 @@
 The sweep is Syn-Medium exactly as in spec §2: num_last L in {1, 3, 5, 10} (M = 33, 79, 125, 240),
 num_next_per_last = 2, 10 common + 10 distinct tokens per class, T = 128, batch 128, SGD momentum
 0.9, 100 steps, PyTorch-default uniform init, eta_Z in {0.5, 1, 2, 3} x eta_Y/eta_Z in {1, 2, 5, 10},
-10 seeds. Each vocabulary size is one vmapped program (`scanflow.engine.run.execute`); the figure is drawn
-from the run directories by `scanflow.papers.scan_snap.plots_sweeps`.
+10 seeds. Each vocabulary size is one vmapped program (`scanflow.engine.run.execute`), written as a run
+directory and read back as its Dataset (`scanflow.load_run`); the table and the figure are drawn from those
+Datasets by `scanflow.papers.scan_snap.plots_sweeps`.
 
 Measured quantity: the final distinct-token entropy of c_n averaged over classes (spec §5), per
 seed; cells are the mean over seeds. Three trends (Sec. 6 / spec S11):
@@ -142,20 +143,22 @@ AUTHORS_FIG6 = {
 }
 
 
-def fig6_mismatches(cfg) -> dict:
-    """The fields of a run's resolved config that differ from the authors' Fig-6 sweep (`AUTHORS_FIG6`)."""
+def fig6_mismatches(config: dict) -> dict:
+    """The fields of a run's resolved config (`config_of(ds)`) that differ from the authors' Fig-6 sweep
+    (`AUTHORS_FIG6`)."""
     bad = {}
     for k, want in AUTHORS_FIG6.items():
         sec, name = k.split(".")
-        got = getattr(getattr(cfg, sec), name)
+        got = config.get(sec, {}).get(name)
         if k == "sweep.lr":
             got = {g: [float(x) for x in v] for g, v in got.items()}
             want = {g: [float(x) for x in v] for g, v in want.items()}
         same = (got is not None and abs(float(got) - want) < 1e-12) if isinstance(want, float) else got == want
         if not same:
             bad[k] = (got, want)
-    if (cfg.train.optimizer_args or {}).get("weight_decay", 0.0):
-        bad["weight decay"] = (cfg.train.optimizer_args["weight_decay"], 0.0)
+    wd = (config.get("train", {}).get("optimizer_args") or {}).get("weight_decay", 0.0)
+    if wd:
+        bad["weight decay"] = (wd, 0.0)
     return bad
 
 
@@ -196,7 +199,9 @@ def _markdown_table(tables: list[dict]) -> str:
     "vocabulary sizes, 10 seeds)",
 )
 def s11_fig6_trends(ctx: Context) -> Result:
+    from scanflow.engine.dataset import config_of
     from scanflow.engine.figures import save
+    from scanflow.engine.results import load_run
     from scanflow.papers.scan_snap import plots_sweeps as sw
 
     num_last = ctx.pick(FULL_NUM_LAST, QUICK_NUM_LAST)
@@ -205,15 +210,14 @@ def s11_fig6_trends(ctx: Context) -> Result:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="s11-") as tmp:
         dirs, walls = run_fig6_sweep(num_last, seeds, steps, Path(tmp))
-        tables = [sw.fig6_table(d) for d in dirs]
-        from scanflow.engine.config import load_config
-
-        mismatch = {}
-        for d in dirs:
-            mismatch.update(fig6_mismatches(load_config(Path(d) / "config.yaml")))
-        diverged = int(sum(int((~np.isfinite(t["values"])).sum()) for t in tables))
-        ctx.fig_dir.mkdir(parents=True, exist_ok=True)
-        save(sw.fig6_entropy(dirs), Path(ctx.fig_dir) / "S11_fig6.png")
+        runs = [load_run(d) for d in dirs]  # in memory: the directories go with `tmp`
+    tables = [sw.fig6_table(r) for r in runs]
+    mismatch = {}
+    for r in runs:
+        mismatch.update(fig6_mismatches(config_of(r)))
+    diverged = int(sum(int((~np.isfinite(t["values"])).sum()) for t in tables))
+    ctx.fig_dir.mkdir(parents=True, exist_ok=True)
+    save(sw.fig6_entropy(runs), Path(ctx.fig_dir) / "S11_fig6.png")
     wall = time.perf_counter() - t0
 
     fr = trend_fractions(tables)
