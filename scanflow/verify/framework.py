@@ -27,6 +27,7 @@ class Context:
     fig_dir: Path
     data: Path | None = None
     formats: tuple = ("png",)  # what save_figure writes (a sims script asks for ("png", "pdf"))
+    progress: bool = False  # `run` shows the engine's progress bar (scanflow verify: when stderr is a terminal)
 
     def seeds(self, full: int, quick: int = 2) -> int:
         return quick if self.quick else full
@@ -53,7 +54,7 @@ class Context:
             cfg = load_config(config, list(overrides))
         key = (config_hash(cfg), runs_per_block)
         if key not in _RUNS:  # checks that share a setting share its run (one process = one simulator)
-            _RUNS[key] = run(cfg, runs_per_block=runs_per_block)
+            _RUNS[key] = run(cfg, runs_per_block=runs_per_block, progress=self.progress)
         return _RUNS[key]
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> str:

@@ -85,7 +85,8 @@ def verify_paper(opts: dict, final, done: dict | None = None, replace=None, late
         if replace is not None and (Path(replace) / "figures").is_dir():
             shutil.copytree(Path(replace) / "figures", figs)  # the finished checks' figures stay
         interrupted = None
-        ctx = Context(quick=quick, fig_dir=figs, data=Path(opts["data"]) if opts["data"] else None)
+        ctx = Context(quick=quick, fig_dir=figs, data=Path(opts["data"]) if opts["data"] else None,
+                      progress=sys.stderr.isatty())  # a long check shows its sweep's progress on a terminal
         try:
             with mutated(mutant):
                 outcomes = run_checks(name, ctx, only=opts["only"] or None, done=done)
