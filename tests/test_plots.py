@@ -34,7 +34,7 @@ def test_plot_run_writes_png_and_pdf(tiny_run, tmp_path):
     assert not (tiny_run / "figures").exists()
     paths = plot_run(tiny_run)  # default: RUN_DIR/figures
     names = sorted(p.name for p in paths)
-    stems = ["attention", "attention_2", "loss"]
+    stems = ["loss"]  # 8 points: more than one heatmap page, so the run draws the summary only (all_figures)
     assert names == sorted(f"{s}.{x}" for s in stems for x in ("png", "pdf"))
     assert sorted(p.name for p in (tiny_run / "figures").iterdir()) == names  # no temporary files left
     for p in paths:
@@ -70,8 +70,32 @@ def test_plot_functions_take_a_dataset_and_return_figures(tiny_run):
         assert any(t.startswith("class 1; point 6:") for t in titles)
         assert "grid points 6-7 of 8 shown" in heat.get_suptitle()
         figs = get_workload("scan_snap").plots(ds)  # the workload's plots: {name: Figure}
-        assert list(figs) == ["loss", "attention", "attention_2"]
-        assert all(isinstance(f, Figure) for f in figs.values())
+        assert list(figs) == ["loss"] and "attention panels (16) not drawn" in figs["loss"].get_suptitle()
+        small = get_workload("scan_snap").plots(ds.isel(point=slice(0, 6)))  # one page: drawn
+        assert list(small) == ["loss", "attention"] and all(isinstance(f, Figure) for f in small.values())
+    finally:
+        plt.close("all")
+
+
+def test_a_fig6_grid_draws_the_papers_panel_per_vocabulary_size_and_no_per_point_pages(tmp_path):
+    """A sweep over the (eta_Z, eta_Y/eta_Z) grid with a static vocabulary axis: per vocabulary size the loss
+    summary and the Fig-6 panel (entropy against eta_Y/eta_Z, one line per eta_Z, with seed error bars);
+    9 points are more than a page, so no attention pages."""
+    cfg = config_from_dict({**TINY, "name": "tiny_fig6", "data": {**TINY["data"], "num_last": [1, 2]},
+                            "sweep": {"seeds": 2, "lr": {"Z": [0.5, 1.0, 2.0], "Y_over_Z": [1.0, 2.0, 5.0]}}})
+    run = execute(cfg, out_dir=tmp_path, plot=False)
+    try:
+        paths = plot_run(run)
+        assert sorted(p.stem for p in paths if p.suffix == ".png") == [
+            "num_last1_fig6", "num_last1_loss", "num_last2_fig6", "num_last2_loss"]
+        from scanflow.engine.figures import figures_of
+
+        fig = figures_of(load_run(run))["num_last2_fig6"]
+        (ax,) = fig.axes
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert [x for x in labels if "eta_Z" in x] == [r"$\eta_Z$ = 0.5", r"$\eta_Z$ = 1", r"$\eta_Z$ = 2"]
+        assert len(ax.lines) >= 3 and len(ax.containers) == 3  # three lines with error bars
+        assert "(M = " in ax.get_title() and "data.num_last=2" in fig.get_suptitle()
     finally:
         plt.close("all")
 

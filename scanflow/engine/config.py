@@ -97,7 +97,10 @@ class TrainConfig:
     ``metrics`` lists the workload's metrics to record (its `Problem.metric_dims` names; ``attn`` and
     ``z`` need ``record_attention``); the others are not computed at all, which makes the programs
     smaller and faster to compile. ``train_loss`` is always recorded, and a run is flagged as
-    diverged from ``train_loss`` and, when recorded, ``loss`` and ``finite``.
+    diverged from ``train_loss`` and, when recorded, ``loss`` and ``finite``. ``final_metrics`` keeps
+    some metrics at the last record only (stored without the record axis: a large map per record, such
+    as an attention matrix, would dominate the results of a sweep recorded often for its loss curve); they are still
+    computed at every record, so a resume or an extension gives the same bits.
     """
 
     method: str = "sgd"  # sgd (discrete optax optimizer) | flow (gradient flow, diffrax)
@@ -113,12 +116,19 @@ class TrainConfig:
     records_per_chunk: int = 0  # records per jitted chunk (progress granularity); 0 -> auto
     record_attention: bool = True  # store the full attention rows at every record (workloads that have them)
     metrics: tuple[str, ...] | None = None  # record only these of the workload's metrics (null: all); train_loss always
+    final_metrics: tuple[str, ...] = ()  # metrics kept at the last record only (no record axis)
 
     def __post_init__(self):
         check_types(self, "train")
         if self.metrics is not None:
             need(len(self.metrics) > 0 and len(set(self.metrics)) == len(self.metrics), "train.metrics",
                  "a non-empty list of distinct metric names (or null: all)", list(self.metrics))
+        need(len(set(self.final_metrics)) == len(self.final_metrics) and "train_loss" not in self.final_metrics,
+             "train.final_metrics", "distinct metric names other than train_loss (the loss curve)",
+             list(self.final_metrics))
+        if self.metrics is not None:
+            need(set(self.final_metrics) <= set(self.metrics), "train.final_metrics",
+                 f"names among train.metrics {list(self.metrics)}", list(self.final_metrics))
         need_choice(self.method, "train.method", ("sgd", "flow"))
         need(isinstance(self.optimizer, str) and re.fullmatch(r"[A-Za-z_]\w*", self.optimizer or "") is not None,
              "train.optimizer", f"one of {list(BUILTIN_OPTIMIZERS)} or an optax optimizer name", self.optimizer)

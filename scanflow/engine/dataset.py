@@ -245,5 +245,14 @@ def _json_default(x):
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-__all__ = ["RESULTS_FILE", "combine", "config_of", "inert_axes", "manifest_of", "point_levels", "read_netcdf", "save", "split_parts",
+def at_last_record(ds, name: str):
+    """Variable `name` at the run's last record, whether it was recorded at every record or kept at the last
+    one only (``train.final_metrics``: stored without the record axis)."""
+    label = ds.attrs.get("record_label", "step")
+    v = ds[name]
+    return v.isel({label: -1}) if label in v.dims else v
+
+
+__all__ = ["RESULTS_FILE", "at_last_record", "combine", "config_of", "inert_axes", "manifest_of", "point_levels", "read_netcdf", "save", "split_parts",
            "static_axes", "to_dataset", "write_netcdf"]
+

@@ -82,10 +82,11 @@ def trace_one_run(static, problem: "Problem", hp: dict, label: str) -> None:
     dims = problem.metric_dims
     if not isinstance(rec, dict):
         raise PluginError(label, "metrics", message=f"metrics returned a {type(rec).__name__}, expected a dict")
-    wanted = set(static.train.metrics or ()) - set(rec)
-    if wanted:
-        raise ConfigError(f"train.metrics: unknown metric {sorted(wanted)[0]!r} of workload {label}; expected some of "
-                          f"{sorted(k for k in rec if k != 'train_loss')}")
+    for field in ("metrics", "final_metrics"):
+        wanted = set(getattr(static.train, field) or ()) - set(rec)
+        if wanted:
+            raise ConfigError(f"train.{field}: unknown metric {sorted(wanted)[0]!r} of workload {label}; expected "
+                              f"some of {sorted(k for k in rec if k != 'train_loss')}")
     for name, leaf in rec.items():
         shape = getattr(leaf, "shape", None)
         if name not in dims and shape is not None and len(shape) > 0:

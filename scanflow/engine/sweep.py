@@ -224,6 +224,8 @@ def _run_sweep(cfg, progress, work_dir, n_devices, runs_per_block, checkpoint_ev
     arrays.update(extra)
     dims.update(extra_dims)
     _flag_divergence(arrays, dims, coords["record"])
+    for name in cfg.train.final_metrics:  # kept at the last record only (computed at every one)
+        arrays[name], dims[name] = arrays[name][:, :, -1], tuple(d for d in dims[name] if d != "record")
     if cfg.train.method == "flow":
         arrays["solver_status"] = _full_grid(np.asarray(final_state.status), layout)
         arrays["solver_steps"] = _full_grid(np.asarray(final_state.num_steps), layout)

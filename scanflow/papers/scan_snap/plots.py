@@ -7,7 +7,7 @@ saves or simulates (`scanflow.engine.figures.plot_run` saves them)::
     loss_curves(ds)                        # loss and distinct-token entropy against the step
     attention_heatmap(ds)                  # c_n at iterations 0, 2, ..., 10 and final, points 0-5
     attention_heatmap(ds, points=[6, 7])   # other grid points
-    all_figures(ds)                        # {"loss": ..., "attention": ..., "attention_2": ...}
+    all_figures(ds)                        # {"loss": ..., "fig6": ... (a Fig-6 grid), "attention": ... (small sweeps)}
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ def loss_curves(ds):
     ax2.set_xlabel("step")
     ax2.set_ylabel("entropy of c_n on distinct tokens (nats)")
     ax2.set_title("attention entropy (mean over classes)")
-    ax1.legend(fontsize=8)
+    if P <= MAX_POINTS:
+        ax1.legend(fontsize=8)
+    else:  # a larger grid's legend goes beside the panels, clear of the curves
+        fig.legend(*ax1.get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7,
+                   frameon=False)
     n_seeds = int(ok.sum(1).max()) if ok.any() else 0
     n_bad = int((~ok).sum())
     note = f"{n_seeds} seeds" + (f"; {n_bad} diverged run(s) excluded" if n_bad else "")
@@ -87,6 +91,8 @@ def attention_heatmap(ds, points=None, note: str = ""):
     `MAX_POINTS`; the title names the points shown and how many of the grid's are not."""
     steps = record_values(ds)
     attn = ds["attn"].values  # (P, S, R, K, M)
+    if ds.attrs.get("record_label", "step") not in ds["attn"].dims:  # kept at the last record only (final_metrics)
+        attn, steps = attn[:, :, None], steps[-1:]
     n_points, K = attn.shape[0], attn.shape[3]
     points = list(range(min(n_points, MAX_POINTS))) if points is None else [int(p) for p in points]
     if not points or min(points) < 0 or max(points) >= n_points:
@@ -146,13 +152,35 @@ def attention_pages(ds, per_page: int = MAX_POINTS, max_pages: int = MAX_PAGES) 
     return out
 
 
+MAX_PANELS = 60  # `all_figures` draws attention panels (points x classes) for sweeps up to this size ...
+
+
 def all_figures(ds) -> dict:
-    """The figures of a scan_snap run (`Workload.plots`): ``loss``, and ``attention`` (with further
-    pages ``attention_2``, ... for grids of more than `MAX_POINTS` points) when c_n was recorded."""
+    """The figures of a scan_snap run (`Workload.plots`), sized to what a reader looks at:
+
+    * ``loss``: loss and attention entropy against the step, seed median with a min..max band per point;
+    * ``fig6``: for a sweep over the (eta_Z, eta_Y/eta_Z) grid, the paper's Fig-6 panel (final distinct-token
+      entropy against eta_Y/eta_Z, one line per eta_Z, mean ± std over seeds);
+    * ``attention`` (and pages ``attention_2``, ...): c_n per class and grid point, when c_n was recorded and
+      the sweep is small (one page: points <= `MAX_POINTS`, points x classes <= `MAX_PANELS`). A larger sweep's
+      panels (measured: 0.5 s of drawing and saving per page) are one call away in a
+      notebook, ``attention_heatmap(ds, points=[...])``, which is what the loss figure's title says."""
+    from scanflow.papers.scan_snap.tables import is_fig6_grid
+
     figs = {"loss": loss_curves(ds)}
+    if is_fig6_grid(ds):
+        from scanflow.papers.scan_snap.plots_sweeps import fig6_entropy
+
+        figs["fig6"] = fig6_entropy([ds])
     if "attn" in ds.data_vars:
-        figs.update(attention_pages(ds))
+        panels = ds.sizes["point"] * ds.sizes["cls"]
+        if ds.sizes["point"] <= MAX_POINTS and panels <= MAX_PANELS:
+            figs.update(attention_pages(ds))
+        else:
+            fig = figs["loss"]
+            fig.suptitle(f"{fig.get_suptitle()}; attention panels ({panels}) not drawn: "
+                         "scan_snap.plots.attention_heatmap(ds, points=[...])", fontsize=10)
     return figs
 
 
-__all__ = ["all_figures", "attention_heatmap", "attention_pages", "loss_curves"]
+__all__ = ["MAX_PANELS", "all_figures", "attention_heatmap", "attention_pages", "loss_curves"]

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 import xarray as xr
 
-from scanflow.engine.dataset import config_of
+from scanflow.engine.dataset import at_last_record, config_of
 from scanflow.engine.figures import plt, record_values
 from scanflow.papers.scan_snap.recall import recall_curve
 from scanflow.papers.scan_snap.tables import (  # noqa: F401 -- the table lives there, without matplotlib
@@ -113,11 +113,11 @@ def final_attention(r: xr.Dataset, measure: str = "c") -> np.ndarray:
         if "attn" not in r.data_vars:
             raise ValueError(f"{_where(r)}: no 'attn' record (run with train.record_attention=true and attn in "
                              "train.metrics)")
-        return r["attn"].values[:, :, -1].astype(np.float64)
+        return at_last_record(r, "attn").values.astype(np.float64)
     if measure == "softmax_z":
         if "z" not in r.data_vars:
             raise ValueError(f"{_where(r)}: no 'z' record (run with train.record_attention=true and z in train.metrics)")
-        z = r["z"].values[:, :, -1].astype(np.float64)
+        z = at_last_record(r, "z").values.astype(np.float64)
         e = np.exp(z - z.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
     raise ValueError(f"measure: expected one of {sorted(RECALL_MEASURES)}, got {measure!r}")

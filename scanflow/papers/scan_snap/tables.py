@@ -72,6 +72,11 @@ def _grid_index(a: np.ndarray, b: np.ndarray, path, what: str):
     return ua, ub, idx
 
 
+def is_fig6_grid(ds: xr.Dataset) -> bool:
+    """A sweep over the paper's (eta_Z, eta_Y/eta_Z) grid that recorded the entropy: Fig 6 and its table apply."""
+    return set((config_of(ds).get("sweep") or {}).get("lr") or {}) == {"Z", "Y_over_Z"} and "entropy" in ds
+
+
 def fig6_table(run) -> dict:
     """Final class-mean distinct entropy on the (eta_Z, ratio) grid: mean and std over seeds.
 

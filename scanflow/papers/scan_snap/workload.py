@@ -142,10 +142,10 @@ def _plots(ds) -> dict:
 def _summary(ds) -> str:
     """After `scanflow run`: the Fig-6 table (final distinct-token entropy, mean ± std over seeds, on the
     eta_Z x eta_Y/eta_Z grid) of each vocabulary size, for a sweep over that grid."""
-    from scanflow.engine.dataset import config_of, split_parts
+    from scanflow.engine.dataset import split_parts
     from scanflow.papers.scan_snap import tables as sw
 
-    if set((config_of(ds).get("sweep") or {}).get("lr") or {}) != {"Z", "Y_over_Z"} or "entropy" not in ds:
+    if not sw.is_fig6_grid(ds):
         return ""
     tables = [sw.format_fig6_table(sw.fig6_table(part)) for _, part in split_parts(ds)]
     return "\n".join([f"final distinct-token entropy, mean ± std over seeds (initial {sw.H0:.4f}):", *tables])
