@@ -81,10 +81,16 @@ class ModelConfig:
     init_scale: float | None = None  # half-width of the uniform init; None -> 1/sqrt(M)
     init_scale_Y: float | None = None  # per-group half-width; overrides init and init_scale
     init_scale_Z: float | None = None  # per-group half-width of Z; overrides init and init_scale
+    # The shared-batch step's arithmetic: dense (B x M x M products) or support (each sequence's S support
+    # tokens: the attention over S, the decoder product B x S x M; model.support_loss). Measured on CPU
+    # (benchmarks/support_step.py): support is 0.8-1.2x dense, so dense is the default; support is for
+    # accelerators, where gathers are cheap
+    arithmetic: str = "dense"
 
     def __post_init__(self):
         check_types(self, "model")
         need_choice(self.init, "model.init", ("zero", "uniform"))
+        need_choice(self.arithmetic, "model.arithmetic", ("dense", "support"))
         for name in ("init_scale", "init_scale_Y", "init_scale_Z"):
             s = getattr(self, name)
             if s is not None:

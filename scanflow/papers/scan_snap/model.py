@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from scanflow.papers.scan_snap.data import Batch, ClassSpec, Sequences
+from scanflow.papers.scan_snap.data import Batch, ClassSpec, Sequences, SupportCounts
 
 Params = dict
 
@@ -75,6 +75,48 @@ def cross_entropy_B(logits_BxM: jax.Array, label_B: jax.Array) -> jax.Array:
 def loss(params: Params, batch: Batch) -> jax.Array:
     """Mean cross-entropy over a sampled batch (the official code's loss)."""
     return cross_entropy_B(logits_BxM(params, batch), batch.label_B).mean()
+
+
+def attended_support_BxS(Z_MxM: jax.Array, sc: SupportCounts, spec: ClassSpec) -> jax.Array:
+    """`attended_BxM` on each sequence's support: v_bs = n_bs e^{Z[m, l_s]} / sum n e^z over its S tokens."""
+    support_BxS = jnp.asarray(spec.support_cdf[0])[sc.cls_B]
+    z_BxS = jnp.take_along_axis(Z_MxM[jnp.asarray(spec.query_K)[sc.cls_B]], support_BxS, axis=1)
+    return weighted_softmax_xM(sc.counts_BxS.astype(z_BxS.dtype), z_BxS)
+
+
+@jax.custom_vjp
+def _decode_BxM(f_BxS: jax.Array, support_BxS: jax.Array, Y_MxM: jax.Array) -> jax.Array:
+    """logits_b = sum_s f_bs Y[support_bs, :]: the decoder product on each sequence's S support tokens
+    (B x S x M multiply-adds instead of B x M x M)."""
+    return jnp.einsum("bs,bsm->bm", f_BxS, Y_MxM[support_BxS])
+
+
+def _decode_fwd(f_BxS, support_BxS, Y_MxM):
+    return _decode_BxM(f_BxS, support_BxS, Y_MxM), (f_BxS, support_BxS, Y_MxM)
+
+
+def _decode_bwd(res, dlogits_BxM):
+    """df = (dlogits Y^T) at the support; dY = f^T dlogits with f scattered to B x M. Measured on CPU (XLA):
+    the two dense products beat a gather-einsum df and a scatter-add dY, which XLA:CPU runs slowly."""
+    f_BxS, support_BxS, Y_MxM = res
+    B, M = dlogits_BxM.shape
+    df_BxS = jnp.take_along_axis(dlogits_BxM @ Y_MxM.T, support_BxS, axis=1)
+    f_BxM = jnp.zeros((B, M), f_BxS.dtype).at[jnp.arange(B)[:, None], support_BxS].add(f_BxS)
+    return df_BxS, None, f_BxM.T @ dlogits_BxM
+
+
+_decode_BxM.defvjp(_decode_fwd, _decode_bwd)
+
+
+def support_loss(params: Params, sc: SupportCounts, spec: ClassSpec) -> jax.Array:
+    """`loss` of the same batch computed on each sequence's support (``data.SupportCounts``: counts over its
+    class's S support tokens) instead of all M tokens: the attention softmax over S, the decoder product
+    B x S x M (`_decode_BxM`). The same function as ``loss(params, data.expand(sc, spec))``, summed in
+    another order (float32 rounding; a float64 identity in the tests). ``model.arithmetic: support``."""
+    support_BxS = jnp.asarray(spec.support_cdf[0])[sc.cls_B]
+    f_BxS = _normalise(attended_support_BxS(params["Z"], sc, spec))
+    logits_BxM = _decode_BxM(f_BxS, support_BxS, params["Y"])
+    return cross_entropy_B(logits_BxM, jnp.asarray(spec.target_K)[sc.cls_B]).mean()
 
 
 def attention_KxM(Z_MxM: jax.Array, spec: ClassSpec) -> jax.Array:

@@ -33,8 +33,9 @@ def _frozen_z(patch):
 
     from scanflow.papers.scan_snap import model as yz
 
-    att, c = yz.attended_BxM, yz.attention_KxM
+    att, sup, c = yz.attended_BxM, yz.attended_support_BxS, yz.attention_KxM
     patch.setattr(yz, "attended_BxM", lambda Z, batch: att(jax.lax.stop_gradient(Z), batch))
+    patch.setattr(yz, "attended_support_BxS", lambda Z, sc, spec: sup(jax.lax.stop_gradient(Z), sc, spec))
     patch.setattr(yz, "attention_KxM", lambda Z, spec: c(jax.lax.stop_gradient(Z), spec))
 
 

@@ -60,8 +60,15 @@ def build(cfg: Config) -> Problem:
         def sample(key, step):  # the same batch as `loss` draws, compact (shared across grid points)
             return data.sample_support_counts(key, spec, d.batch_size, d.seq_len, dtype)
 
-        def batch_loss(params, counts, step):
-            return yz.loss(params, data.expand(counts, spec))
+        if cfg.model.arithmetic == "support":  # each sequence's S support tokens (model.support_loss)
+
+            def batch_loss(params, counts, step):
+                return yz.support_loss(params, counts, spec)
+
+        else:
+
+            def batch_loss(params, counts, step):
+                return yz.loss(params, data.expand(counts, spec))
 
     else:
         sample = batch_loss = None  # nothing is drawn: nothing to share
