@@ -67,27 +67,33 @@ def _over_devices(lower: Callable, mesh) -> dict:
     return {d: lower(jax.sharding.SingleDeviceSharding(d)) for d in sharding.local_devices(mesh)}
 
 
-def _compile_per_device(lowered: dict) -> dict:
-    """{device: executable} of one program lowered for each device (`_over_devices`).
+def _compile_per_device(*programs: dict) -> list[dict]:
+    """[{device: executable}] of programs each lowered for every device (`_over_devices`).
 
-    On CPU every device runs the first device's machine code, compiled once: with the persistent
-    compilation cache on, the other devices load it from the cache (their cache key leaves out the
-    device, `_device_free_cache_keys`); with it off, the executable is loaded again for each device
-    (`sharding.load_on`). Elsewhere, or if that fails, each device compiles its own (in parallel)."""
+    The programs compile at once, one thread each (XLA compiles without the GIL): a part's init and chunk
+    programs take about the longer of the two, not the sum. On CPU every device runs the first device's
+    machine code, compiled once: with the persistent compilation cache on, the other devices load it from
+    the cache (their cache key leaves out the device, `_device_free_cache_keys`); with it off, the executable
+    is loaded again for each device (`sharding.load_on`). Elsewhere, or if that fails, each device compiles
+    its own (in parallel)."""
     import os
 
-    devices = list(lowered)
-    out = {}
-    if devices[0].platform == "cpu":
-        with _device_free_cache_keys():
-            out[devices[0]] = first = lowered[devices[0]].compile()
-            for d in devices[1:]:
-                out[d] = lowered[d].compile() if _CACHE_STATE.get("dir") else sharding.load_on(first, d)
-    rest = [d for d in devices if out.get(d) is None]
-    if rest:
-        with ThreadPoolExecutor(min(len(rest), max(2, os.cpu_count() or 2))) as pool:
-            out.update(zip(rest, pool.map(lambda d: lowered[d].compile(), rest)))
-    return {d: out[d] for d in devices}
+    outs = [{} for _ in programs]
+    workers = max(2, os.cpu_count() or 2)
+    if list(programs[0])[0].platform == "cpu":
+        with _device_free_cache_keys(), ThreadPoolExecutor(min(len(programs), workers)) as pool:
+            firsts = list(pool.map(lambda lowered: next(iter(lowered.values())).compile(), programs))
+            for lowered, out, first in zip(programs, outs, firsts):
+                devices = list(lowered)
+                out[devices[0]] = first
+                for d in devices[1:]:
+                    out[d] = lowered[d].compile() if _CACHE_STATE.get("dir") else sharding.load_on(first, d)
+    for lowered, out in zip(programs, outs):
+        rest = [d for d in lowered if out.get(d) is None]
+        if rest:
+            with ThreadPoolExecutor(min(len(rest), workers)) as pool:
+                out.update(zip(rest, pool.map(lambda d: lowered[d].compile(), rest)))
+    return [{d: out[d] for d in lowered} for lowered, out in zip(programs, outs)]
 
 
 @contextlib.contextmanager
@@ -163,8 +169,8 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
         chunk_low = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
     state_shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype), state_1)
     before = dict(CACHE_EVENTS)
-    init_exe = sharding.PerDevice(_compile_per_device(init_low), mesh)
-    chunk_exe = sharding.PerDevice(_compile_per_device(chunk_low), mesh)
+    init_dev, chunk_dev = _compile_per_device(init_low, chunk_low)
+    init_exe, chunk_exe = sharding.PerDevice(init_dev, mesh), sharding.PerDevice(chunk_dev, mesh)
     LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
     _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
     while len(_COMPILED) > COMPILED_CACHE_SIZE:
