@@ -5,9 +5,10 @@ L1 conservation: gradient flow conserves W1 W1^T/eta1 - W2^T W2/eta2 (Du, Hu & L
 L2 saxe-sigmoid: from the decoupled balanced init each mode strength follows Saxe et al.'s (2014)
    logistic (S) and the modes are half-learned in order of decreasing singular value.
 
-Both run scanflow's engine (`run_sweep` on a config dict) under gradient flow in float64; the
-predictions come from `scanflow_linear_net.theory` and every tolerance is derived there from the
-solver's rtol/atol, its accepted step count and float64 rounding (no fitted constants).
+Both run scanflow's engine (`ctx.run` on a config dict, giving the run's xarray Dataset) under
+gradient flow in float64; the predictions come from `scanflow_linear_net.theory` and every tolerance
+is derived there from the solver's rtol/atol, its accepted step count and float64 rounding (no
+fitted constants).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from scanflow.engine.config import config_from_dict
-from scanflow.engine.sweep import SweepOutput, run_sweep
+from scanflow.engine.dataset import config_of, manifest_of
 from scanflow.verify import Context, Result, at_least, at_most, check, holds, holds_that, meter
 from scanflow_linear_net import mutations as _mutations  # noqa: F401  registers the example's mutation
 from scanflow_linear_net import theory as th
+from scanflow_linear_net.plots import modes_figure
 
 PAPER = "linear-net"
 RTOL, ATOL = 1e-10, 1e-12
@@ -37,19 +39,20 @@ def base(**sections) -> dict:
     return cfg
 
 
-def simulate(raw: dict) -> tuple[SweepOutput, object]:
-    cfg = config_from_dict(raw)
-    out = run_sweep(cfg)
-    bad = np.asarray(out.arrays["solver_status"]) != 0
+def simulate(ctx: Context, raw: dict):
+    """The run of config `raw` (`ctx.run`: an xarray Dataset over point, seed, time; shared, read-only) and its
+    resolved Config; refuses runs diffrax did not finish."""
+    ds = ctx.run(raw)
+    bad = ds.solver_status.values != 0  # (point, seed)
     if bad.any():
         raise RuntimeError(f"diffrax did not finish {int(bad.sum())} run(s) (solver_status != 0)")
-    return out, cfg
+    return ds, config_from_dict(config_of(ds))
 
 
-def flow_meters(cfg, arrays) -> list:
+def flow_meters(cfg, ds) -> list:
     """The assumptions both results share, measured on the run: exact gradient flow (the engine's diffrax
     integration, not discrete steps) in float64 (the tolerances are float64 rounding)."""
-    dtype = str(np.asarray(arrays["mode_strength"]).dtype)
+    dtype = str(ds.mode_strength.dtype)
     return [holds("gradient flow", cfg.train.method == "flow", "train.method = flow", value=cfg.train.method,
                   ref="Du, Hu & Lee 2018 Thm 2.1; Saxe et al. 2014 (continuous time)"),
             holds("float64 records", dtype == "float64", "float64", value=dtype,
@@ -61,21 +64,24 @@ def _drift(Q) -> np.ndarray:
     return np.sqrt(np.sum((Q - Q[..., :1, :, :]) ** 2, axis=(-2, -1))).max(axis=-1)
 
 
-def conservation_table(out: SweepOutput, cfg) -> list[dict]:
-    """Per (point, seed): measured drift of both balancedness matrices and their bounds."""
-    a = out.arrays
-    d, o = cfg.data.input_dim, cfg.data.output_dim
+def conservation_table(ds) -> list[dict]:
+    """Per (point, seed) of a run's Dataset: measured drift of both balancedness matrices and their bounds
+    (the solver tolerances and dimensions are read from the run's config)."""
+    config = config_of(ds)
+    d, o = config["data"]["input_dim"], config["data"]["output_dim"]
+    n_params = int(manifest_of(ds)["workload_info"]["n_params"])
     rows = []
-    for p in range(a["lr_W1"].shape[0]):
-        e1, e2 = float(a["lr_W1"][p]), float(a["lr_W2"][p])
-        for s in range(a["solver_accepted_steps"].shape[1]):
-            n1, n2 = a["norm_W1"][p, s], a["norm_W2"][p, s]
+    for p in range(ds.sizes["point"]):
+        e1, e2 = float(ds.lr_W1.values[p]), float(ds.lr_W2.values[p])
+        for s in range(ds.sizes["seed"]):
+            run = ds.isel(point=p, seed=s)  # records along "time"
+            n1, n2 = run.norm_W1.values, run.norm_W2.values
             common = dict(
-                n_steps=int(a["solver_accepted_steps"][p, s]),
-                n_params=int(out.info["n_params"]),
-                rtol=cfg.flow.rtol,
-                atol=cfg.flow.atol,
-                max_abs=float(a["max_abs_param"][p, s].max()),
+                n_steps=int(run.solver_accepted_steps),
+                n_params=n_params,
+                rtol=config["flow"]["rtol"],
+                atol=config["flow"]["atol"],
+                max_abs=float(run.max_abs_param.values.max()),
                 max_norm_W=float(max(n1.max(), n2.max())),
                 norm_W1_sq=float(n1.max() ** 2),
                 norm_W2_sq=float(n2.max() ** 2),
@@ -84,7 +90,7 @@ def conservation_table(out: SweepOutput, cfg) -> list[dict]:
             )
             row = {"point": p, "seed": s, "eta1": e1, "eta2": e2, "steps": common["n_steps"]}
             for name, (w1, w2) in (("balance", (1.0, 1.0)), ("balance_lr", (1 / e1, 1 / e2))):
-                Q = a[name][p, s]
+                Q = run[name].values  # (time, hidden_i, hidden_j)
                 norm_Q = float(np.sqrt((Q**2).sum(axis=(-2, -1))).max())
                 row[f"{name}_drift"] = float(_drift(Q))
                 row[f"{name}_bound"] = th.conservation_bound(norm_Q=norm_Q, w1=w1, w2=w2, **common)
@@ -115,8 +121,8 @@ def l1_conservation(ctx: Context) -> Result:
         sweep={"seeds": ctx.seeds(4, 2), "lr": {"W1": [0.1], "W2": [0.1, 0.025]}},
     )
     raw["train"] = {**raw["train"], "steps": steps}
-    out, cfg = simulate(raw)
-    rows = conservation_table(out, cfg)
+    ds, cfg = simulate(ctx, raw)
+    rows = conservation_table(ds)
     eq = [r for r in rows if r["eta1"] == r["eta2"]]
     ne = [r for r in rows if r["eta1"] != r["eta2"]]
 
@@ -125,20 +131,13 @@ def l1_conservation(ctx: Context) -> Result:
 
     w_eq, w_ne = worst(eq, "balance"), worst(ne, "balance_lr")
     w_ctrl = min(ne, key=lambda r: r["balance_drift"] / r["balance_bound"])
-    ok_eq = all(r["balance_drift"] <= r["balance_bound"] for r in eq)
-    ok_ne = all(r["balance_lr_drift"] <= r["balance_lr_bound"] for r in ne)
-    ok_ctrl = all(r["balance_drift"] > 100 * r["balance_bound"] for r in ne)  # the check can fail
     rel = lambda r, n: r[f"{n}_drift"] / r[f"{n}_scale"]
     relb = lambda r, n: r[f"{n}_bound"] / r[f"{n}_scale"]
 
-    from scanflow_linear_net.plots import modes_figure
-
-    arrays = dict(out.arrays)
-    arrays["_record"] = out.coords["record"]
-    fig = modes_figure(arrays, _plain(cfg), point=w_ne["point"], seed=w_ne["seed"],
+    fig = modes_figure(ds, point=w_ne["point"], seed=w_ne["seed"],
                        title=f"random init, eta1 = {w_ne['eta1']:g}, eta2 = {w_ne['eta2']:g}")
     figure = ctx.save_figure(fig, "L1_conservation.png")
-    q0 = min(float(np.sqrt((out.arrays["balance"][r["point"], r["seed"], 0] ** 2).sum())) for r in rows)
+    q0 = min(float(np.sqrt((ds.balance.values[r["point"], r["seed"], 0] ** 2).sum())) for r in rows)
     gate = (at_most("max drift / bound, equal rates", w_eq["balance_drift"] / w_eq["balance_bound"], 1.0,
                     why="theory.conservation_bound") &
             at_most("max drift / bound, weighted form, unequal rates",
@@ -163,7 +162,7 @@ def l1_conservation(ctx: Context) -> Result:
             "accepted solver steps": f"{min(r['steps'] for r in rows)}..{max(r['steps'] for r in rows)}",
         },
         **gate.result_fields(),
-        assumptions=[*flow_meters(cfg, out.arrays),
+        assumptions=[*flow_meters(cfg, ds),
                      meter("unbalanced init: min ||W1W1^T - W2^TW2||_F at t = 0", q0, ">", 0.0,
                            ref="the control needs Q(0) != 0 (else nothing can drift)")],
         notes=(
@@ -215,24 +214,25 @@ def l2_saxe(ctx: Context) -> Result:
         sweep={"seeds": ctx.seeds(2, 1), "lr": {"eta": etas}},
     )
     raw["train"] = {**raw["train"], "steps": steps}
-    out, cfg = simulate(raw)
-    A = out.arrays
-    t = np.asarray(out.coords["record"], np.float64)
+    ds, cfg = simulate(ctx, raw)
+    t = np.asarray(ds.time.values, np.float64)  # gradient flow records along "time" (in steps)
+    n_params = int(manifest_of(ds)["workload_info"]["n_params"])
     d, o, h = cfg.data.input_dim, cfg.data.output_dim, cfg.model.hidden_dim
     err_ok, half_ok, order_ok = True, True, True
     worst_ratio, worst_err, worst_bound, half_ratio, half_err = 0.0, 0.0, 0.0, 0.0, 0.0
     half_pred, half_meas, half_tol, half_approx = {}, {}, {}, {}
-    for p, eta in enumerate(A["lr_W1"]):
+    for p, eta in enumerate(ds.lr_W1.values):
         eta = float(eta)
-        for s_i in range(A["mode_strength"].shape[1]):
-            a = A["mode_strength"][p, s_i]  # (record, mode)
-            n_steps = int(A["solver_accepted_steps"][p, s_i])
-            max_abs = float(A["max_abs_param"][p, s_i].max())
+        for s_i in range(ds.sizes["seed"]):
+            run = ds.isel(point=p, seed=s_i)
+            a = run.mode_strength.values  # (time, mode)
+            n_steps = int(run.solver_accepted_steps)
+            max_abs = float(run.max_abs_param.values.max())
             t_meas = []
             for k, s in enumerate(s_all):
                 theory = th.mode_strength(t, s, a0, eta)
                 err = float(np.abs(a[:, k] - theory).max())
-                bound = th.mode_bound(n_steps, int(out.info["n_params"]), cfg.flow.rtol, cfg.flow.atol, max_abs,
+                bound = th.mode_bound(n_steps, n_params, cfg.flow.rtol, cfg.flow.atol, max_abs,
                                       float(s), a0, h, d, o, eta * s * t[-1])
                 err_ok &= err <= bound
                 if err / bound > worst_ratio:
@@ -251,14 +251,9 @@ def l2_saxe(ctx: Context) -> Result:
                     half_approx[key] = th.half_time_approx(float(s), a0, eta)
             order = np.argsort(t_meas)  # learned first ... last
             order_ok &= bool(np.all(np.diff(s_all[order]) < 0))
-    offdiag = float(A["offdiag"].max())
-
-    from scanflow_linear_net.plots import modes_figure
-
-    arrays = dict(A)
-    arrays["_record"] = out.coords["record"]
-    figure = ctx.save_figure(modes_figure(arrays, _plain(cfg), point=0, seed=0), "L2_saxe_sigmoid.png")
-    offdiag0 = float(np.asarray(A["offdiag"])[..., 0].max())
+    offdiag = float(ds.offdiag.values.max())
+    figure = ctx.save_figure(modes_figure(ds, point=0, seed=0), "L2_saxe_sigmoid.png")
+    offdiag0 = float(ds.offdiag.values[..., 0].max())
     gate = (at_most("max_t |a - a_theory| / bound (all modes and runs)", worst_ratio, 1.0, why="theory.mode_bound") &
             at_most("max |t_half - t_half_theory| / tolerance", half_ratio, 1.0, why="theory.half_time_bound") &
             holds_that("half-learned in order of decreasing s", order_ok, float(order_ok), "exact order"))
@@ -279,7 +274,7 @@ def l2_saxe(ctx: Context) -> Result:
             "max cross-mode coupling ||U^T W2W1 V - diag||_F": offdiag,
         },
         **gate.result_fields(),
-        assumptions=[*flow_meters(cfg, A),
+        assumptions=[*flow_meters(cfg, ds),
                      meter("decoupled balanced init: max ||U^T W2W1 V - diag||_F at t = 0", offdiag0, "<=",
                            1e-12 * a0 * h, ref="Saxe et al. 2014 Sec. 2 (the decoupled solution starts decoupled)",
                            ours="float64 rounding of a0-sized products, h terms: 1e-12 a0 h")],
@@ -303,12 +298,6 @@ def l2_saxe(ctx: Context) -> Result:
         figure=figure,
         seeds=cfg.sweep.seeds,
     )
-
-
-def _plain(cfg) -> dict:
-    from scanflow.engine.config import to_dict
-
-    return to_dict(cfg)
 
 
 __all__ = ["l1_conservation", "l2_saxe", "base", "conservation_table", "simulate"]

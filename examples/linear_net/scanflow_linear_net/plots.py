@@ -1,6 +1,6 @@
 """Views of a finished linear-net run (never simulate, never save): mode strengths against Saxe's
-sigmoid, and the drift of the conserved balancedness matrix. `modes_figure` takes arrays, `modes_run`
-a results Dataset (`scanflow.load_run`); `all_figures` is the workload's `Workload.plots`."""
+sigmoid, and the drift of the conserved balancedness matrix. `modes_figure` takes a results Dataset
+(`ctx.run` in a check, `scanflow.load_run`, `scanflow.run`); `all_figures` is the workload's `Workload.plots`."""
 
 from __future__ import annotations
 
@@ -20,15 +20,19 @@ def _drift(Q):
     return np.sqrt(np.sum((Q - Q[..., :1, :, :]) ** 2, axis=(-2, -1)))
 
 
-def modes_figure(arrays: dict, config: dict, point: int = 0, seed: int = 0, title: str = ""):
-    """Mode strengths a_alpha(t) (solid) with the closed form (S) (dashed) when the init is decoupled and
-    both layers share one rate; return the matplotlib figure."""
+def modes_figure(ds, point: int = 0, seed: int = 0, title: str = ""):
+    """Mode strengths a_alpha(t) (solid) of run (`point`, `seed`) of a results Dataset, with the closed form
+    (S) (dashed) when the init is decoupled and both layers share one rate; return the matplotlib figure."""
+    from scanflow.engine.dataset import config_of
+    from scanflow.engine.figures import record_values
+
     plt = _plt()
-    steps = np.asarray(arrays["_record"], np.float64)
+    config = config_of(ds)
+    steps = np.asarray(record_values(ds), np.float64)  # the "time" axis under gradient flow
     s = np.asarray(config["data"]["singular_values"], np.float64)
     a0 = float(config["model"]["init_scale"])
-    eta1, eta2 = float(arrays["lr_W1"][point]), float(arrays["lr_W2"][point])
-    a = arrays["mode_strength"][point, seed]  # (record, mode)
+    eta1, eta2 = float(ds.lr_W1.values[point]), float(ds.lr_W2.values[point])
+    a = ds.mode_strength.values[point, seed]  # (record, mode)
     theory = config["model"]["init"] == "decoupled" and eta1 == eta2
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for k, sk in enumerate(s):
@@ -41,7 +45,7 @@ def modes_figure(arrays: dict, config: dict, point: int = 0, seed: int = 0, titl
               title=title or f"mode strengths (eta1 = {eta1:g}, eta2 = {eta2:g}, a0 = {a0:g})")
     ax[0].legend(fontsize=7)
     for name, label in (("balance", "W1W1^T - W2^TW2"), ("balance_lr", "W1W1^T/eta1 - W2^TW2/eta2")):
-        dr = _drift(arrays[name][point, seed])
+        dr = _drift(ds[name].values[point, seed])
         ax[1].semilogy(steps[1:], np.maximum(dr[1:], 1e-300), label=label)
     ax[1].set(xlabel="t (steps)", ylabel="||Q(t) - Q(0)||_F", title="drift of the balancedness matrices")
     ax[1].legend(fontsize=8)
@@ -49,19 +53,9 @@ def modes_figure(arrays: dict, config: dict, point: int = 0, seed: int = 0, titl
     return fig
 
 
-def modes_run(ds, point: int = 0, seed: int = 0, title: str = ""):
-    """`modes_figure` of one run of a results Dataset (`scanflow.load_run`)."""
-    from scanflow.engine.dataset import config_of
-    from scanflow.engine.figures import record_values
-
-    arrays = {k: ds[k].values for k in ("lr_W1", "lr_W2", "mode_strength", "balance", "balance_lr")}
-    arrays["_record"] = record_values(ds)
-    return modes_figure(arrays, config_of(ds), point=point, seed=seed, title=title)
-
-
 def all_figures(ds) -> dict:
     """The figures of a linear_net run (`Workload.plots`): ``modes_point<p>`` for every grid point, seed 0."""
-    return {f"modes_point{p}": modes_run(ds, point=p) for p in range(ds.sizes["point"])}
+    return {f"modes_point{p}": modes_figure(ds, point=p) for p in range(ds.sizes["point"])}
 
 
-__all__ = ["all_figures", "modes_figure", "modes_run"]
+__all__ = ["all_figures", "modes_figure"]

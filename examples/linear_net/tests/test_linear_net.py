@@ -4,17 +4,19 @@ power to fail, and both checks through scanflow's engine (`python -m pytest -q e
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
+import yaml
 
 pytest.importorskip("scanflow_linear_net", reason="the example is not installed (pip install -e examples/linear_net)")
 
-from scanflow.engine.config import ConfigError, config_from_dict  # noqa: E402
+from scanflow.engine.config import ConfigError, config_from_dict, to_dict  # noqa: E402
 from scanflow.engine.registry import get_workload  # noqa: E402
-from scanflow.engine.sweep import SweepOutput  # noqa: E402
 from scanflow_linear_net import theory as th  # noqa: E402
 from scanflow_linear_net.checks import conservation_table  # noqa: E402
 from scanflow_linear_net.workload import WORKLOAD, build, hyperparams  # noqa: E402
@@ -158,37 +160,41 @@ def test_found_by_entry_points_when_installed():
 # ----------------------------------------------------------------------------- the bound can fail
 
 
-def _fake_output(cfg, Q, eta=(0.1, 0.1), steps=100):
-    """A SweepOutput-shaped record set with a given balancedness trajectory Q (record, h, h)."""
+def _fake_run(cfg, Q, eta=(0.1, 0.1), steps=100):
+    """A run's Dataset (one point, one seed, records along "time", as `ctx.run` / `scanflow.load_run` give)
+    with a given balancedness trajectory Q (record, h, h), the config `cfg` and n_params = 20."""
     R = Q.shape[0]
     one = lambda x: np.asarray(x, np.float64).reshape(1, 1, *np.shape(x))
-    arrays = {
-        "lr_W1": np.array([eta[0]]),
-        "lr_W2": np.array([eta[1]]),
-        "solver_accepted_steps": np.array([[steps]]),
-        "norm_W1": one(np.full(R, 1.0)),
-        "norm_W2": one(np.full(R, 1.0)),
-        "max_abs_param": one(np.full(R, 0.5)),
-        "balance": one(Q),
-        "balance_lr": one(Q / eta[0]),
-    }
-    return SweepOutput(arrays, {}, {}, {"n_params": 20}, {})
+    run, hh = ("point", "seed", "time"), ("hidden_i", "hidden_j")
+    return xr.Dataset(
+        {
+            "solver_accepted_steps": (("point", "seed"), np.array([[steps]])),
+            "norm_W1": (run, one(np.full(R, 1.0))),
+            "norm_W2": (run, one(np.full(R, 1.0))),
+            "max_abs_param": (run, one(np.full(R, 0.5))),
+            "balance": (run + hh, one(Q)),
+            "balance_lr": (run + hh, one(Q / eta[0])),
+        },
+        coords={"lr_W1": ("point", [eta[0]]), "lr_W2": ("point", [eta[1]]), "time": np.arange(R, dtype=np.float64)},
+        attrs={"record_label": "time", "config": yaml.safe_dump(to_dict(cfg), sort_keys=False),
+               "manifest": json.dumps({"workload_info": {"n_params": 20}})},
+    )
 
 
 def test_conservation_bound_flags_a_drift_above_it():
     cfg = cfg_of(data={"input_dim": 4, "output_dim": 3, "singular_values": [1.0]}, model={"hidden_dim": 2})
     Q = np.tile(np.array([[0.2, 0.0], [0.0, -0.1]]), (11, 1, 1))
-    row = conservation_table(_fake_output(cfg, Q), cfg)[0]
+    row = conservation_table(_fake_run(cfg, Q))[0]
     assert row["balance_drift"] == 0.0 and row["balance_drift"] <= row["balance_bound"]
     bound = row["balance_bound"]
     e = np.sqrt(20) * (1e-8 + (1e-6 + 4 * th.EPS64) * 0.5)  # rtol, atol: the FlowConfig defaults here
     assert bound == pytest.approx(101 * (2 * np.sqrt(2) * 1.0 * e + e * e), rel=1e-6)  # + rounding ~1e-15
     Q2 = Q.copy()
     Q2[7, 0, 1] += 10 * bound  # a drift ten times the solver-derived bound
-    bad = conservation_table(_fake_output(cfg, Q2), cfg)[0]
+    bad = conservation_table(_fake_run(cfg, Q2))[0]
     assert bad["balance_drift"] > bad["balance_bound"]
     tight = dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, rtol=1e-12, atol=1e-14))
-    assert conservation_table(_fake_output(tight, Q), tight)[0]["balance_bound"] < bound / 100  # scales with tol
+    assert conservation_table(_fake_run(tight, Q))[0]["balance_bound"] < bound / 100  # scales with tol
 
 
 # ----------------------------------------------------------------------------- the checks, through the engine
@@ -216,20 +222,18 @@ def test_plots_are_figures_of_a_dataset(tmp_path):
     """`Workload.plots(ds)` returns {name: Figure} (a view: nothing saved); `plot_run` saves PNG and PDF."""
     from matplotlib.figure import Figure
 
-    from scanflow.engine.config import to_dict
     from scanflow.engine.figures import plot_run, plt
-    from scanflow.engine.sweep import run_sweep
+    from scanflow.engine.run import run
     from scanflow_linear_net import plots
 
     cfg = cfg_of(data={"input_dim": 3, "output_dim": 3, "singular_values": [2.0, 1.0]}, model={"hidden_dim": 2},
                  sweep={"seeds": 1, "lr": {"W1": [0.1, 0.2], "W2": [0.1]}})
-    out = run_sweep(cfg)
-    ds = out.dataset(to_dict(cfg), {"workload_info": out.info, "timings": out.timings})
+    ds = run(cfg)  # in memory: the Dataset `scanflow.load_run` gives for a run directory
     assert ds.attrs["record_label"] == "time"
     figs = WORKLOAD.plots(ds)
     assert list(figs) == ["modes_point0", "modes_point1"] and all(isinstance(f, Figure) for f in figs.values())
     plt.close("all")
-    assert isinstance(plots.modes_run(ds, point=1), Figure)
+    assert isinstance(plots.modes_figure(ds, point=1, seed=0, title="point 1"), Figure)
     plt.close("all")
     paths = plot_run(ds, out_dir=tmp_path)
     assert sorted(p.name for p in paths) == sorted(f"modes_point{p}.{x}" for p in (0, 1) for x in ("png", "pdf"))
