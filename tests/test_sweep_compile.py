@@ -32,33 +32,3 @@ def test_unrolled_threefry_gives_the_same_bits_and_is_restored():
     # integer hash: the draws are identical bit for bit
     for a, b in zip(rolled.compile()(key), unrolled.compile()(key)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
-def test_a_static_sweep_compiles_every_part_before_the_first_runs_with_the_same_bits(tmp_path, monkeypatch):
-    """`run.sweep_parts` hands every part's programs to `compilation.precompile` at once (one batch, as many
-    compiles at a time as cores); each part then finds its executables compiled, and the results equal a sweep
-    that compiles part by part, bit for bit. Each part's manifest carries its share of the batch."""
-    import json
-    from pathlib import Path
-
-    import scanflow
-    from scanflow.engine import compilation
-    from scanflow.engine import run as run_module
-
-    config = Path(__file__).resolve().parents[1] / "configs" / "scan_snap_small.yaml"
-    ov = ["train.steps=4", "train.record_every=2", "sweep.seeds=2", "data.seq_len=16", "data.batch_size=8",
-          "data.num_unique=[4, 5, 6]"]
-    batches = []
-    real = compilation.precompile
-    monkeypatch.setattr(compilation, "precompile", lambda requests: batches.append(len(requests)) or real(requests))
-    compilation._COMPILED.clear()
-    ahead = scanflow.run(config, ov, out_dir=tmp_path / "ahead")
-    assert batches == [3] and not compilation._PRECOMPILED  # one batch of three parts, each used once
-    parts = json.loads((Path(ahead.attrs["run_dir"]) / "manifest.json").read_text())["parts"]
-    seconds = {p["timings"]["compile_s"] for p in parts}
-    assert len(seconds) == 1 and seconds.pop() > 0  # an equal share of the batch, not 0 (not "cached")
-    compilation._COMPILED.clear()
-    monkeypatch.setattr(run_module, "_precompile_parts", lambda *a, **k: None)
-    one_by_one = scanflow.run(config, ov, out_dir=tmp_path / "one")
-    for name in ahead.data_vars:
-        np.testing.assert_array_equal(ahead[name].values, one_by_one[name].values, err_msg=name)

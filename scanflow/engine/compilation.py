@@ -132,61 +132,8 @@ def compiled(cfg: Config, runs: dict, n_records: int, mesh=None, block: int | No
     executables are called as one (`scanflow.engine.sharding.PerDevice`: global row-sharded arrays in
     and out). Every device count runs the same program, so a run's bits do not depend on it.
     Returns (init_exe, chunk_exe, state_shape, program, compile_seconds) -- state_shape is global
-    (all rows); compile_seconds is 0 on a cache hit, and for programs `precompile` built it is their
-    share of that batch.
+    (all rows); compile_seconds is 0 on a cache hit.
     """
-    low = _lower(cfg, runs, n_records, mesh, block)
-    if low["key"] in _COMPILED:
-        _COMPILED.move_to_end(low["key"])
-        early = _PRECOMPILED.pop(low["key"], None)
-        if early is not None:  # built ahead by `precompile`: its share of that batch's time and cache events
-            LAST_COMPILE.update(early["events"], in_process=0)
-            return (*_COMPILED[low["key"]], low["program"], early["seconds"])
-        LAST_COMPILE.update({k: 0 for k in CACHE_EVENTS}, in_process=2)
-        return (*_COMPILED[low["key"]], low["program"], 0.0)
-    LAST_COMPILE["in_process"] = 0
-    t0 = time.perf_counter()
-    low = _lower(cfg, runs, n_records, mesh, block, lower=True)
-    before = dict(CACHE_EVENTS)
-    init_dev, chunk_dev = _compile_per_device(low["init"], low["chunk"])
-    LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
-    _store(low, init_dev, chunk_dev)
-    return (*_COMPILED[low["key"]], low["program"], time.perf_counter() - t0)
-
-
-def precompile(requests: list) -> None:
-    """Compile several static parts' programs before the first of them runs: each part is lowered in turn
-    (Python: tracing holds the GIL), then every program compiles at once, as many at a time as there are
-    cores (XLA compiles without the GIL), so a static sweep's cold compile takes about the sum over parts
-    divided by the cores rather than the sum. `requests` are `compiled`'s arguments (cfg, runs, n_records,
-    mesh, block) per part; parts already compiled are skipped. The executables go to the cache `compiled`
-    reads, each part with an equal share of the batch's seconds and persistent-cache events (its manifest's
-    compile time). Nothing else changes: a part whose later `compiled` call differs simply compiles then."""
-    t0 = time.perf_counter()
-    lows = []
-    for cfg, runs, n_records, mesh, block in requests:
-        with jax.enable_x64(bool(cfg.x64)):  # as the part's sweep will run (`sweep.run_sweep`)
-            low = _lower(cfg, runs, n_records, mesh, block)
-            if low["key"] not in _COMPILED and all(low["key"] != other["key"] for other in lows):
-                lows.append(_lower(cfg, runs, n_records, mesh, block, lower=True))
-    if not lows:
-        return
-    before = dict(CACHE_EVENTS)
-    built = _compile_per_device(*[p for low in lows for p in (low["init"], low["chunk"])])
-    share = lambda n: int(n / len(lows)) if n % len(lows) == 0 else round(n / len(lows), 2)
-    events = {k: share(CACHE_EVENTS[k] - before[k]) for k in CACHE_EVENTS}
-    seconds = (time.perf_counter() - t0) / len(lows)
-    for i, low in enumerate(lows):
-        _store(low, built[2 * i], built[2 * i + 1])
-        _PRECOMPILED[low["key"]] = {"seconds": seconds, "events": events}
-
-
-_PRECOMPILED: dict = {}  # programs `precompile` built and no part has used yet: their share of its batch
-
-
-def _lower(cfg, runs: dict, n_records: int, mesh, block, lower: bool = False) -> dict:
-    """The cache key of (cfg, runs, n_records, mesh, block), and with `lower` the init and chunk programs
-    lowered for every device of the mesh (one trace each) and the global state shape."""
     mesh = sharding.make_mesh(1) if mesh is None else mesh
     static = static_part(cfg)
     prog = program(static)
@@ -196,10 +143,13 @@ def _lower(cfg, runs: dict, n_records: int, mesh, block, lower: bool = False) ->
     block = n_local if block is None else block
     if n_local % block:
         raise ValueError(f"block: expected a divisor of the {n_local} runs per device, got {block}")
-    out = {"key": (static, n_records, str(shapes), jax.config.jax_enable_x64, devices, block), "program": prog,
-           "mesh": mesh}
-    if not lower:
-        return out
+    cache_key = (static, n_records, str(shapes), jax.config.jax_enable_x64, devices, block)
+    if cache_key in _COMPILED:
+        _COMPILED.move_to_end(cache_key)
+        LAST_COMPILE.update({k: 0 for k in CACHE_EVENTS}, in_process=2)
+        return (*_COMPILED[cache_key], prog, 0.0)
+    LAST_COMPILE["in_process"] = 0
+    t0 = time.perf_counter()
     wrap = jax.random.wrap_key_data
 
     def init_fn(root_data, runs):
@@ -214,20 +164,18 @@ def _lower(cfg, runs: dict, n_records: int, mesh, block, lower: bool = False) ->
     runs_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_local, *a.shape[1:]), a.dtype), runs)  # one device's rows
     init_jit, chunk_jit = jax.jit(init_fn), jax.jit(chunk_fn, donate_argnums=0)  # traced once for all devices
     with unrolled_threefry():
-        out["init"] = _over_devices(lambda sh: init_jit.lower(on(root_1, sh), on(runs_1, sh)), mesh)
-        state_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), next(iter(out["init"].values())).out_info[0])
-        out["chunk"] = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
-    out["state_shape"] = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype),
-                                      state_1)
-    return out
-
-
-def _store(low: dict, init_dev: dict, chunk_dev: dict) -> None:
-    mesh = low["mesh"]
-    _COMPILED[low["key"]] = (sharding.PerDevice(init_dev, mesh), sharding.PerDevice(chunk_dev, mesh), low["state_shape"])
+        init_low = _over_devices(lambda sh: init_jit.lower(on(root_1, sh), on(runs_1, sh)), mesh)
+        state_1 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), next(iter(init_low.values())).out_info[0])
+        chunk_low = _over_devices(lambda sh: chunk_jit.lower(on(state_1, sh), on(root_1, sh), on(runs_1, sh)), mesh)
+    state_shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] * mesh.size, *a.shape[1:]), a.dtype), state_1)
+    before = dict(CACHE_EVENTS)
+    init_dev, chunk_dev = _compile_per_device(init_low, chunk_low)
+    init_exe, chunk_exe = sharding.PerDevice(init_dev, mesh), sharding.PerDevice(chunk_dev, mesh)
+    LAST_COMPILE.update({k: CACHE_EVENTS[k] - before[k] for k in CACHE_EVENTS})
+    _COMPILED[cache_key] = (init_exe, chunk_exe, state_shape)
     while len(_COMPILED) > COMPILED_CACHE_SIZE:
-        dropped, _ = _COMPILED.popitem(last=False)
-        _PRECOMPILED.pop(dropped, None)
+        _COMPILED.popitem(last=False)
+    return init_exe, chunk_exe, state_shape, prog, time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------- persistent compile cache

@@ -190,8 +190,6 @@ def sweep_parts(plan: Plan, progress: bool = False, work_dir: str | Path | None 
     With several parts each streams to ``WORK/parts/NNN/`` (resumable on its own). `plan` may be a
     `Config` (resolved here)."""
     plan = plan_module.resolve(plan)
-    if len(plan.parts) > 1 and kw.get("only_runs") is None:
-        _precompile_parts(plan, kw.get("n_devices"), progress)
     outs = []
     for k, part in enumerate(plan.parts):
         wd = work_dir if work_dir is None or not plan.static else Path(work_dir) / "parts" / f"{k:03d}"
@@ -203,27 +201,6 @@ def sweep_parts(plan: Plan, progress: bool = False, work_dir: str | Path | None 
         out = run_sweep(part.cfg, progress=progress, work_dir=wd, runs_per_block=plan.block, prepared=part, **kw)
         outs.append((part.values, part.cfg, out))
     return outs
-
-
-def _precompile_parts(plan: Plan, n_devices, progress: bool) -> None:
-    """Every static part's programs compiled before the first part runs, as many at once as there are cores
-    (`compilation.precompile`): the programs a fresh sweep's parts will ask for. A resumed part that keeps
-    another block size, or an extension's subset of runs, asks for another program and compiles it then."""
-    import jax
-
-    from scanflow.engine import compilation, sharding
-    from scanflow.engine.sweep import records_per_chunk
-
-    compilation.enable_compile_cache()
-    mesh = sharding.make_mesh(n_devices)
-    requests = []
-    for part in plan.parts:
-        n_points = jax.tree.leaves(part.hp)[0].shape[0]  # as `sweep.run_sweep` counts them
-        layout = sharding.run_layout(n_points, part.cfg.sweep.seeds, mesh.size, plan.block, None)
-        requests.append((part.cfg, sharding.run_inputs(part.hp, layout), records_per_chunk(part.cfg), mesh, plan.block))
-    if progress and _is_main():
-        print(f"{plan.cfg.name}: compiling the programs of {len(plan.parts)} parts...", file=sys.stderr, flush=True)
-    compilation.precompile(requests)
 
 
 def combine_parts(cfg: Config, outs: list, started: str | None = None, ident: dict | None = None):
