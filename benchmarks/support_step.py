@@ -32,14 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "scan_snap_fig6.yaml"
 
 
-def _best(f, *args, n: int = 5) -> float:
-    jax.block_until_ready(f(*args))
-    best = np.inf
-    for _ in range(n):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        best = min(best, time.perf_counter() - t)
-    return best
+def _best(f, *args) -> float:
+    from profile_step import _time  # the best of a few calls after a warm-up (benchmarks/profile_step.py)
+
+    return _time(f, *args, n=5)
 
 
 def gemm_rate() -> float:

@@ -244,19 +244,23 @@ def run(config, overrides=(), out_dir: str | Path | None = None, progress: bool 
     (lists make sweep axes: ``"model.init_scale=[0.1, 1]"``). In memory by default; with `out_dir`
     the sweep is also written as a run directory there (resumable, as ``scanflow run``) and the
     Dataset is the one loaded from it (``ds.attrs["run_dir"]``)."""
-    from scanflow.engine.config import config_from_dict, load_config
-
     _check_run_arguments(config, overrides, out_dir, runs_per_block, n_devices)
-    if isinstance(config, Config):
-        cfg = config_from_dict(to_dict(config), list(overrides)) if overrides else config
-    elif isinstance(config, dict):
-        cfg = config_from_dict(config, list(overrides))
-    else:
-        cfg = load_config(config, list(overrides))
+    cfg = as_config(config, overrides)
     plan = plan_module.resolve(cfg, runs_per_block, with_identity=out_dir is not None)
     if out_dir is not None:
         return results.load_run(execute(plan, out_dir=out_dir, progress=progress, plot=plot, n_devices=n_devices))
     return combine_parts(cfg, sweep_parts(plan, progress=progress, n_devices=n_devices), None)
+
+
+def as_config(config, overrides=()) -> Config:
+    """A `Config` from a `Config`, a mapping or a YAML path, with dotted ``key=value`` overrides applied."""
+    from scanflow.engine.config import config_from_dict, load_config
+
+    if isinstance(config, Config):
+        return config_from_dict(to_dict(config), list(overrides)) if overrides else config
+    if isinstance(config, dict):
+        return config_from_dict(config, list(overrides))
+    return load_config(config, list(overrides))
 
 
 def _check_run_arguments(config, overrides, out_dir, runs_per_block, n_devices) -> None:

@@ -42,16 +42,10 @@ class Context:
         Figures take this Dataset too, so a check, ``scanflow plot`` and a notebook draw with one function.
         A config run before in this process (same resolved config, same block) is not run again: checks
         that share a setting share its Dataset, so treat it as read-only."""
-        from scanflow.engine.config import Config, config_from_dict, load_config, to_dict
         from scanflow.engine.identity import config_hash
-        from scanflow.engine.run import run
+        from scanflow.engine.run import as_config, run
 
-        if isinstance(config, Config):
-            cfg = config_from_dict(to_dict(config), list(overrides)) if overrides else config
-        elif isinstance(config, dict):
-            cfg = config_from_dict(config, list(overrides))
-        else:
-            cfg = load_config(config, list(overrides))
+        cfg = as_config(config, overrides)
         key = (config_hash(cfg), runs_per_block)
         if key not in _RUNS:  # checks that share a setting share its run (one process = one simulator)
             _RUNS[key] = run(cfg, runs_per_block=runs_per_block, progress=self.progress)
