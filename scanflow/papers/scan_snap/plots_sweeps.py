@@ -89,8 +89,9 @@ def fig6_entropy(runs: Iterable):
                 transform=ax.transAxes, fontsize=7, color="0.4")
     axes[0].set_ylabel("entropy of $c_n$ on distinct tokens (nats)")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.suptitle(f"Fig 6 analogue ({_setting(loaded[0])}): final distinct-token entropy, mean ± std over seeds",
-                 fontsize=11)
+    sep = "\n" if len(loaded) == 1 else " "  # one panel: a two-line title as wide as the panel and its legend
+    fig.suptitle(f"Fig 6 analogue ({_setting(loaded[0])}):{sep}final distinct-token entropy, mean ± std over seeds",
+                 fontsize=11 if len(loaded) > 1 else 9)
     fig.tight_layout()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, frameon=False)
     return fig
