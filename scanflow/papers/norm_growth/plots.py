@@ -2,6 +2,8 @@
 `direction_cosines`, `training_curves`; `all_figures`, what ``scanflow plot`` draws) take its results Dataset
 (`Context.run`, `scanflow.load_run`) and a grid point, plus the few numbers a check adds (a fitted law, a
 title); `sat_curves` and `support_histogram` take the numbers a check computes from the trained parameters.
+The checks' own figures (`degree_figure` C2, `quarter_law_figure` C3, `homogeneous_net_figure` C5,
+`scan_snap_norms_figure`, `cooccurrence_norms_figure`) take the dict of the check's measuring function.
 Every function returns a figure; nothing here simulates or saves."""
 
 from __future__ import annotations
@@ -140,3 +142,100 @@ def all_figures(ds) -> dict:
             figs[f"cosines{sfx}"] = cos
         figs[f"training{sfx}"] = training_curves(ds, p)
     return figs
+
+
+# ----------------------------------------------------------------------------- the theory checks' figures
+
+
+def degree_figure(m: dict):
+    """C2: the local degree k-hat(c) of the paper's pre-norm block and of standard pre-LN against c (the dict of
+    `checks.theory_checks.homogeneity_degrees`)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(m["cs"], m["k_blk"], "o-", label="paper's pre-norm block LN(F(X)) + X")
+    ax.plot(m["cs"], m["k_std"], "s-", label="standard pre-LN X + F(LN(X))")
+    ax.axhline(1, color="gray", ls=":")
+    ax.axhline(3, color="gray", ls=":")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("c")
+    ax.set_ylabel("local degree log2 ||f(2c theta)|| / ||f(c theta)||")
+    ax.legend(fontsize=7)
+    ax.set_title("C2: empirical homogeneity degree")
+    return fig
+
+
+def quarter_law_figure(m: dict):
+    """C3: rho_t of GD on the atan2 loss against the t^{1/4} law (the dict of
+    `checks.theory_checks.scale_invariant_gd`)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.loglog(m["t"], m["rho"], "-", lw=2, label="GD on atan2 (G = 1)")
+    ax.loglog(m["t"], m["law"], "k--", label="(rho0^4 + 2 eta^2 G^2 t)^{1/4}")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("||theta_t||")
+    ax.legend(fontsize=8)
+    ax.set_title("C3: scale-invariant GD, t^{1/4} law")
+    return fig
+
+
+def homogeneous_net_figure(m: dict):
+    """C5: ||theta_t|| of GD on the 2-homogeneous diagonal net with the fitted a (log t)^{1/L} + b and a t^p + b on
+    the window (the dict of `checks.theory_checks.homogeneous_net_gd`)."""
+    t, rho, win, Lh = m["t"], m["rho"], m["win"], m["Lh"]
+    fl, pw = m["fits"][m["law_name"]], m["fits"]["t^p"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(t, rho, "-", lw=2, label="||theta_t|| (GD)")
+    ax.semilogx(t[win], fl.params["a"] * np.log(t[win]) ** (1 / Lh) + fl.params["b"], "r--", label="fit a (log t)^{1/2} + b")
+    ax.semilogx(t[win], pw.params["a"] * t[win] ** pw.params["p"] + pw.params["b"], "g:",
+                label=f"fit a t^p + b, p = {pw.params['p']:.3f}")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("||theta_t||")
+    ax.legend(fontsize=7)
+    ax.set_title("C5: 2-homogeneous diagonal net")
+    return fig
+
+
+# ----------------------------------------------------------------------------- the other papers' figures
+
+
+def scan_snap_norms_figure(m: dict):
+    """NG-scan-snap: ||Z||, ||Y|| against t with the fitted a h(t/K) + b and a (1/2 ln ln t) + b after t0, and their
+    local exponents (the dict of `checks.other_papers.scan_snap_norms`)."""
+    t, nZ, nY, win, t0 = m["t"], m["nZ"], m["nY"], m["win"], m["t0"]
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+    axs[0].loglog(t[1:], nZ[1:], label="||Z||")
+    axs[0].loglog(t[1:], nY[1:], label="||Y||")
+    hw, (a, b) = m["h_fit"]
+    axs[0].loglog(t[win], a * hw + b, "k--", label="a h(t/K) + b (Lemma 6)")
+    lnln, (a2, b2) = m["lnln_fit"]
+    axs[0].loglog(t[win], a2 * lnln + b2, "r:", label="a (1/2 ln ln t) + b (Thm 4)")
+    axs[0].axvline(t0, color="gray", ls=":", label="t0")
+    axs[0].set_xlabel("GD step t")
+    axs[0].set_ylabel("norm")
+    axs[0].legend(fontsize=7)
+    axs[1].semilogx(m["tc"], m["pZ"], label="p(t) of ||Z||")
+    axs[1].semilogx(m["tc"], m["pY"], label="p(t) of ||Y||")
+    axs[1].axvline(t0, color="gray", ls=":")
+    axs[1].set_xlabel("GD step t")
+    axs[1].set_ylabel("local exponent d log rho / d log t")
+    axs[1].legend(fontsize=7)
+    fig.suptitle(f"NG-scan-snap: K={m['K']}, M={m['M']}, eta_Y={m['eY']}, eta_Z={m['eZ']}")
+    return fig
+
+
+def cooccurrence_norms_figure(m: dict):
+    """NG-cooccurrence: each group's norm relative to its init and the training loss against t = lr x steps, with
+    T1 (the dict of `checks.other_papers.cooccurrence_phases`)."""
+    t, norms, n0, T1 = m["t"], m["norms"], m["n0"], m["T1"]
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+    for j, k in enumerate(m["groups"]):
+        axs[0].loglog(t, norms[:, j] / n0[j], ls="-" if j != 1 else "--", label=k)
+    if T1 is not None:
+        axs[0].axvline(T1, color="k", ls=":", label="T1 (all margins > 0)")
+        axs[1].axvline(T1, color="k", ls=":")
+    axs[0].set_xlabel("t = lr x steps")
+    axs[0].set_ylabel("||group|| / ||group at init||")
+    axs[0].legend(fontsize=7)
+    axs[1].loglog(t, m["loss_t"], label="training loss")
+    axs[1].set_xlabel("t = lr x steps")
+    axs[1].legend(fontsize=7)
+    fig.suptitle(f"NG-cooccurrence: n={m['n']}, L={m['L']}, m={m['width']}, m1={m['m1']}, GD lr={m['eta']}")
+    return fig

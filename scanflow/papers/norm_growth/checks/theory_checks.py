@@ -18,6 +18,7 @@ from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
 from scanflow.models import causal
 from scanflow.papers.norm_growth import theory as th
+from scanflow.papers.norm_growth.plots import degree_figure, homogeneous_net_figure, quarter_law_figure
 from scanflow.verify import Context, Result, all_of, at_least, at_most, check, close, holds, holds_that, meter
 
 F64 = jnp.float64
@@ -145,11 +146,12 @@ def _local_degree(f, p, c):
     return float(th.empirical_degree(a, b, 2.0))
 
 
-@check("norm-growth", "C2", "Homogeneity degrees (Table 1, App. D): exact k for linear/ReLU/LN maps and "
-       "attention scores; the paper's pre-norm block -> k = 1; standard pre-LN has no constant degree", "T",
-       home="d = 8, 6 tokens, hand-written LNs with eps = 0, bias-free causal-model scores, float64 (both modes)")
-def c2(ctx: Context) -> Result:
-    _x64()
+def homogeneity_degrees() -> dict:
+    """Everything C2 measures (seed 2, d = 8, 6 tokens, float64). (1) The exact maps (Table 1: linear, ReLU MLP,
+    LN without / with affine; attention scores after LN+affine by hand and with raw embeddings through
+    scanflow.models.causal): `rows` = (name, relative error of f(3 theta) - 3^k f(theta), k). (2) The local degree
+    k-hat(c) (`_local_degree`) of the paper's pre-norm block (`k_blk`, `err_blk` = |k-hat - 1|) and of the standard
+    pre-LN stream (`k_std`) for c = 2^-4..2^4 (`cs`), and the smallest causal score gap of the block (`gap_min`)."""
     rng = np.random.default_rng(2)
     d, n = 8, 6
     x = rng.standard_normal((n, d))
@@ -183,16 +185,11 @@ def c2(ctx: Context) -> Result:
     exact["attention scores (after LN+affine)"] = (
         f_ln, {"E": rng.standard_normal((5, d)), "g": g, "b": b, "Wq": W[0], "Wk": W[1]}, 4)
 
-    pred, meas, gates = {}, {}, []
     rows = [(nm, f(_scale_np(p, c)), c**k * f(p), k) for nm, (f, p, k) in exact.items()]
     rows.append(("attention scores (raw embeddings, causal model)", f_model(sat.scale_all(prm, c)),
                  c**4 * f_model(prm), 4))
-    for name, lhs, rhs, k in rows:
-        err = float(np.max(np.abs(lhs - rhs)) / np.max(np.abs(rhs)))
-        pred[f"k [{name}]"] = k
-        meas[f"rel err f(3 theta) - 3^k f(theta) [{name}]"] = err
-        gates.append(at_most(f"rel err f(3 theta) - 3^k f(theta) [{name}]", err, 1e-10,
-                             why="exact map; float64 rounding ~1e-15 x depth"))
+    m = {"d": d, "n": n, "bias": spec.bias,
+         "rows": [(name, float(np.max(np.abs(lhs - rhs)) / np.max(np.abs(rhs))), k) for name, lhs, rhs, k in rows]}
 
     # approximate homogeneity: paper's pre-norm block -> 1; standard pre-LN stream -> no constant degree
     toks1 = jnp.asarray(rng.integers(0, 5, n))
@@ -200,65 +197,74 @@ def c2(ctx: Context) -> Result:
              "Wi": rng.standard_normal((d, 2 * d)) / math.sqrt(d), "Wf": rng.standard_normal((2 * d, d)) / math.sqrt(2 * d),
              "g1": g, "b1": b, "g2": rng.standard_normal(d), "b2": rng.standard_normal(d)}
     p_blk = {k: jnp.asarray(v, F64) for k, v in p_blk.items()}
-    cs = 2.0 ** np.arange(-4, 5)
+    m["cs"] = cs = 2.0 ** np.arange(-4, 5)
     f_blk = jax.jit(lambda p: _paper_prenorm_block(p, toks1))
     f_std = jax.jit(lambda p: _standard_preln_stream(p, toks1))
-    k_blk = np.array([_local_degree(f_blk, p_blk, cc) for cc in cs])
+    m["k_blk"] = np.array([_local_degree(f_blk, p_blk, cc) for cc in cs])
     s_blk = np.asarray((p_blk["E"][toks1] @ p_blk["Wq"]) @ (p_blk["E"][toks1] @ p_blk["Wk"]).T)
     gaps = [th.softmax_zeta_gap(s_blk[i, : i + 1])[1] for i in range(1, n)]  # causal rows with >= 2 keys
-    gap_min = float(min(g for g in gaps if np.isfinite(g)))
-    k_std = np.array([_local_degree(f_std, p_blk, cc) for cc in cs])
-    err_blk = np.abs(k_blk - 1.0)
-    # converges to 1: the error ends below 1e-6 at c = 16 and 100x below its maximum (exp(-Theta(c^4)))
-    gates.append(at_most("paper block: |k-hat - 1| at c = 16", err_blk[-1], min(1e-6, 1e-2 * err_blk.max()),
-                         why="below 1e-6 and 100x below its max over c (softmax error exp(-Theta(c^4)))"))
-    # standard pre-LN: residual degree 1, branch (LN out x W_V x W_O) degree 3 -> k-hat moves from ~1 towards 3
-    gates += [at_least("standard pre-LN: range of k-hat over c", k_std.max() - k_std.min(), 0.5,
-                       why="no constant degree"),
-              close("standard pre-LN: k-hat at c = 16", k_std[-1], 3.0, atol=0.05, why="the branch degree")]
+    m["gap_min"] = float(min(g for g in gaps if np.isfinite(g)))
+    m["k_std"] = np.array([_local_degree(f_std, p_blk, cc) for cc in cs])
+    m["err_blk"] = np.abs(m["k_blk"] - 1.0)
+    return m
+
+
+C2_SOURCES = {"k [exact maps]": "paper Table 1 (degrees of linear, ReLU, LN maps); attention scores: ours, "
+                                "embeddings^2 x W_Q x W_K",
+              "k-hat of the paper's pre-norm block": "paper App. D (Props. 4-6: the block is ~1-homogeneous)",
+              "k-hat of standard pre-LN": "ours (residual degree 1 + branch degree 3)"}
+
+
+@check("norm-growth", "C2", "Homogeneity degrees (Table 1, App. D): exact k for linear/ReLU/LN maps and "
+       "attention scores; the paper's pre-norm block -> k = 1; standard pre-LN has no constant degree", "T",
+       home="d = 8, 6 tokens, hand-written LNs with eps = 0, bias-free causal-model scores, float64 (both modes)")
+def c2(ctx: Context) -> Result:
+    _x64()
+    # measurement: f(3 theta) against 3^k f(theta) (prediction: k of Table 1), and k-hat(c) of two blocks
+    m = homogeneity_degrees()
+    # assumptions: no biases, eps = 0 in the LNs; the block's softmax is near saturation at the largest c
+    assumptions = [
+        holds("no biases in the maps", not m["bias"], "no biases",
+              ref="Merrill et al. 2021, Table 1: a bias breaks exact homogeneity"),
+        meter("LN eps in the hand-written LNs (HAND_LN_EPS)", HAND_LN_EPS, "==", 0,
+              ref="Table 1: LN is exactly 0-homogeneous (1 with affine) only for eps = 0"),
+        meter("c^4 x smallest score gap of the block's attention at c = 16", float(m["cs"][-1]) ** 4 * m["gap_min"],
+              ">>", 1, ref="App. D / Lemma 8: approximate homogeneity, softmax error exp(-Theta(c^4 gap))")]
+    # verdict: exact maps to rounding; the paper's block converges to 1 (exp(-Theta(c^4))); standard pre-LN: the
+    # residual has degree 1, the branch (LN out x W_V x W_O) degree 3 -> k-hat moves from ~1 towards 3
+    err_blk, k_std = m["err_blk"], m["k_std"]
+    gate = all_of(
+        *[at_most(f"rel err f(3 theta) - 3^k f(theta) [{name}]", err, 1e-10,
+                  why="exact map; float64 rounding ~1e-15 x depth") for name, err, _ in m["rows"]],
+        at_most("paper block: |k-hat - 1| at c = 16", err_blk[-1], min(1e-6, 1e-2 * err_blk.max()),
+                why="below 1e-6 and 100x below its max over c (softmax error exp(-Theta(c^4)))"),
+        at_least("standard pre-LN: range of k-hat over c", k_std.max() - k_std.min(), 0.5, why="no constant degree"),
+        close("standard pre-LN: k-hat at c = 16", k_std[-1], 3.0, atol=0.05, why="the branch degree"))
+    pred, meas = {}, {}
+    for name, err, k in m["rows"]:
+        pred[f"k [{name}]"] = k
+        meas[f"rel err f(3 theta) - 3^k f(theta) [{name}]"] = err
     pred["k-hat(c) of the paper's pre-norm block"] = "-> 1 (error -> 0 exponentially)"
     meas["|k-hat - 1|, paper's pre-norm block, c = 2^-4..2^4"] = err_blk
     pred["k-hat(c) of standard pre-LN residual stream (ours)"] = "not constant; -> 3 (branch degree)"
     meas["k-hat, standard pre-LN, c = 2^-4..2^4"] = k_std
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(cs, k_blk, "o-", label="paper's pre-norm block LN(F(X)) + X")
-    ax.plot(cs, k_std, "s-", label="standard pre-LN X + F(LN(X))")
-    ax.axhline(1, color="gray", ls=":")
-    ax.axhline(3, color="gray", ls=":")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("c")
-    ax.set_ylabel("local degree log2 ||f(2c theta)|| / ||f(c theta)||")
-    ax.legend(fontsize=7)
-    ax.set_title("C2: empirical homogeneity degree")
     return Result(
-        predicted=pred, measured=meas, **all_of(*gates).result_fields(), setting=f"d = {d}, {n} tokens, float64, eps = 0 in the hand-written LNs; attention scores "
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=C2_SOURCES,
+        setting=f"d = {m['d']}, {m['n']} tokens, float64, eps = 0 in the hand-written LNs; attention scores "
         "of scanflow.models.causal (bias=False, learned positions, 2 heads) and hand-written after LN+affine",
-        assumptions=[
-            holds("no biases in the maps", not spec.bias, "no biases",
-                  ref="Merrill et al. 2021, Table 1: a bias breaks exact homogeneity"),
-            meter("LN eps in the hand-written LNs (HAND_LN_EPS)", HAND_LN_EPS, "==", 0,
-                  ref="Table 1: LN is exactly 0-homogeneous (1 with affine) only for eps = 0"),
-            meter("c^4 x smallest score gap of the block's attention at c = 16", float(cs[-1]) ** 4 * gap_min, ">>", 1,
-                  ref="App. D / Lemma 8: approximate homogeneity, softmax error exp(-Theta(c^4 gap))"),
-        ],
-        sources={"k [exact maps]": "paper Table 1 (degrees of linear, ReLU, LN maps); attention scores: ours, "
-                                   "embeddings^2 x W_Q x W_K",
-                 "k-hat of the paper's pre-norm block": "paper App. D (Props. 4-6: the block is ~1-homogeneous)",
-                 "k-hat of standard pre-LN": "ours (residual degree 1 + branch degree 3)"},
-        figure=ctx.save_figure(fig, "C2_degree.png"),
-    )
+        figure=ctx.save_figure(degree_figure(m), "C2_degree.png"))
 
 
 # ----------------------------------------------------------------------------- C3
 
 
-@check("norm-growth", "C3", "Scale-invariant GD (§1.6 misaligned, Li & Arora): theta.grad L = 0, "
-       "grad L(c theta) = grad L(theta)/c, ||theta_{t+1}||^2 = ||theta_t||^2 + eta^2 ||g||^2; constant G gives t^{1/4}",
-       "T",
-       home="logistic loss on w/||w|| with plain GD; the atan2 loss (G = 1), 2^18 steps (quick: 2^14), float64")
-def c3(ctx: Context) -> Result:
-    _x64()
+def scale_invariant_gd(T: int) -> dict:
+    """Everything C3 measures, float64. (1) Logistic loss on w/||w|| (seed 8, n = 20, d = 5): |cos(theta, grad L)|
+    (`cos_wg`), the gradient's scale invariance c grad L(c theta) vs grad L(theta) at c = 3, 1000 (`inv_err`), and
+    over T1 = 200 plain-GD steps (eta = 0.5) the norm identity's error against theory.scale_invariant_norm_sq_next
+    (`id_err`) and the step's deviation from -eta grad L (`plain_err`). (2) GD on the atan2 loss (G = 1 exactly,
+    eta2 = 0.1, rho0 = 1) for T steps: rho_t against theory.scale_invariant_norm_law and the proved band of
+    theory.scale_invariant_norm4_error_bound, a log-log fit over the last 90%, |G - 1| at T."""
     rng = np.random.default_rng(8)
     X = jnp.asarray(rng.standard_normal((20, 5)))
     y = jnp.asarray(np.sign(rng.standard_normal(20)))
@@ -269,9 +275,10 @@ def c3(ctx: Context) -> Result:
     grad = jax.jit(jax.grad(loss))
     w = jnp.asarray(rng.standard_normal(5))
     g = grad(w)
-    cos_wg = abs(float(w @ g)) / float(jnp.linalg.norm(w) * jnp.linalg.norm(g))
-    inv_err = max(float(jnp.max(jnp.abs(grad(c * w) * c - g)) / jnp.max(jnp.abs(g))) for c in (3.0, 1000.0))
-    eta, T1 = 0.5, 200
+    m = {"eta": 0.5, "T1": 200, "eta2": 0.1, "rho0": 1.0, "T": T}
+    m["cos_wg"] = abs(float(w @ g)) / float(jnp.linalg.norm(w) * jnp.linalg.norm(g))
+    m["inv_err"] = max(float(jnp.max(jnp.abs(grad(c * w) * c - g)) / jnp.max(jnp.abs(g))) for c in (3.0, 1000.0))
+    eta, T1 = m["eta"], m["T1"]
 
     def gd(w, _):
         g = jax.grad(loss)(w)
@@ -282,68 +289,76 @@ def c3(ctx: Context) -> Result:
         return w_new, (jnp.abs(w_new @ w_new - pred) / pred, plain)
 
     _, (rel, plain_dev) = jax.jit(lambda w: jax.lax.scan(gd, w, None, length=T1))(w)
-    id_err = float(jnp.max(rel))
-    plain_err = float(jnp.max(plain_dev))
+    m["id_err"] = float(jnp.max(rel))
+    m["plain_err"] = float(jnp.max(plain_dev))
 
     # t^{1/4} law: L(w) = atan2(w1, w0) has ||grad L|| = 1/||w||, i.e. G = 1 exactly
     ga = jax.grad(lambda w: jnp.arctan2(w[1], w[0]))
-    eta2, rho0, T = 0.1, 1.0, ctx.pick(2**18, 2**14)
+    eta2, rho0 = m["eta2"], m["rho0"]
 
     def step(w, _):
         w = w - eta2 * ga(w)
         return w, jnp.sum(w * w)
 
     _, nsq = jax.jit(lambda w: jax.lax.scan(step, w, None, length=T))(jnp.array([rho0, 0.0]))
-    t = np.arange(1, T + 1, dtype=np.float64)
-    rho = np.sqrt(np.asarray(nsq))
-    law = th.scale_invariant_norm_law(t, rho0, eta2, 1.0)
+    m["t"] = t = np.arange(1, T + 1, dtype=np.float64)
+    m["rho"] = rho = np.sqrt(np.asarray(nsq))
+    m["law"] = law = th.scale_invariant_norm_law(t, rho0, eta2, 1.0)
     excess = rho**4 - law**4
     rounding = 8 * t * EPS * rho**4
     bound = th.scale_invariant_norm4_error_bound(t, rho0, eta2, 1.0)
-    in_bound = bool(np.all(excess >= -rounding) and np.all(excess <= bound + rounding))
-    fit = ng.fit_loglog(t[T // 10:], rho[T // 10:], n_boot=200, seed=0)
+    m["in_bound"] = bool(np.all(excess >= -rounding) and np.all(excess <= bound + rounding))
+    m["band_ratio"] = float(np.max(excess / (bound + rounding)))
+    m["fit"] = ng.fit_loglog(t[T // 10:], rho[T // 10:], n_boot=200, seed=0)
     w_end = jnp.array([rho[-1], 0.0])
-    G_err = abs(float(jnp.linalg.norm(ga(w_end)) * jnp.linalg.norm(w_end)) - 1.0)
+    m["G_err"] = abs(float(jnp.linalg.norm(ga(w_end)) * jnp.linalg.norm(w_end)) - 1.0)
     sel = np.array([T // 10 - 1, T - 1])
-    p_law = float(ng.local_exponent(t[sel], law[sel])[1][0])
-    gate = all_of(at_most("|cos(theta, grad L)|", cos_wg, 1e-12, why="Euler: exact, float64"),
-                  at_most(f"max rel err of the norm identity over {T1} GD steps", id_err, 1e-12),
-                  holds_that("rho^4 - (rho0^4 + 2 eta^2 t) within [0, E(t)] + 8 t eps", in_bound,
-                             float(np.max(excess / (bound + rounding))), "in the band",
-                             why="theory.scale_invariant_norm4_error_bound (proved)"))
+    m["p_law"] = float(ng.local_exponent(t[sel], law[sel])[1][0])
+    return m
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog(t, rho, "-", lw=2, label="GD on atan2 (G = 1)")
-    ax.loglog(t, law, "k--", label="(rho0^4 + 2 eta^2 G^2 t)^{1/4}")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("||theta_t||")
-    ax.legend(fontsize=8)
-    ax.set_title("C3: scale-invariant GD, t^{1/4} law")
+
+C3_SOURCES = {"cos(theta, grad L)": "Euler's theorem for a 0-homogeneous loss (Sec. 5 misaligned case)",
+              "||theta_{t+1}||^2 identity": "theory.scale_invariant_norm_sq_next",
+              "exponent over the last decade (law)": "theory.scale_invariant_norm_law (ours: (rho0^4 + 2 eta^2 G^2 "
+              "t)^{1/4})", "asymptotic exponent": "theory.scale_invariant_norm_law (t^{1/4})",
+              "error band": "theory.scale_invariant_norm4_error_bound (ours, proved)"}
+
+
+@check("norm-growth", "C3", "Scale-invariant GD (§1.6 misaligned, Li & Arora): theta.grad L = 0, "
+       "grad L(c theta) = grad L(theta)/c, ||theta_{t+1}||^2 = ||theta_t||^2 + eta^2 ||g||^2; constant G gives t^{1/4}",
+       "T",
+       home="logistic loss on w/||w|| with plain GD; the atan2 loss (G = 1), 2^18 steps (quick: 2^14), float64")
+def c3(ctx: Context) -> Result:
+    _x64()
+    # measurement: Euler's identity, the norm identity over plain GD, rho_t against the t^{1/4} law (prediction)
+    m = scale_invariant_gd(T=ctx.pick(2**18, 2**14))
+    T, T1, fit = m["T"], m["T1"], m["fit"]
+    # assumptions: plain GD on a scale-invariant loss; the atan2 loss has a constant G = 1
+    assumptions = [
+        meter("plain GD: max ||delta_t + eta grad L|| / ||eta grad L|| over the run (no momentum, no decay)",
+              m["plain_err"], "<", 1e-12,
+              ref="Merrill et al. 2021, Sec. 5 misaligned case (Li & Arora 2019): exact for plain GD"),
+        meter("loss scale invariance: max rel err of c grad L(c theta) vs grad L(theta)", m["inv_err"], "<", 1e-12,
+              ref="Sec. 5: L(c theta) = L(theta) makes theta . grad L = 0 (Euler)"),
+        meter("|G - 1|: unit-sphere gradient norm of the atan2 loss at T", m["G_err"], "<", 1e-12,
+              ref="ours: the t^{1/4} law needs a constant G")]
+    # verdict: the two exact identities, and rho^4 inside the proved band around the law
+    gate = all_of(at_most("|cos(theta, grad L)|", m["cos_wg"], 1e-12, why="Euler: exact, float64"),
+                  at_most(f"max rel err of the norm identity over {T1} GD steps", m["id_err"], 1e-12),
+                  holds_that("rho^4 - (rho0^4 + 2 eta^2 t) within [0, E(t)] + 8 t eps", m["in_bound"],
+                             m["band_ratio"], "in the band",
+                             why="theory.scale_invariant_norm4_error_bound (proved)"))
+    pred = {"cos(theta, grad L)": 0.0, "||theta_{t+1}||^2 identity": "exact",
+            "exponent over the last decade (law)": m["p_law"], "asymptotic exponent": 0.25}
+    meas = {"|cos(theta, grad L)|": m["cos_wg"], "max rel err c grad L(c theta) vs grad L(theta)": m["inv_err"],
+            f"max rel err of the norm identity over {T1} GD steps": m["id_err"],
+            "rho^4 within the derived error band": m["in_bound"],
+            "log-log slope, last 90% (95% bootstrap CI)": f"{fit.params['p']:.5f} "
+            f"[{fit.ci['p'][0]:.5f}, {fit.ci['p'][1]:.5f}]"}
     return Result(
-        predicted={"cos(theta, grad L)": 0.0, "||theta_{t+1}||^2 identity": "exact",
-                   "exponent over the last decade (law)": p_law, "asymptotic exponent": 0.25},
-        measured={"|cos(theta, grad L)|": cos_wg, "max rel err c grad L(c theta) vs grad L(theta)": inv_err,
-                  f"max rel err of the norm identity over {T1} GD steps": id_err,
-                  "rho^4 within the derived error band": in_bound,
-                  "log-log slope, last 90% (95% bootstrap CI)": f"{fit.params['p']:.5f} "
-                  f"[{fit.ci['p'][0]:.5f}, {fit.ci['p'][1]:.5f}]"},
-        **gate.result_fields(), setting=f"logistic on w/||w|| (n=20, d=5), GD eta={eta}; atan2 loss, eta={eta2}, rho0={rho0}, "
-        f"T={T} steps, float64", figure=ctx.save_figure(fig, "C3_quarter_law.png"),
-        assumptions=[
-            meter("plain GD: max ||delta_t + eta grad L|| / ||eta grad L|| over the run (no momentum, no decay)",
-                  plain_err, "<", 1e-12,
-                  ref="Merrill et al. 2021, Sec. 5 misaligned case (Li & Arora 2019): exact for plain GD"),
-            meter("loss scale invariance: max rel err of c grad L(c theta) vs grad L(theta)", inv_err, "<", 1e-12,
-                  ref="Sec. 5: L(c theta) = L(theta) makes theta . grad L = 0 (Euler)"),
-            meter("|G - 1|: unit-sphere gradient norm of the atan2 loss at T", G_err, "<", 1e-12,
-                  ref="ours: the t^{1/4} law needs a constant G"),
-        ],
-        sources={"cos(theta, grad L)": "Euler's theorem for a 0-homogeneous loss (Sec. 5 misaligned case)",
-                 "||theta_{t+1}||^2 identity": "theory.scale_invariant_norm_sq_next",
-                 "exponent over the last decade (law)": "theory.scale_invariant_norm_law (ours: (rho0^4 + 2 eta^2 G^2 "
-                 "t)^{1/4})", "asymptotic exponent": "theory.scale_invariant_norm_law (t^{1/4})",
-                 "error band": "theory.scale_invariant_norm4_error_bound (ours, proved)"},
-    )
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=C3_SOURCES,
+        setting=f"logistic on w/||w|| (n=20, d=5), GD eta={m['eta']}; atan2 loss, eta={m['eta2']}, rho0={m['rho0']}, "
+        f"T={T} steps, float64", figure=ctx.save_figure(quarter_law_figure(m), "C3_quarter_law.png"))
 
 
 # ----------------------------------------------------------------------------- C4, C5 (GD runs)
@@ -443,11 +458,14 @@ def c4(ctx: Context) -> Result:
     )
 
 
-@check("norm-growth", "C5", "Lyu & Li / Ji & Telgarsky: L-homogeneous net (L = 2 diagonal linear net, logistic): "
-       "||theta|| = Theta((log t)^{1/L}), normalised margin non-decreasing, cos(theta, -grad L) -> 1", "T",
-       home="the depth-2 diagonal net on the C4 data, GD eta = 0.5, T = 1e6 (quick: 1e5), float64")
-def c5(ctx: Context) -> Result:
-    _x64()
+def homogeneous_net_gd(T: int, eta: float = 0.5) -> dict:
+    """Everything C5 measures: GD (step eta, T steps, ~200 log-spaced records) on the depth-2 diagonal linear net
+    f(x) = <u * v, x> (L = 2) with mean logistic loss on the C4 data, float64. Its measured 2-homogeneity
+    (`hom_err`); ||theta_t|| (`rho`); the normalised margin's largest relative drop after separation (`drop`);
+    cos(theta, -grad L) (`cos_g`); on the window t >= T/1000 (`win`): the law fits (`fits`, `best`), the slope of
+    log rho^L against log log t (`q`) and the one-decade local exponent p(t) as z = p L log t at the window centres
+    `tc`, with Lyu-Li's correction size log log t / log t (`z_tol`); the loss and eta x lambda_max(Hessian) at the
+    window start (`L_win`, `sharp`)."""
     X, y = _c4_data()
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
     Lh = 2
@@ -458,82 +476,83 @@ def c5(ctx: Context) -> Result:
     def loss(p):
         return jnp.mean(jax.nn.softplus(-yj * f(p)))
 
-    eta = 0.5
-    T = ctx.pick(10**6, 10**5)
     p0 = jnp.asarray([[0.5, 0.5], [0.5, -0.5]], F64)
+    m = {"Lh": Lh, "eta": eta, "T": T, "n": len(y), "law_name": f"log_t^1/{Lh}"}
     # the measured homogeneity: f(c theta) = c^L f(theta) on the data, c = 3
-    hom_err = float(jnp.max(jnp.abs(f(3.0 * p0) - 3.0**Lh * f(p0))) / jnp.max(jnp.abs(3.0**Lh * f(p0))))
+    m["hom_err"] = float(jnp.max(jnp.abs(f(3.0 * p0) - 3.0**Lh * f(p0))) / jnp.max(jnp.abs(3.0**Lh * f(p0))))
     t, P, L, G = _gd_trajectory(loss, p0, eta, T, 200)
     flat, gflat = P.reshape(len(t), -1), G.reshape(len(t), -1)
     rho = np.linalg.norm(flat, axis=1)
     margins = np.array([float(jnp.min(yj * f(jnp.asarray(p)))) for p in P])
     sep = margins > 0
-    t_sep = t[np.argmax(sep)]
+    m["t_sep"] = t[np.argmax(sep)]
     norm_margin = margins / rho**Lh
     nm = norm_margin[sep]
-    drop = float(np.max(np.maximum(0, nm[:-1] - nm[1:]) / np.abs(nm[1:])))
-    cos_g = np.sum(flat * -gflat, 1) / (rho * np.linalg.norm(gflat, axis=1))
+    m["drop"] = float(np.max(np.maximum(0, nm[:-1] - nm[1:]) / np.abs(nm[1:])))
+    m["cos_g"] = np.sum(flat * -gflat, 1) / (rho * np.linalg.norm(gflat, axis=1))
     win = t >= T / 1000
-    fits = ng.compare_laws(t[win], rho[win], laws={k: ng.LAWS[k] for k in ("t^1/4", "sqrt_t", "log_t")},
-                           L_values=(2.0, 3.0), n_boot=300, seed=0, power=True)
-    best = ng.best_law(fits)
-    law_name = f"log_t^1/{Lh}"
-    pw = fits["t^p"]
+    m["fits"] = ng.compare_laws(t[win], rho[win], laws={k: ng.LAWS[k] for k in ("t^1/4", "sqrt_t", "log_t")},
+                                L_values=(2.0, 3.0), n_boot=300, seed=0, power=True)
+    m["best"] = ng.best_law(m["fits"])
     # rho^L against log t is asymptotically linear: local slope d log rho^L / d log log t -> 1
-    _, q = ng.local_exponent(np.log(t[win][[0, -1]]), rho[win][[0, -1]] ** Lh)
+    _, m["q"] = ng.local_exponent(np.log(t[win][[0, -1]]), rho[win][[0, -1]] ** Lh)
     # local exponent p(t) over one-decade windows: (log t)^{1/L} gives p L log t -> 1 (with the Lyu-Li log log
     # corrections, 1 + O(log log t / log t)); any power law t^p makes p L log t grow like log t
     tc, p_loc = ng.windowed_exponent(t[win], rho[win], factor=10.0)
-    z = p_loc * Lh * np.log(tc)
-    z_tol = float(np.log(np.log(tc[-1])) / np.log(tc[-1]))
-    gate = all_of(at_most("largest rise of p L log t between windows", float(np.max(np.diff(z))), 1e-9,
-                          why="non-increasing"),
-                  close("p L log t at the window end", z[-1], 1.0, atol=z_tol,
-                        why="log log t / log t, the size of Lyu-Li's correction"),
-                  at_most("max relative drop of the normalised margin", drop, 1e-9, why="GD with a small step"),
-                  at_least("cos(theta, -grad L) at T", cos_g[-1], 0.99))
+    m["tc"], m["z"] = tc, p_loc * Lh * np.log(tc)
+    m["z_tol"] = float(np.log(np.log(tc[-1])) / np.log(tc[-1]))
     i_win = int(np.argmax(win))
     hess = jax.hessian(lambda q: loss(q.reshape(P.shape[1:])))(jnp.asarray(flat[i_win]))
-    sharp = float(np.max(np.abs(np.linalg.eigvalsh(np.asarray(hess)))))
+    m["sharp"] = float(np.max(np.abs(np.linalg.eigvalsh(np.asarray(hess)))))
+    m["L_win"] = float(L[i_win])
+    m["t"], m["rho"], m["win"] = t, rho, win
+    return m
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogx(t, rho, "-", lw=2, label="||theta_t|| (GD)")
-    fl = fits[law_name]
-    ax.semilogx(t[win], fl.params["a"] * np.log(t[win]) ** (1 / Lh) + fl.params["b"], "r--", label="fit a (log t)^{1/2} + b")
-    ax.semilogx(t[win], pw.params["a"] * t[win] ** pw.params["p"] + pw.params["b"], "g:",
-                label=f"fit a t^p + b, p = {pw.params['p']:.3f}")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("||theta_t||")
-    ax.legend(fontsize=7)
-    ax.set_title("C5: 2-homogeneous diagonal net")
+
+C5_NOTES = ("The R^2 law ranking is reported, not gated: with an intercept b, (log t)^{1/3} and (log t)^{1/2} are "
+            "not separable over 3 decades (spec §4(a) warning).")
+C5_SOURCES = {"p(t) L log t": "theory.homogeneous_norm_law ((log t)^{1/L}; Lyu & Li 2020)",
+              "normalised margin": "Lyu & Li 2020, Thm 4.1 (smoothed margin non-decreasing)",
+              "cos(theta, -grad L)": "Ji & Telgarsky 2020 (directional alignment)",
+              "best two-parameter law": "theory.homogeneous_norm_law"}
+
+
+@check("norm-growth", "C5", "Lyu & Li / Ji & Telgarsky: L-homogeneous net (L = 2 diagonal linear net, logistic): "
+       "||theta|| = Theta((log t)^{1/L}), normalised margin non-decreasing, cos(theta, -grad L) -> 1", "T",
+       home="the depth-2 diagonal net on the C4 data, GD eta = 0.5, T = 1e6 (quick: 1e5), float64")
+def c5(ctx: Context) -> Result:
+    _x64()
+    # measurement: GD on the 2-homogeneous net; its local exponent against (log t)^{1/L} (prediction), margin, cos
+    m = homogeneous_net_gd(T=ctx.pick(10**6, 10**5))
+    Lh, T, z, tc, cos_g, pw = m["Lh"], m["T"], m["z"], m["tc"], m["cos_g"], m["fits"]["t^p"]
+    # assumptions: Lyu & Li's (A1)-(A2) L-homogeneity, (A4) a separating start, and a small (stable) step
+    assumptions = [
+        meter(f"{Lh}-homogeneity: max |f(3 theta) - 3^{Lh} f(theta)| / |3^{Lh} f(theta)| on the data", m["hom_err"],
+              "<", 1e-12, ref="Lyu & Li 2020, Assumption (A1)-(A2) (f is L-homogeneous in theta)"),
+        meter("mean loss at the window start", m["L_win"], "<", th.lyu_li_loss_threshold(m["n"]),
+              ref="Lyu & Li 2020, Assumption (A4): L(t0) < l(0)/n (every margin > 0)"),
+        meter("eta x lambda_max(Hessian) at the window start", m["eta"] * m["sharp"], "<", 2,
+              ref="Lyu & Li 2020 (GD with a small step): a stable step")]
+    # verdict: p L log t falls to 1 (a power law would grow), the margin never drops, the direction aligns
+    gate = all_of(at_most("largest rise of p L log t between windows", float(np.max(np.diff(z))), 1e-9,
+                          why="non-increasing"),
+                  close("p L log t at the window end", z[-1], 1.0, atol=m["z_tol"],
+                        why="log log t / log t, the size of Lyu-Li's correction"),
+                  at_most("max relative drop of the normalised margin", m["drop"], 1e-9, why="GD with a small step"),
+                  at_least("cos(theta, -grad L) at T", cos_g[-1], 0.99))
+    pred = {"p(t) L log t (local exponent x L log t)": "-> 1, non-increasing",
+            "normalised margin": "non-decreasing after separation", "cos(theta, -grad L)": "-> 1",
+            "(not gated) best two-parameter law": m["law_name"]}
+    meas = {f"p(t) L log t at t = {tc[0]:.3g}, {tc[-1]:.3g}": [float(z[0]), float(z[-1])],
+            "(not gated) best law (smallest SSE)": m["best"], **{f"R^2 [{k}]": v.r2 for k, v in m["fits"].items()},
+            "free power-law exponent p (95% CI)": f"{pw.params['p']:.4f} [{pw.ci['p'][0]:.4f}, {pw.ci['p'][1]:.4f}]",
+            "d log rho^L / d log log t over the window": float(m["q"][0]),
+            "max relative drop of the normalised margin": m["drop"], "separated at step": m["t_sep"],
+            "cos(theta, -grad L) at T": float(cos_g[-1])}
     return Result(
-        predicted={"p(t) L log t (local exponent x L log t)": "-> 1, non-increasing",
-                   "normalised margin": "non-decreasing after separation", "cos(theta, -grad L)": "-> 1",
-                   "(not gated) best two-parameter law": law_name},
-        measured={f"p(t) L log t at t = {tc[0]:.3g}, {tc[-1]:.3g}": [float(z[0]), float(z[-1])],
-                  "(not gated) best law (smallest SSE)": best,
-                  **{f"R^2 [{k}]": v.r2 for k, v in fits.items()},
-                  "free power-law exponent p (95% CI)": f"{pw.params['p']:.4f} [{pw.ci['p'][0]:.4f}, {pw.ci['p'][1]:.4f}]",
-                  "d log rho^L / d log log t over the window": float(q[0]),
-                  "max relative drop of the normalised margin": drop, "separated at step": t_sep,
-                  "cos(theta, -grad L) at T": float(cos_g[-1])},
-        **gate.result_fields(),
-        notes="The R^2 law ranking is reported, not gated: with an intercept b, (log t)^{1/3} and (log t)^{1/2} are "
-              "not separable over 3 decades (spec §4(a) warning).", setting=f"f(x) = <u * v, x> on the C4 data, mean logistic loss, GD eta = {eta}, T = {T:g}, "
-        "window t >= T/1000, float64", figure=ctx.save_figure(fig, "C5_homogeneous.png"),
-        assumptions=[
-            meter(f"{Lh}-homogeneity: max |f(3 theta) - 3^{Lh} f(theta)| / |3^{Lh} f(theta)| on the data", hom_err, "<",
-                  1e-12, ref="Lyu & Li 2020, Assumption (A1)-(A2) (f is L-homogeneous in theta)"),
-            meter("mean loss at the window start", float(L[i_win]), "<", th.lyu_li_loss_threshold(len(y)),
-                  ref="Lyu & Li 2020, Assumption (A4): L(t0) < l(0)/n (every margin > 0)"),
-            meter("eta x lambda_max(Hessian) at the window start", eta * sharp, "<", 2,
-                  ref="Lyu & Li 2020 (GD with a small step): a stable step"),
-        ],
-        sources={"p(t) L log t": "theory.homogeneous_norm_law ((log t)^{1/L}; Lyu & Li 2020)",
-                 "normalised margin": "Lyu & Li 2020, Thm 4.1 (smoothed margin non-decreasing)",
-                 "cos(theta, -grad L)": "Ji & Telgarsky 2020 (directional alignment)",
-                 "best two-parameter law": "theory.homogeneous_norm_law"},
-    )
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=C5_SOURCES,
+        notes=C5_NOTES, setting=f"f(x) = <u * v, x> on the C4 data, mean logistic loss, GD eta = {m['eta']}, "
+        f"T = {T:g}, window t >= T/1000, float64", figure=ctx.save_figure(homogeneous_net_figure(m), "C5_homogeneous.png"))
 
 
 # ----------------------------------------------------------------------------- C6
