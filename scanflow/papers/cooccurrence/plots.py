@@ -7,6 +7,7 @@
 * `t1_scaling`: T1 * sigma1^2 m m1 against m with the fitted log-log slope (an m-sweep: one Dataset per m);
 * `balancing`: S2/S3 and R(t) with the band (1, 2) of Lemma F.6;
 * `inverse_loss`: 1/L_hat against t (or tau), linear in Phase 2 (Thm F.8);
+* `loss_rate`: check 12's pair of `inverse_loss` panels (an m-sweep against t and against tau);
 * `all_figures`: the figures of a run of the cooccurrence workload (``{name: Figure}``).
 
 A figure shows run (`point`, `seed`) of its Dataset; without a `T1` it marks the first recorded time at which every
@@ -146,6 +147,18 @@ def inverse_loss(runs, title: str | None = None, *, T1=None, time: str = "t", po
     ax.set_ylabel(r"$1/\hat L$")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
+    return fig
+
+
+def loss_rate(runs: dict, T1_t, T1_tau):
+    """Check 12: 1/L_hat of seed 0 of each m of an m-sweep ``{m: Dataset}`` against t (left) and against
+    tau = sigma1^2 m m1 t (right: one line when kappa is independent of m), with a dot at T1 on each curve; `T1_t`,
+    `T1_tau`: T1 of seed 0 per m, in t and in tau."""
+    by_m = {f"m={m}": ds for m, ds in runs.items()}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    inverse_loss(by_m, "HOME, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1", T1=T1_t, ax=ax1)
+    inverse_loss(by_m, "the same against tau = sigma1^2 m m1 t: one line (kappa independent of m)", T1=T1_tau,
+                 time="tau", ax=ax2)
     return fig
 
 

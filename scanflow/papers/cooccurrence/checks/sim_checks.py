@@ -30,7 +30,6 @@ from scanflow.papers.cooccurrence.checks.common import (
     nanstat,
     phase2_start_S,
     phase2_window,
-    plt,
     window_meters,
 )
 from scanflow.papers.cooccurrence import measure as ms_
@@ -564,13 +563,13 @@ def c11(ctx: Context) -> Result:
 # ----------------------------------------------------------------------------------------- 12
 
 
-@check(PAPER_NAME, "12", "Loss rate (Thm F.8): 1/L - 1/L(T1) = kappa sigma1^2 m m1 (t - T1), linear in Phase 2, "
-       "kappa independent of m", "P", home=HOME_P2)
-def c12(ctx: Context) -> Result:
-    runs = home_runs(ctx)
-    ms = list(runs)
+def phase2_loss_rate(runs: dict) -> dict:
+    """Everything check 12 measures on a HOME m-sweep ``{m: Dataset}``, per m and seed over the Phase-2 window
+    (`phase2_window`; a seed whose window is cut short gives NaN): kappa, the OLS slope of 1/L against tau, and its
+    R^2; the local rate d(1/L)/dt / ||W^T a||^2 (Thm F.8: Theta(1)), its median and its max/min over the window; the
+    log-log slopes of both against m (`loglog_slope`); and T1 of seed 0 in tau and in t (the figure's dots)."""
     kappa, kappa_u, r2s, local = [], [], [], []
-    for m, ds in runs.items():
+    for ds in runs.values():
         tau, t = _a(ds, "tau"), _a(ds, "t")
         L_ = _a(ds, "loss")
         s_ = _a(ds, "s")
@@ -591,43 +590,52 @@ def c12(ctx: Context) -> Result:
             ku.append(float(np.median(loc)))
         kappa.append(ks)
         kappa_u.append(ku)
-    kappa, kappa_u = np.array(kappa), np.array(kappa_u)
-    slope, se = loglog_slope(ms, kappa)
-    slope_u, se_u = loglog_slope(ms, kappa_u)
-    by_m = {f"m={m}": ds for m, ds in runs.items()}
-    T1_tau = [T1_tau_S(ds)[0] for ds in runs.values()]  # seed 0
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    figs.inverse_loss(by_m, "HOME, seed 0: 1/L against t (dots: T1); Phase-2 slope ~ sigma1^2 m m1",
-                      T1=[T1 / info_of(ds)["tau_per_t"] for T1, ds in zip(T1_tau, runs.values())], ax=ax1)
-    figs.inverse_loss(by_m, "the same against tau = sigma1^2 m m1 t: one line (kappa independent of m)", T1=T1_tau,
-                      time="tau", ax=ax2)
+    m = {"ms": list(runs), "kappa": np.array(kappa), "kappa_u": np.array(kappa_u), "r2s": r2s, "local": local}
+    m["slope"], m["se"] = loglog_slope(m["ms"], m["kappa"])
+    m["slope_u"], m["se_u"] = loglog_slope(m["ms"], m["kappa_u"])
+    m["T1_tau"] = [T1_tau_S(ds)[0] for ds in runs.values()]  # seed 0
+    m["T1_t"] = [T1 / info_of(ds)["tau_per_t"] for T1, ds in zip(m["T1_tau"], runs.values())]
+    return m
+
+
+C12_SOURCES = {"slope of log kappa vs log m": "theory.phase2_loss (Thm F.8: L_hat = 1/(Theta(sigma1^2 m m1)(t - T1) + "
+               "1/L_hat(T1)))", "linearity R^2": "Thm F.8 (1/L_hat linear in t)",
+               "local slope / ||u||^2": "Thm F.8 (dL_hat/dt = -Theta(||u||^2) L_hat^2)",
+               "user note [SIM] kappa": "the user note's numpy anchor"}
+
+
+@check(PAPER_NAME, "12", "Loss rate (Thm F.8): 1/L - 1/L(T1) = kappa sigma1^2 m m1 (t - T1), linear in Phase 2, "
+       "kappa independent of m", "P", home=HOME_P2)
+def c12(ctx: Context) -> Result:
+    # measurement: 1/L against tau in Phase 2, per m and seed (prediction: linear, kappa independent of m)
+    runs = home_runs(ctx)
+    m = phase2_loss_rate(runs)
+    # assumptions: the HOME setting meters and the Phase-2 window
+    assumptions = _p2_meters(runs)
+    # verdict: linear 1/L, kappa and the local rate flat in m, the local rate Theta(1) over the window
     gate = all_of(
-        at_least("min R^2 of 1/L vs tau in Phase 2", nanstat(np.min, [r2s]), 0.99, why="the 1/(a t + b) form",
+        at_least("min R^2 of 1/L vs tau in Phase 2", nanstat(np.min, [m["r2s"]]), 0.99, why="the 1/(a t + b) form",
                  ours="linear read as R^2 >= 0.99"),
-        within_se("log-log slope of kappa (Phase-2 OLS of 1/L vs tau) vs m", slope, 0.0, se, slack=0.15,
+        within_se("log-log slope of kappa (Phase-2 OLS of 1/L vs tau) vs m", m["slope"], 0.0, m["se"], slack=0.15,
                   why="kappa independent of m (se from seeds)", ours="0.15 polylog allowance, as check 6"),
-        within_se("log-log slope of the local rate d(1/L)/dt / ||W^T a||^2 vs m", slope_u, 0.0, se_u, slack=0.15,
-                  ours="as above"),
-        at_most("max/min of the local rate over Phase 2", nanstat(np.max, [local]), 2.0,
+        within_se("log-log slope of the local rate d(1/L)/dt / ||W^T a||^2 vs m", m["slope_u"], 0.0, m["se_u"],
+                  slack=0.15, ours="as above"),
+        at_most("max/min of the local rate over Phase 2", nanstat(np.max, [m["local"]]), 2.0,
                 why="a Theta(1) constant (user note [SIM]: drifts slowly)", ours="Theta(1) drift read as <= x2"),
     )
+    pred = {"slope of log kappa vs log m": 0.0, "linearity R^2": "~1", "local slope / ||u||^2": "~constant",
+            "user note [SIM] kappa": 0.1}
+    meas = {f"m={w}: median kappa": float(np.nanmedian(m["kappa"][i])) for i, w in enumerate(m["ms"])}
+    meas.update({"kappa slope": m["slope"], "se": m["se"]})
+    meas.update({f"m={w}: median local slope/||u||^2": float(np.nanmedian(m["kappa_u"][i]))
+                 for i, w in enumerate(m["ms"])})
+    meas.update({"local-rate slope": m["slope_u"], "se (local)": m["se_u"],
+                 "min R^2 of 1/L vs tau in Phase 2": nanstat(np.min, [m["r2s"]]),
+                 "max over runs of max/min of local slope/||u||^2": nanstat(np.max, [m["local"]])})
     return Result(
-        predicted={"slope of log kappa vs log m": 0.0, "linearity R^2": "~1", "local slope / ||u||^2": "~constant",
-                   "user note [SIM] kappa": 0.1},
-        measured={**{f"m={m}: median kappa": float(np.nanmedian(kappa[i])) for i, m in enumerate(ms)},
-                  "kappa slope": slope, "se": se,
-                  **{f"m={m}: median local slope/||u||^2": float(np.nanmedian(kappa_u[i])) for i, m in enumerate(ms)},
-                  "local-rate slope": slope_u, "se (local)": se_u,
-                  "min R^2 of 1/L vs tau in Phase 2": nanstat(np.min, [r2s]),
-                  "max over runs of max/min of local slope/||u||^2": nanstat(np.max, [local])},
-        **gate.result_fields(), setting=_setting(ctx), seeds=home_plan(ctx)["seeds"],
-        figure=ctx.save_figure(fig, "c12_inverse_loss.png"),
-        assumptions=_p2_meters(runs),
-        sources={"slope of log kappa vs log m": "theory.phase2_loss (Thm F.8: L_hat = 1/(Theta(sigma1^2 m m1)(t - T1) + "
-                 "1/L_hat(T1)))", "linearity R^2": "Thm F.8 (1/L_hat linear in t)",
-                 "local slope / ||u||^2": "Thm F.8 (dL_hat/dt = -Theta(||u||^2) L_hat^2)",
-                 "user note [SIM] kappa": "the user note's numpy anchor"},
-    )
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=C12_SOURCES,
+        setting=_setting(ctx), seeds=home_plan(ctx)["seeds"],
+        figure=ctx.save_figure(figs.loss_rate(runs, m["T1_t"], m["T1_tau"]), "c12_inverse_loss.png"))
 
 
 # ----------------------------------------------------------------------------------------- 13

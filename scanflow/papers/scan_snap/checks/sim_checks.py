@@ -19,6 +19,7 @@ from scanflow.papers.scan_snap.checks import assumptions as A
 from scanflow.papers.scan_snap.checks.common import POP, info, plt
 from scanflow.papers.scan_snap.data import official_layout
 from scanflow.papers.scan_snap import theory
+from scanflow.papers.scan_snap.plots_checks import fig4_loss_figure, finite_T_figure
 from scanflow.verify import (Context, Result, all_of, at_least, at_most, check, close, holds, holds_that, meter,
                              observe, trend)
 
@@ -743,41 +744,78 @@ def fig4_mismatches(cfg, ds) -> dict:
     return bad
 
 
-@check("scan-snap", "S12", "Fig 4 (C): loss ln M -> ~2 orders down in ~10 its; c_n freezes; eta_Y=10 less sparse", "C",
-       home="(C) the authors' Fig-4 command: Syn-Small, T = 128, batch 128, SGD momentum 0.9, zero init, eta_Z = 1, "
-       "eta_Y in {1, 10}, 100 iterations")
-def s12(ctx: Context) -> Result:
+def fig4_run(ctx: Context, seeds: int) -> dict:
+    """Everything S12 measures, on the authors' Fig-4 command (configs/scan_snap_small.yaml, every iteration
+    recorded): the training-batch loss as logged (``batch``: train_loss at record i+1 is the loss of iteration i's
+    batch before its update, what the authors' code logs) and the population loss (``pop``); the orders of magnitude
+    both fall by iteration 10; the freeze iteration of c_n (after it, the L1 change of c per 2 iterations, the
+    authors' checkpoint cadence, stays below 1/10 of its peak); the final common mass and top distinct weight of
+    c_n (class mean) per learning rate and seed; and the fields that differ from the command (`fig4_mismatches`)."""
     from pathlib import Path
 
     from scanflow.engine.config import load_config
 
     root = Path(__file__).resolve().parents[4]
-    seeds = ctx.seeds(8, 3)
-    # every iteration recorded: train_loss at record i+1 is the loss of iteration i's training batch before its
-    # update (the mean training objective since the previous record), which is what the authors' code logs
     cfg = load_config(root / "configs" / "scan_snap_small.yaml", [f"sweep.seeds={seeds}", "train.record_every=1"])
     ds = ctx.run(cfg)
-    mismatch = fig4_mismatches(cfg, ds)
     M, spec = info(ds)["M"], official_layout()
     t = ds.step.values
     batch = ds.train_loss.values[..., 1:]  # (P, S, iterations 0..steps-1)
     pop = ds.loss.values  # population loss after t updates (P, S, records 0..steps)
     it10 = 10
-    orders = np.log10(batch[..., 0] / batch[..., it10])  # (P, S): training-batch loss, as logged
-    orders_pop = np.log10(pop[..., 0] / pop[..., int(np.nonzero(t == it10)[0][0])])
+    m = {"mismatch": fig4_mismatches(cfg, ds), "lnM": float(np.log(M)), "t": t, "batch": batch, "pop": pop,
+         "lr_Y": ds.lr_Y.values, "etas": [float(e) for e in ds.lr_Y.values],
+         "logged": bool(cfg.train.record_every == 1 and "train_loss" in ds.data_vars)}
+    m["orders"] = np.log10(batch[..., 0] / batch[..., it10])  # (P, S): training-batch loss, as logged
+    m["orders_pop"] = np.log10(pop[..., 0] / pop[..., int(np.nonzero(t == it10)[0][0])])
     c_all = ds.attn.values  # (P, S, R, K, M)
     keep = (t % 2) == 0  # the freeze criterion compares c_n every 2 iterations (the authors' checkpoint cadence)
     c, t2 = c_all[:, :, keep], t[keep]
     change = np.abs(np.diff(c, axis=2)).sum(axis=(-1, -2))  # L1 change of c per 2 iterations (P, S, R2-1)
-    # freeze iteration: after it, the change per interval stays below 1/10 of its peak
     above = change >= 0.1 * change.max(-1, keepdims=True)
-    last_above = (above.shape[-1] - 1) - np.argmax(above[..., ::-1], axis=-1)
-    freeze_it = t2[last_above + 1]  # (P, S)
+    last_above = (above.shape[-1] - 1) - np.argmax(above[..., ::-1], axis=-1)  # after it, change < 1/10 of peak
+    m["freeze_it"] = t2[last_above + 1]  # (P, S)
     final = c_all[:, :, -1]
-    common = final[..., :10].sum(-1).mean(-1)  # final common mass, mean over classes (P, S)
-    top = np.stack([final[:, :, n, np.nonzero(spec.distinct_KxM[n])[0]].max(-1) for n in range(spec.K)], -1).mean(-1)
-    denser = bool((common[1] > common[0]).all() and (top[1] < top[0]).all())  # paired over seeds
-    lnM = float(np.log(M))
+    m["common"] = common = final[..., :10].sum(-1).mean(-1)  # final common mass, mean over classes (P, S)
+    m["top"] = top = np.stack([final[:, :, n, np.nonzero(spec.distinct_KxM[n])[0]].max(-1) for n in range(spec.K)],
+                              -1).mean(-1)
+    m["denser"] = bool((common[1] > common[0]).all() and (top[1] < top[0]).all())  # paired over seeds
+    return m
+
+
+S12_NOTES = ("Like for like with the authors' log: the gated loss is the loss of each iteration's training batch "
+             "(what decoder_only.py prints), not the exact population loss; the population loss is shown beside it "
+             "(dotted in the figure, not gated). The final attention is given per learning rate as the distribution "
+             "over seeds.")
+S12_SOURCES = {"loss(0) = ln M": "Y(0) = 0 gives a uniform alpha over M tokens (Lemma 5 at s = 0)",
+               "~2 orders by it. 10, freeze ~40, eta_Y=10 less sparse": "read off the paper's Fig 4 and its "
+               "text (Sec. 6), not a theory function"}
+
+
+def _s12_mismatch_note(mismatch: dict) -> str:
+    if mismatch:
+        return "differs: " + "; ".join(f"{k} = {g} (command: {w})" for k, (g, w) in mismatch.items())
+    return ("the resolved config and the groups' learning rates match AUTHORS_FIG4: "
+            + ", ".join(f"{k}={v}" for k, v in AUTHORS_FIG4.items()))
+
+
+@check("scan-snap", "S12", "Fig 4 (C): loss ln M -> ~2 orders down in ~10 its; c_n freezes; eta_Y=10 less sparse", "C",
+       home="(C) the authors' Fig-4 command: Syn-Small, T = 128, batch 128, SGD momentum 0.9, zero init, eta_Z = 1, "
+       "eta_Y in {1, 10}, 100 iterations")
+def s12(ctx: Context) -> Result:
+    # measurement: the logged loss, c_n's freeze and final sparsity on the authors' command (prediction: Fig 4)
+    seeds = ctx.seeds(8, 3)
+    m = fig4_run(ctx, seeds)
+    orders, freeze_it, batch, lnM = m["orders"], m["freeze_it"], m["batch"], m["lnM"]
+    # assumptions: the authors' setting, and the loss read as their code logs it
+    assumptions = [
+        meter("fields differing from the authors' Fig-4 command", len(m["mismatch"]), "==", 0,
+              ref="Tian et al. 2023, Fig 4; authors' code decoder_only.py (README command)",
+              note=_s12_mismatch_note(m["mismatch"])),
+        holds("loss read like for like (each iteration's training-batch loss, as the authors' code logs)",
+              m["logged"], "training-batch loss", ref="authors' code decoder_only.py (training loop)",
+              note="train_loss recorded every iteration: the loss of that iteration's batch before its update")]
+    # verdict: ln M at it. 0, ~2 orders by it. 10, c_n frozen by ~40, eta_Y = 10 denser in every seed
     gate = all_of(
         at_most("max |batch loss(it. 0) / ln M - 1|", float(np.max(np.abs(batch[..., 0] / lnM - 1))), 1e-6,
                 why="exact at Y(0) = 0 (uniform alpha) for any batch; float32"),
@@ -786,69 +824,26 @@ def s12(ctx: Context) -> Result:
         at_most("freeze iteration (max over runs)", int(freeze_it.max()), 60,
                 why="the change of c_n per 2 its stays < 1/10 of its peak afterwards (the freeze criterion of the "
                 "real-text checks)", ours="60 = 1.5 x the paper's ~40"),
-        holds_that("eta_Y=10 denser than eta_Y=1 in every seed", denser, float(denser), "every paired seed",
-                   why="more common mass and a lower top distinct weight; seeds share data across learning rates"),
-    )
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax = axs[0]
-    for p, eta in enumerate(ds.lr_Y.values):
-        ax.semilogy(np.arange(batch.shape[-1]), np.median(batch[p], 0), "-", color=f"C{p}",
-                    label=f"eta_Y={eta:g}: training batch (as logged)")
-        ax.semilogy(t, np.median(pop[p], 0), ":", color=f"C{p}", label=f"eta_Y={eta:g}: population")
-    ax.axvline(10, color="gray", ls=":")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (seed median)")
-    ax.legend(fontsize=7)
-    ax.set_title("S12: Syn-Small, SGD momentum 0.9")
-    ax = axs[1]
-    for p, eta in enumerate(ds.lr_Y.values):
-        ax.plot(common[p], top[p], "o", color=f"C{p}", label=f"eta_Y={eta:g} (one dot per seed)")
-    ax.set_xlabel("final common-token mass of c_n")
-    ax.set_ylabel("final top distinct weight")
-    ax.legend(fontsize=7)
-    ax.set_title("final attention (class mean)")
-    etas = [float(e) for e in ds.lr_Y.values]
-    measured = {
-        "batch loss at it. 0 (mean over runs)": float(batch[..., 0].mean()),
-        "orders by it. 10, training batch (min over runs)": float(orders.min()),
-        "orders by it. 10, training batch (median, eta_Y=1, 10)": np.median(orders, 1),
-        "(not gated) orders by it. 10, population loss (median, eta_Y=1, 10)": np.median(orders_pop, 1),
-        "freeze iteration (median, eta_Y=1, 10)": np.median(freeze_it, 1),
-        "freeze iteration (max over runs)": int(freeze_it.max()),
-        **{f"final common mass, eta_Y={e:g}: mean [min, max] over seeds": _seed_dist(common[p])
-           for p, e in enumerate(etas)},
-        **{f"final top distinct c, eta_Y={e:g}: mean [min, max] over seeds": _seed_dist(top[p])
-           for p, e in enumerate(etas)},
-        "eta_Y=10 denser in every seed": denser,
-    }
+        holds_that("eta_Y=10 denser than eta_Y=1 in every seed", m["denser"], float(m["denser"]), "every paired seed",
+                   why="more common mass and a lower top distinct weight; seeds share data across learning rates"))
+    pred = {"loss(0) = ln M": lnM, "orders of magnitude by it. 10": "~2", "freeze iteration": "~40",
+            "eta_Y=10 vs 1": "more common mass, lower top distinct weight"}
+    meas = {"batch loss at it. 0 (mean over runs)": float(batch[..., 0].mean()),
+            "orders by it. 10, training batch (min over runs)": float(orders.min()),
+            "orders by it. 10, training batch (median, eta_Y=1, 10)": np.median(orders, 1),
+            "(not gated) orders by it. 10, population loss (median, eta_Y=1, 10)": np.median(m["orders_pop"], 1),
+            "freeze iteration (median, eta_Y=1, 10)": np.median(freeze_it, 1),
+            "freeze iteration (max over runs)": int(freeze_it.max())}
+    for what in ("common", "top"):
+        label = "final common mass" if what == "common" else "final top distinct c"
+        for p, e in enumerate(m["etas"]):
+            meas[f"{label}, eta_Y={e:g}: mean [min, max] over seeds"] = _seed_dist(m[what][p])
+    meas["eta_Y=10 denser in every seed"] = m["denser"]
     return Result(
-        predicted={"loss(0) = ln M": lnM, "orders of magnitude by it. 10": "~2", "freeze iteration": "~40",
-                   "eta_Y=10 vs 1": "more common mass, lower top distinct weight"},
-        measured=measured,
-        **gate.result_fields(),
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=S12_SOURCES,
         setting=f"(C) configs/scan_snap_small.yaml: T=128, batch 128, momentum 0.9, zero init, eta_Z=1, "
         f"eta_Y in {{1, 10}}, 100 its recorded every iteration, {seeds} seeds",
-        notes="Like for like with the authors' log: the gated loss is the loss of each iteration's training batch "
-        "(what decoder_only.py prints), not the exact population loss; the population loss is shown beside it "
-        "(dotted in the figure, not gated). The final attention is given per learning rate as the distribution "
-        "over seeds.",
-        figure=ctx.save_figure(fig, "S12_fig4_loss.png"),
-        seeds=seeds,
-        assumptions=[
-            meter("fields differing from the authors' Fig-4 command", len(mismatch), "==", 0,
-                  ref="Tian et al. 2023, Fig 4; authors' code decoder_only.py (README command)",
-                  note=("differs: " + "; ".join(f"{k} = {g} (command: {w})" for k, (g, w) in mismatch.items()))
-                  if mismatch else "the resolved config and the groups' learning rates match AUTHORS_FIG4: "
-                  + ", ".join(f"{k}={v}" for k, v in AUTHORS_FIG4.items())),
-            holds("loss read like for like (each iteration's training-batch loss, as the authors' code logs)",
-                  bool(cfg.train.record_every == 1 and "train_loss" in ds.data_vars), "training-batch loss",
-                  ref="authors' code decoder_only.py (training loop)",
-                  note="train_loss recorded every iteration: the loss of that iteration's batch before its update"),
-        ],
-        sources={"loss(0) = ln M": "Y(0) = 0 gives a uniform alpha over M tokens (Lemma 5 at s = 0)",
-                 "~2 orders by it. 10, freeze ~40, eta_Y=10 less sparse": "read off the paper's Fig 4 and its "
-                 "text (Sec. 6), not a theory function"},
-    )
+        notes=S12_NOTES, seeds=seeds, figure=ctx.save_figure(fig4_loss_figure(m), "S12_fig4_loss.png"))
 
 
 # ----------------------------------------------------------------------------- S13
@@ -872,18 +867,20 @@ def _lag1_dependence(spec, B: int = 256, T: int = 512) -> float:
     return worst
 
 
-@check("scan-snap", "S13", "Lemmas 2, 18: finite-T concentration and (C) -> (P) gradient at rate T^-1/2", "C",
-       home="(C) the generator, one class (Syn-Small weights), T in {128, 1024, 8192}, fp64")
-def s13(ctx: Context) -> Result:
+def finite_T_gradients(spec, Ts, B: int, delta: float) -> dict:
+    """Everything S13 measures, on one class of the generator in float64: per T, a batch of B sequences; the
+    fraction of sequences whose frequencies q = counts/(T-1) lie within the Hoeffding radius of P (prediction:
+    theory.hoeffding_radius, Lemma 18); the largest z-score of the batch-mean frequency against P (unbiased, in units
+    of its multinomial standard error) and the Bonferroni critical value over every (token, T) test; the batch-1
+    Z-gradient's RMS error against the population gradient (per sequence) and the batch-mean gradient's error,
+    with their log-log slopes in T."""
     import jax
     import jax.numpy as jnp
+    from statistics import NormalDist
 
     from scanflow.papers.scan_snap.data import Batch, sample_batch
     from scanflow.papers.scan_snap import model as yz
 
-    spec = official_layout(num_last=1, num_next_per_last=1)  # one class
-    Ts = (128, 1024, 8192)
-    B, delta = ctx.pick(512, 128), 0.05
     params = yz.init(jax.random.PRNGKey(0), spec.M, 1.0, jnp.float64)
     gz_pop = jax.grad(yz.population_loss)(params, spec)["Z"]
     P = spec.probs_KxM[0]
@@ -893,60 +890,64 @@ def s13(ctx: Context) -> Result:
         return jax.grad(yz.loss)(params, one)["Z"]
 
     per_seq = jax.jit(jax.vmap(grad_one))
-    frac_ok, seq_err, batch_err, bounds, zmax = [], [], [], [], []
+    m = {"Ts": Ts, "B": B, "frac_ok": [], "seq_err": [], "batch_err": [], "bounds": [], "zmax": []}
     live = P > 0
     for T in Ts:
         batch = sample_batch(jax.random.PRNGKey(T), spec, B, T, jnp.float64)
         q = np.asarray(batch.counts_BxM) / (T - 1)
         bound = theory.hoeffding_radius(T, delta)
-        bounds.append(float(bound))
-        frac_ok.append(float((np.abs(q - P).max(-1) <= bound).mean()))
+        m["bounds"].append(float(bound))
+        m["frac_ok"].append(float((np.abs(q - P).max(-1) <= bound).mean()))
         # unbiased frequencies: the batch mean of q_l against P_l, in units of its multinomial standard error
         se = np.sqrt(P[live] * (1 - P[live]) / ((T - 1) * B))
-        zmax.append(float(np.max(np.abs(q[:, live].mean(0) - P[live]) / se)))
+        m["zmax"].append(float(np.max(np.abs(q[:, live].mean(0) - P[live]) / se)))
         g = per_seq(batch.counts_BxM, batch.query_B, batch.label_B)
-        seq_err.append(float(jnp.sqrt(jnp.mean(jnp.sum((g - gz_pop[None]) ** 2, axis=(1, 2))))))
-        batch_err.append(float(jnp.linalg.norm(g.mean(0) - gz_pop)))
-    n_tests = int(live.sum()) * len(Ts)
-    from statistics import NormalDist
+        m["seq_err"].append(float(jnp.sqrt(jnp.mean(jnp.sum((g - gz_pop[None]) ** 2, axis=(1, 2))))))
+        m["batch_err"].append(float(jnp.linalg.norm(g.mean(0) - gz_pop)))
+    m["n_live"] = int(live.sum())
+    m["n_tests"] = m["n_live"] * len(Ts)
+    m["z_crit"] = NormalDist().inv_cdf(1 - 1e-3 / (2 * m["n_tests"]))
+    m["slope"] = float(np.polyfit(np.log(Ts), np.log(m["seq_err"]), 1)[0])
+    m["bslope"] = float(np.polyfit(np.log(Ts), np.log(m["batch_err"]), 1)[0])
+    return m
 
-    z_crit = NormalDist().inv_cdf(1 - 1e-3 / (2 * n_tests))
-    slope = float(np.polyfit(np.log(Ts), np.log(seq_err), 1)[0])
-    bslope = float(np.polyfit(np.log(Ts), np.log(batch_err), 1)[0])
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog(Ts, seq_err, "o-", label="per sequence (RMS)")
-    ax.loglog(Ts, batch_err, "s-", label=f"batch mean (B={B})")
-    ax.loglog(Ts, seq_err[0] * (np.array(Ts) / Ts[0]) ** -0.5, "k--", label="T^-1/2")
-    ax.set_xlabel("T")
-    ax.set_ylabel("||grad_Z (C) - grad_Z (P)||")
-    ax.legend()
-    ax.set_title("S13: one class")
+
+S13_NOTES = ("The T^-1/2 rate is the per-sequence (batch-1, as in the theory) rate. The batch-mean gradient error "
+             "falls faster here because its noise is O((BT)^-1/2) and what remains is the O(1/T) bias of normalising "
+             "X^T b; both are shown in the figure.")
+S13_SOURCES = {"P(max_l |q-P| <= radius)": "theory.hoeffding_radius (Lemma 18)",
+               "per-sequence error slope": "-1/2: the T -> inf limit of Lemma 2 at the CLT rate (Lemma 18)"}
+
+
+@check("scan-snap", "S13", "Lemmas 2, 18: finite-T concentration and (C) -> (P) gradient at rate T^-1/2", "C",
+       home="(C) the generator, one class (Syn-Small weights), T in {128, 1024, 8192}, fp64")
+def s13(ctx: Context) -> Result:
+    # measurement: frequencies and Z-gradients of sampled sequences against P and the population gradient
+    spec = official_layout(num_last=1, num_next_per_last=1)  # one class
+    B, delta = ctx.pick(512, 128), 0.05
+    m = finite_T_gradients(spec, (128, 1024, 8192), B, delta)
+    # assumptions: Hoeffding needs i.i.d. tokens; the model has no positional encoding
+    assumptions = [
+        meter("tokens independent: max_l |lag-1 correlation of [x_t = l]| x sqrt(n)", _lag1_dependence(spec), "<=",
+              4.0, ref=f"{A.PAPER}, Lemma 18 (Hoeffding: i.i.d. tokens)", ours="4 null standard errors",
+              note="data.sample_sequences, 256 sequences of T = 512 (the authors' Dataset2 draws with replacement)"),
+        A.no_positional_encoding()]
+    # verdict: the Hoeffding fraction, unbiased frequencies, and the per-sequence T^-1/2 rate
+    gate = all_of(
+        at_least("min fraction within the Hoeffding bound", min(m["frac_ok"]), 1 - delta, why=f"delta = {delta}"),
+        at_most("max z-score of the mean frequency, |mean q_l - P_l| / se", max(m["zmax"]), m["z_crit"],
+                why="Lemma 2: q -> P(.|n), i.e. E q_l = P_l; se = sqrt(P(1-P)/((T-1) B)) (multinomial)",
+                ours=f"{m['z_crit']:.2f}: two-sided Bonferroni over {m['n_tests']} tests ({m['n_live']} tokens x "
+                f"{len(m['Ts'])} T) at family-wise 1e-3"),
+        close("per-sequence error slope", m["slope"], -0.5, atol=0.1,
+              why=f"CLT; the RMS over {B} sequences has ~{100 / np.sqrt(2 * B):.0f}% relative noise, i.e. "
+              "< 0.05 on a slope over 1.8 decades", ours="0.1: twice the slope's noise"))
+    pred = {"P(max_l |q-P| <= sqrt(ln(2/d)/(2(T-1))))": f">= {1 - delta}", "per-sequence error slope": -0.5}
+    meas = {"fraction within bound (T=128, 1024, 8192)": m["frac_ok"], "bound": m["bounds"],
+            "max_l |mean q_l - P_l| / se (T=128, 1024, 8192)": m["zmax"],
+            "per-sequence RMS error": m["seq_err"], "fitted slope": m["slope"],
+            "batch-mean error": m["batch_err"], "batch-mean slope": m["bslope"]}
     return Result(
-        predicted={"P(max_l |q-P| <= sqrt(ln(2/d)/(2(T-1))))": f">= {1 - delta}", "per-sequence error slope": -0.5},
-        measured={"fraction within bound (T=128, 1024, 8192)": frac_ok, "bound": bounds,
-                  "max_l |mean q_l - P_l| / se (T=128, 1024, 8192)": zmax,
-                  "per-sequence RMS error": seq_err, "fitted slope": slope,
-                  "batch-mean error": batch_err, "batch-mean slope": bslope},
-        **all_of(at_least("min fraction within the Hoeffding bound", min(frac_ok), 1 - delta, why=f"delta = {delta}"),
-                 at_most("max z-score of the mean frequency, |mean q_l - P_l| / se", max(zmax), z_crit,
-                         why="Lemma 2: q -> P(.|n), i.e. E q_l = P_l; se = sqrt(P(1-P)/((T-1) B)) (multinomial)",
-                         ours=f"{z_crit:.2f}: two-sided Bonferroni over {n_tests} tests ({int(live.sum())} tokens x "
-                         f"{len(Ts)} T) at family-wise 1e-3"),
-                 close("per-sequence error slope", slope, -0.5, atol=0.1,
-                       why=f"CLT; the RMS over {B} sequences has ~{100 / np.sqrt(2 * B):.0f}% relative noise, i.e. "
-                       "< 0.05 on a slope over 1.8 decades", ours="0.1: twice the slope's noise")).result_fields(),
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=S13_SOURCES,
         setting=f"(C) generator, one class (Syn-Small weights), {B} sequences per T, random Y, Z ~ U(+-1), fp64",
-        notes="The T^-1/2 rate is the per-sequence (batch-1, as in the theory) rate. The batch-mean gradient error "
-        "falls faster here because its noise is O((BT)^-1/2) and what remains is the O(1/T) bias of normalising "
-        "X^T b; both are shown in the figure.",
-        figure=ctx.save_figure(fig, "S13_finite_T.png"),
-        assumptions=[
-            meter("tokens independent: max_l |lag-1 correlation of [x_t = l]| x sqrt(n)", _lag1_dependence(spec), "<=",
-                  4.0, ref=f"{A.PAPER}, Lemma 18 (Hoeffding: i.i.d. tokens)", ours="4 null standard errors",
-                  note="data.sample_sequences, 256 sequences of T = 512 (the authors' Dataset2 draws with "
-                  "replacement)"),
-            A.no_positional_encoding(),
-        ],
-        sources={"P(max_l |q-P| <= radius)": "theory.hoeffding_radius (Lemma 18)",
-                 "per-sequence error slope": "-1/2: the T -> inf limit of Lemma 2 at the CLT rate (Lemma 18)"},
-    )
+        notes=S13_NOTES, figure=ctx.save_figure(finite_T_figure(m), "S13_finite_T.png"))
