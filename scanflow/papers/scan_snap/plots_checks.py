@@ -1,4 +1,4 @@
-"""Figures of the simulating Scan and Snap checks (S12, S13): views of the numbers a check measured, never a
+"""Figures of the simulating Scan and Snap checks (S10, S12, S13): views of the numbers a check measured, never a
 computation."""
 
 from __future__ import annotations
@@ -46,4 +46,22 @@ def finite_T_figure(m: dict):
     ax.set_ylabel("||grad_Z (C) - grad_Z (P)||")
     ax.legend()
     ax.set_title("S13: one class")
+    return fig
+
+
+def lnln_law_figure(m: dict):
+    """S10: the common logit z_c against the step (log x) on the spec setting and the home setting, with the fitted
+    a (-1/2 ln ln t) + b after t0 (when there are more than two records after it) and t0 dotted. `m` is
+    `checks.sim_checks.lnln_law_runs`'s dict."""
+    r, home = m["run"], m["home"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(r["t"][1:], r["zc"][1:], "-", label=f"measured z_c (K={m['K']}, M={m['M']})")
+    ax.semilogx(home["t"][1:], home["zc"][1:], "-", label=f"home: K={home['K']}, M={home['spec'].M}")
+    if "a" in m:
+        ax.semilogx(m["tt"], m["a"] * m["lawc"] + m["b"], "r--", label=f"a(-1/2 ln ln t) + b, fitted a = {m['a']:.2f}")
+    ax.axvline(m["t0"], color="gray", ls=":", label="t0")
+    ax.set_xlabel("step")
+    ax.set_ylabel("common-token logit z_c")
+    ax.legend(fontsize=8)
+    ax.set_title("S10: the common logit")
     return fig

@@ -177,6 +177,31 @@ def run_fig6_sweep(num_last, seeds: int, steps: int, out_dir: Path, overrides=()
     return dirs, walls
 
 
+def fig6_sweep(num_last, seeds: int, steps: int) -> dict:
+    """Everything S11 measures: the Syn-Medium sweep (`run_fig6_sweep`, read back in memory as Datasets), its Fig-6
+    tables (plots_sweeps.fig6_table), the fields differing from the authors' sweep (`fig6_mismatches`), the
+    diverged runs, the adjacent-step counts (`trend_fractions`), the slope tests (`slope_tests`), the range of the
+    cell means, and the wall times."""
+    from scanflow.engine.dataset import config_of
+    from scanflow.engine.results import load_run
+    from scanflow.papers.scan_snap import plots_sweeps as sw
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="s11-") as tmp:
+        dirs, walls = run_fig6_sweep(num_last, seeds, steps, Path(tmp))
+        runs = [load_run(d) for d in dirs]  # in memory: the directories go with `tmp`
+    tables = [sw.fig6_table(r) for r in runs]
+    mismatch = {}
+    for r in runs:
+        mismatch.update(fig6_mismatches(config_of(r)))
+    return {"num_last": num_last, "seeds": seeds, "steps": steps, "runs": runs, "tables": tables, "walls": walls,
+            "mismatch": mismatch, "Ms": [t["M"] for t in tables],
+            "diverged": int(sum(int((~np.isfinite(t["values"])).sum()) for t in tables)),
+            "fr": trend_fractions(tables), "sl": slope_tests(tables),
+            "max_mean": float(max(np.nanmax(t["mean"]) for t in tables)),
+            "min_mean": float(min(np.nanmin(t["mean"]) for t in tables)), "wall": time.perf_counter() - t0}
+
+
 def _markdown_table(tables: list[dict]) -> str:
     ratios = tables[0]["ratio"]
     lines = ["| M (L/K) | eta_Z | " + " | ".join(f"nu={x:g}" for x in ratios) + " |",
@@ -186,6 +211,26 @@ def _markdown_table(tables: list[dict]) -> str:
             cells = " | ".join(f"{t['mean'][i, j]:.4f} ± {t['std'][i, j]:.4f}" for j in range(len(ratios)))
             lines.append(f"| {t['M']} ({t['L']}/{t['K']}) | {z:g} | {cells} |")
     return "\n".join(lines)
+
+
+def _s11_notes(m: dict) -> str:
+    """The wall times and the table of cell means (the spec's official table is held back)."""
+    return (
+        f"Wall time {m['wall']:.0f} s (" + ", ".join(f"L={L}: {w:.0f} s" for L, w in m["walls"].items()) + "). "
+        "Final class-mean distinct-token entropy, mean ± std over seeds (the spec's held-back official "
+        "table is not available here, so only the trends are checked):\n\n" + _markdown_table(m["tables"])
+    )
+
+
+def _s11_mismatch_note(m: dict, quick: bool) -> str:
+    if m["mismatch"]:
+        return "differs: " + "; ".join(f"{k} = {g} (sweep: {w})" for k, (g, w) in m["mismatch"].items())
+    return "each run's resolved config matches AUTHORS_FIG6" + (
+        "; quick mode runs 2 of the 4 vocabulary sizes with fewer seeds" if quick else "")
+
+
+S11_SOURCES = {"trends A, B": "paper text, Sec. 6 (learning-rate effects) and Fig 6",
+               "H0": "plots_sweeps.H0 = H(i/55): the distinct-token entropy of c_n (Eq. 5) at Z = 0"}
 
 
 @check(
@@ -199,32 +244,18 @@ def _markdown_table(tables: list[dict]) -> str:
     "vocabulary sizes, 10 seeds)",
 )
 def s11_fig6_trends(ctx: Context) -> Result:
-    from scanflow.engine.dataset import config_of
     from scanflow.engine.figures import save
-    from scanflow.engine.results import load_run
     from scanflow.papers.scan_snap import plots_sweeps as sw
 
-    num_last = ctx.pick(FULL_NUM_LAST, QUICK_NUM_LAST)
-    seeds = ctx.seeds(10, QUICK_SEEDS)
-    steps = 100
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="s11-") as tmp:
-        dirs, walls = run_fig6_sweep(num_last, seeds, steps, Path(tmp))
-        runs = [load_run(d) for d in dirs]  # in memory: the directories go with `tmp`
-    tables = [sw.fig6_table(r) for r in runs]
-    mismatch = {}
-    for r in runs:
-        mismatch.update(fig6_mismatches(config_of(r)))
-    diverged = int(sum(int((~np.isfinite(t["values"])).sum()) for t in tables))
-    ctx.fig_dir.mkdir(parents=True, exist_ok=True)
-    save(sw.fig6_entropy(runs), Path(ctx.fig_dir) / "S11_fig6.png")
-    wall = time.perf_counter() - t0
-
-    fr = trend_fractions(tables)
-    sl = slope_tests(tables)
-    max_mean = float(max(np.nanmax(t["mean"]) for t in tables))
-    min_mean = float(min(np.nanmin(t["mean"]) for t in tables))
-    Ms = [t["M"] for t in tables]
+    # measurement: the Fig-6 sweep's final entropies, their slope tests and range (prediction: Sec. 6 trends, H0)
+    m = fig6_sweep(ctx.pick(FULL_NUM_LAST, QUICK_NUM_LAST), ctx.seeds(10, QUICK_SEEDS), steps=100)
+    sl, fr, Ms = m["sl"], m["fr"], m["Ms"]
+    # assumptions: the authors' sweep, field by field
+    assumptions = [
+        meter("fields differing from the authors' Fig-6 sweep", len(m["mismatch"]), "==", 0,
+              ref="Tian et al. 2023, Fig 6; authors' code decoder_only.py (Fig-6 sweep log)",
+              note=_s11_mismatch_note(m, ctx.quick))]
+    # verdict: A per M and per column, B pooled over M, C every cell below H0
     gate = all_of(
         at_most("max_M (slope vs log eta_Z + 2 se)", max(a + 2 * s for a, s in zip(sl["A_slope"], sl["A_se"])), 0.0,
                 why="A: entropy falls with eta_Z at fixed ratio; pooled slope per M, one intercept per ratio, seeds "
@@ -233,10 +264,12 @@ def s11_fig6_trends(ctx: Context) -> Result:
                 why="A holds in every column: none rises with eta_Z by more than 2 se"),
         at_least("slope vs log ratio - 2 se, ratios >= 2, pooled over M", sl["B_pooled"][0] - 2 * sl["B_pooled"][1],
                  0.0, why="B: entropy mostly rises with eta_Y/eta_Z beyond 2; one intercept per (M, eta_Z) row"),
-        at_most("max cell mean entropy - H0", max_mean - sw.H0, -1e-9, why=f"C: every cell below H0 = {sw.H0:.4f}",
-                ours="1e-9: strictly below"),
-    )
-    measured = {
+        at_most("max cell mean entropy - H0", m["max_mean"] - sw.H0, -1e-9, why=f"C: every cell below H0 = {sw.H0:.4f}",
+                ours="1e-9: strictly below"))
+    pred = {"slope vs log eta_Z": "< 0 (entropy falls with eta_Z)",
+            "slope vs log ratio, ratios >= 2": "> 0 (mostly rises)", "max_cell_entropy": f"< H0 = {sw.H0:.4f}",
+            "H0": sw.H0}
+    meas = {
         "slope of entropy vs log eta_Z per M (+- se)": [f"M={M}: {a:.4f} +- {s:.4f}" for M, a, s in
                                                         zip(Ms, sl["A_slope"], sl["A_se"])],
         "slope of entropy vs log ratio (>= 2), pooled over M (+- se)": list(sl["B_pooled"]),
@@ -245,44 +278,14 @@ def s11_fig6_trends(ctx: Context) -> Result:
         "worst column slope vs log eta_Z / se": sl["A_column_worst_t"],
         "(not gated) adjacent eta_Z steps: pairs monotone within 2 SE": f"{fr['A_monotone']} / {fr['A_pairs']}",
         "(not gated) adjacent ratio steps >= 2 increasing within 2 SE": f"{fr['B_increasing']} / {fr['B_steps']}",
-        "max_cell_entropy": max_mean,
-        "min_cell_entropy": min_mean,
-        "diverged_runs": diverged,
-        **{f"mean_entropy_M{t['M']}": float(np.nanmean(t["mean"])) for t in tables},
-        "wall_s": wall,
-    }
-    predicted = {
-        "slope vs log eta_Z": "< 0 (entropy falls with eta_Z)",
-        "slope vs log ratio, ratios >= 2": "> 0 (mostly rises)",
-        "max_cell_entropy": f"< H0 = {sw.H0:.4f}",
-        "H0": sw.H0,
-    }
-    setting = (
-        f"(C) Syn-Medium, num_last {list(num_last)} (M = {Ms}), num_next_per_last 2, "
-        f"T = 128, batch 128, SGD momentum 0.9, {steps} steps, uniform init ±1/sqrt(M), "
-        f"eta_Z in {{0.5, 1, 2, 3}} x eta_Y/eta_Z in {{1, 2, 5, 10}}, {seeds} seeds"
-        + (" (quick mode: fewer vocabulary sizes and seeds)" if ctx.quick else "")
-    )
-    notes = (
-        f"Wall time {wall:.0f} s (" + ", ".join(f"L={L}: {w:.0f} s" for L, w in walls.items()) + "). "
-        "Final class-mean distinct-token entropy, mean ± std over seeds (the spec's held-back official "
-        "table is not available here, so only the trends are checked):\n\n" + _markdown_table(tables)
-    )
+        "max_cell_entropy": m["max_mean"], "min_cell_entropy": m["min_mean"], "diverged_runs": m["diverged"],
+        **{f"mean_entropy_M{t['M']}": float(np.nanmean(t["mean"])) for t in m["tables"]}, "wall_s": m["wall"]}
+    ctx.fig_dir.mkdir(parents=True, exist_ok=True)  # saved as before (dpi 130, not tight), not via ctx.save_figure
+    save(sw.fig6_entropy(m["runs"]), Path(ctx.fig_dir) / "S11_fig6.png")
     return Result(
-        predicted=predicted,
-        measured=measured,
-        **gate.result_fields(),
-        setting=setting,
-        notes=notes,
-        figure="S11_fig6.png",
-        seeds=seeds,
-        assumptions=[
-            meter("fields differing from the authors' Fig-6 sweep", len(mismatch), "==", 0,
-                  ref="Tian et al. 2023, Fig 6; authors' code decoder_only.py (Fig-6 sweep log)",
-                  note=("differs: " + "; ".join(f"{k} = {g} (sweep: {w})" for k, (g, w) in mismatch.items()))
-                  if mismatch else "each run's resolved config matches AUTHORS_FIG6"
-                  + ("; quick mode runs 2 of the 4 vocabulary sizes with fewer seeds" if ctx.quick else "")),
-        ],
-        sources={"trends A, B": "paper text, Sec. 6 (learning-rate effects) and Fig 6",
-                 "H0": "plots_sweeps.H0 = H(i/55): the distinct-token entropy of c_n (Eq. 5) at Z = 0"},
-    )
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=S11_SOURCES,
+        setting=f"(C) Syn-Medium, num_last {list(m['num_last'])} (M = {Ms}), num_next_per_last 2, "
+        f"T = 128, batch 128, SGD momentum 0.9, {m['steps']} steps, uniform init ±1/sqrt(M), "
+        f"eta_Z in {{0.5, 1, 2, 3}} x eta_Y/eta_Z in {{1, 2, 5, 10}}, {m['seeds']} seeds"
+        + (" (quick mode: fewer vocabulary sizes and seeds)" if ctx.quick else ""),
+        notes=_s11_notes(m), figure="S11_fig6.png", seeds=m["seeds"])
