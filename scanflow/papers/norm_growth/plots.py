@@ -2,7 +2,8 @@
 `direction_cosines`, `training_curves`; `all_figures`, what ``scanflow plot`` draws) take its results Dataset
 (`Context.run`, `scanflow.load_run`) and a grid point, plus the few numbers a check adds (a fitted law, a
 title); `sat_curves` and `support_histogram` take the numbers a check computes from the trained parameters.
-The checks' own figures (`degree_figure` C2, `quarter_law_figure` C3, `homogeneous_net_figure` C5,
+The checks' own figures (`softmax_tv_figure` C1, `degree_figure` C2, `quarter_law_figure` C3, `soudry_figure` C4,
+`homogeneous_net_figure` C5, `fig4_scale_figure` C9, `argmax_support_figure` C10, `count_support_figure` C10-count,
 `scan_snap_norms_figure`, `cooccurrence_norms_figure`) take the dict of the check's measuring function.
 Every function returns a figure; nothing here simulates or saves."""
 
@@ -238,4 +239,71 @@ def cooccurrence_norms_figure(m: dict):
     axs[1].set_xlabel("t = lr x steps")
     axs[1].legend(fontsize=7)
     fig.suptitle(f"NG-cooccurrence: n={m['n']}, L={m['L']}, m={m['width']}, m1={m['m1']}, GD lr={m['eta']}")
+    return fig
+
+
+# ----------------------------------------------------------------------------- the transformer checks' figures
+
+
+def argmax_support_figure(m: dict):
+    """C10: the saturated support sizes of the trained argmax head (every seed, queries with >= 4 keys) and of the
+    multiplicative-mask artefact, with their references (the dict of `checks.transformer_checks.support_sizes`)."""
+    counts = {"argmax head (trained, c=1000)": np.concatenate([x["m_keep"] for x in m["seeds"]]),
+              "multiplicative-mask artefact": m["m_mult"].ravel()}
+    return support_histogram(counts, {"argmax reference": m["ref_a"]["mean_m"],
+                                      "artefact (n-1)/2 + 1/n": m["ref_d"]["mean_m"]},
+                             title=f"C10: saturated support sizes, T = {m['n']} (queries with >= 4 keys; "
+                                   "artefact: all)")
+
+
+def fig4_scale_figure(m: dict):
+    """C9: the mean scale curve of each random-init block, of standard pre-LN and of the trained model (seed 0)
+    against c, with the paper's Fig. 4 values (the dict of `checks.transformer_checks.fig4_curves`)."""
+    S = m["S"]
+    curves = {f"{name} (mean of {S} inits)": cur.mean(0) for name, cur in m["blocks"].items()}
+    curves[f"standard pre-LN X + F(LN X), biases (mean of {S})"] = m["std"].mean(0)
+    curves["trained (C8 homogeneous model, seed 0)"] = m["tr"][0]
+    return sat_curves(m["cs"], curves, {f"paper {k} (Fig. 4)": v for k, v in m["paper"].items()},
+                      title=f"C9: scale curves, logits, cos to c = 1000 ({m['L']} layers)")
+
+
+def soudry_figure(m: dict):
+    """C4: ||w_t|| of GD on separable logistic regression with the fitted a log t + b and ||w_hat|| log t, and the
+    direction error against 1/log t (the dict of `checks.theory_checks.separable_logistic_gd`)."""
+    t, rho, win, fit = m["t"], m["rho"], m["win"], m["fit"]
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+    axs[0].semilogx(t, rho, "-", lw=2, label="||w_t|| (GD)")
+    axs[0].semilogx(t[win], fit.params["a"] * np.log(t[win]) + fit.params["b"], "r--",
+                    label=f"fit a log t + b, a = {m['slope']:.4f}")
+    axs[0].semilogx(t, m["pred_slope"] * np.log(t), "k:", label=f"||w_hat|| log t, ||w_hat|| = {m['pred_slope']:.4f}")
+    axs[0].set_xlabel("step t")
+    axs[0].set_ylabel("||w_t||")
+    axs[0].legend(fontsize=7)
+    axs[1].loglog(t, m["dir_err"], "-", label="||u_t - w_hat/||w_hat|| ||")
+    axs[1].loglog(t, 1 / np.log(t + 1), "k:", label="1/log t")
+    axs[1].set_xlabel("step t")
+    axs[1].legend(fontsize=7)
+    fig.suptitle("C4: logistic regression on separable data")
+    return fig
+
+
+def count_support_figure(m: dict):
+    """C10-count: the saturated support sizes on majority of the naturally trained head and of the head built in at
+    init (seed 0), with the prefix-uniform reference (the dict of `checks.transformer_checks.count_heads`)."""
+    return support_histogram({"natural init (seed 0, c=1000)": m["m_nat"], "W_Q = W_K = 0 built in": m["m_b"]},
+                             {"prefix-uniform reference": m["ref"]["mean_m"]},
+                             title=f"C10-count: saturated support sizes on majority, T = {m['n']}")
+
+
+def softmax_tv_figure(m: dict):
+    """C1: TV(softmax(c s), zeta(s)) and the Lemma 8 bound against c gap, per case (the dict of
+    `checks.theory_checks.softmax_saturation`)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, c in m["cases"].items():
+        ax.semilogy(c["cs"] * c["gap"], c["tv"], "o", ms=3, label=f"{name}: TV measured")
+        ax.semilogy(c["cs"] * c["gap"], c["bound"], "--", label=f"{name}: bound")
+    ax.set_xlabel("c x gap")
+    ax.set_ylabel("TV(softmax(c s), zeta(s))")
+    ax.legend(fontsize=7)
+    ax.set_title("C1: softmax -> saturated attention")
     return fig

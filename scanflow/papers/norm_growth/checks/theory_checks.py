@@ -18,7 +18,8 @@ from scanflow.measure import norm_growth as ng
 from scanflow.measure import saturation as sat
 from scanflow.models import causal
 from scanflow.papers.norm_growth import theory as th
-from scanflow.papers.norm_growth.plots import degree_figure, homogeneous_net_figure, quarter_law_figure
+from scanflow.papers.norm_growth.plots import (degree_figure, homogeneous_net_figure, quarter_law_figure,
+                                               softmax_tv_figure, soudry_figure)
 from scanflow.verify import Context, Result, all_of, at_least, at_most, check, close, holds, holds_that, meter
 
 F64 = jnp.float64
@@ -33,69 +34,79 @@ def _x64():
 # ----------------------------------------------------------------------------- C1
 
 
-@check("norm-growth", "C1", "softmax(c s) -> zeta(s): TV <= ((n-|M|)/|M|) e^{-c gap}, d log TV/dc -> -gap, "
-       "ties stay exactly tied (§1.3, Lemma 8)", "T",
-       home="n = 16 N(0,1) scores and a planted exact 3-way tie, c gap in [2, 20], float64 (both modes)")
-def c1(ctx: Context) -> Result:
-    _x64()
+def softmax_saturation() -> dict:
+    """Everything C1 measures, float64: for n = 16 N(0,1) scores (seed 11; "generic") and a copy with a planted exact
+    3-way tie at the max ("3-way tie"), over c gap in linspace(2, 20, 10) (`cases[name]`): TV(softmax(c s), zeta(s))
+    (`tv`) against theory.softmax_zeta_tv_bound (`bound`), the secant slope of log TV at c gap 18 -> 20 (`slope`)
+    against -gap of theory.softmax_zeta_gap (`gap`, `M_pred`) with its tolerance theory.softmax_zeta_slope_bound
+    (`slope_tol`), the spread of softmax over the tied entries at the largest c (`tie_spread`), |argmax set| (`M`),
+    the rounding allowance 4 n eps / min TV (`round_tol`) and the assumption meters' values."""
     rng = np.random.default_rng(11)
     n = 16
     cases = {"generic": rng.standard_normal(n)}
     tied = rng.standard_normal(n)
     tied[[2, 7, 11]] = tied.max() + 0.5  # planted 3-way tie at the max
     cases["3-way tie"] = tied
-    pred, meas, gates = {}, {}, []
-    c_gap_slope, tv_min, tie_ok = [], [], []
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    m = {"n": n, "cases": {}}
     for name, s in cases.items():
-        m, gap = th.softmax_zeta_gap(s)
+        k, gap = th.softmax_zeta_gap(s)
         cs = np.linspace(2.0, 20.0, 10) / gap  # c * gap in [2, 20]: TV >= ~1e-9, cancellation-free
         tv = np.array([float(sat.tv_to_saturated(jnp.asarray(s, F64), c=float(c), tau=0.0)) for c in cs])
-        bound = th.softmax_zeta_tv_bound(s, cs)
-        slope = (math.log(tv[-1]) - math.log(tv[-2])) / (cs[-1] - cs[-2])
-        slope_tol = float(th.softmax_zeta_slope_bound(s, cs[-2]))
         p = np.asarray(sat.softmax_attention(jnp.asarray(s, F64), c=float(cs[-1])))
         M = np.flatnonzero(s == s.max())
-        tie_spread = float(p[M].max() - p[M].min())
-        # TV is computed as 1/2 sum |p - zeta|: relative rounding ~ n eps / TV
-        round_tol = 4 * n * EPS / tv.min()
-        gates += [at_most(f"[{name}] max TV / bound", float(np.max(tv / bound)), 1 + round_tol,
-                          why="Lemma 8 bound, rounding 4 n eps / TV"),
-                  at_most(f"[{name}] |slope + gap|", abs(slope + gap), slope_tol + round_tol,
-                          why="the derived bound at c gap = 18 (theory.softmax_zeta_slope_bound)"),
-                  at_most(f"[{name}] tied-entry spread", tie_spread, 0.0, why="bit for bit"),
-                  close(f"[{name}] |M| of the scores against theory.softmax_zeta_gap", len(M), m)]
-        c_gap_slope.append(float(cs[-2] * gap))
-        tv_min.append(float(tv.min() / (n * EPS)))
-        tie_ok.append(len(M) == 1 or bool(np.all(s[M] == s[M][0])))
-        pred[f"[{name}] |M|, gap"] = f"{m}, {gap:.4f}"
-        pred[f"[{name}] slope d log TV/dc"] = -gap
-        meas[f"[{name}] max TV/bound"] = float(np.max(tv / bound))
-        meas[f"[{name}] secant slope (c gap 18->20)"] = slope
-        meas[f"[{name}] tied-entry spread"] = tie_spread
-        pred[f"[{name}] slope tolerance (bound)"] = slope_tol
-        ax.semilogy(cs * gap, tv, "o", ms=3, label=f"{name}: TV measured")
-        ax.semilogy(cs * gap, bound, "--", label=f"{name}: bound")
-    ax.set_xlabel("c x gap")
-    ax.set_ylabel("TV(softmax(c s), zeta(s))")
-    ax.legend(fontsize=7)
-    ax.set_title("C1: softmax -> saturated attention")
+        m["cases"][name] = {
+            "M_pred": k, "gap": gap, "cs": cs, "tv": tv, "bound": th.softmax_zeta_tv_bound(s, cs),
+            "slope": (math.log(tv[-1]) - math.log(tv[-2])) / (cs[-1] - cs[-2]),
+            "slope_tol": float(th.softmax_zeta_slope_bound(s, cs[-2])), "M": len(M),
+            "tie_spread": float(p[M].max() - p[M].min()),
+            # TV is computed as 1/2 sum |p - zeta|: relative rounding ~ n eps / TV
+            "round_tol": 4 * n * EPS / tv.min(), "c_gap_slope": float(cs[-2] * gap),
+            "tv_min_neps": float(tv.min() / (n * EPS)), "tie_ok": len(M) == 1 or bool(np.all(s[M] == s[M][0]))}
+    return m
+
+
+C1_SOURCES = {"|M|, gap": "theory.softmax_zeta_gap (argmax set of the scores)",
+              "TV bound": "theory.softmax_zeta_tv_bound (((n-|M|)/|M|) e^{-c gap}; Lemma 8)",
+              "slope d log TV/dc": "theory.softmax_zeta_gap (-gap; Lemma 8)",
+              "slope tolerance": "theory.softmax_zeta_slope_bound (ours: D(c) + TV(c)(gap + D(c)))"}
+
+
+@check("norm-growth", "C1", "softmax(c s) -> zeta(s): TV <= ((n-|M|)/|M|) e^{-c gap}, d log TV/dc -> -gap, "
+       "ties stay exactly tied (§1.3, Lemma 8)", "T",
+       home="n = 16 N(0,1) scores and a planted exact 3-way tie, c gap in [2, 20], float64 (both modes)")
+def c1(ctx: Context) -> Result:
+    _x64()
+    # measurement: TV(softmax(c s), zeta(s)) against the Lemma 8 bound, its log slope against -gap, the tie spread
+    m = softmax_saturation()
+    cases = m["cases"]
+    # assumptions: c gap large at the secant, TV above float64 rounding, the planted tie exact
+    assumptions = [
+        meter("c gap at the slope secant (min over cases)", min(c["c_gap_slope"] for c in cases.values()), ">>", 1,
+              ref="Merrill et al. 2021, Lemma 8: d log TV / dc -> -gap as c gap -> inf"),
+        meter("smallest TV / (n eps) (TV above float64 rounding)", min(c["tv_min_neps"] for c in cases.values()),
+              ">>", 1, note="float64 resolves the bound only where TV >> n eps"),
+        holds("the planted tie is exact (tied scores equal bit for bit)", all(c["tie_ok"] for c in cases.values()),
+              "exact ties", ref="zeta averages over the exact argmax set (Merrill et al. 2021, saturated attention)")]
+    # verdict: per case the bound (to rounding), the slope within the derived bound, ties bit for bit, |M|
+    gate = all_of(*[g for name, c in cases.items() for g in (
+        at_most(f"[{name}] max TV / bound", float(np.max(c["tv"] / c["bound"])), 1 + c["round_tol"],
+                why="Lemma 8 bound, rounding 4 n eps / TV"),
+        at_most(f"[{name}] |slope + gap|", abs(c["slope"] + c["gap"]), c["slope_tol"] + c["round_tol"],
+                why="the derived bound at c gap = 18 (theory.softmax_zeta_slope_bound)"),
+        at_most(f"[{name}] tied-entry spread", c["tie_spread"], 0.0, why="bit for bit"),
+        close(f"[{name}] |M| of the scores against theory.softmax_zeta_gap", c["M"], c["M_pred"]))])
+    pred, meas = {}, {}
+    for name, c in cases.items():
+        pred[f"[{name}] |M|, gap"] = f"{c['M_pred']}, {c['gap']:.4f}"
+        pred[f"[{name}] slope d log TV/dc"] = -c["gap"]
+        meas[f"[{name}] max TV/bound"] = float(np.max(c["tv"] / c["bound"]))
+        meas[f"[{name}] secant slope (c gap 18->20)"] = c["slope"]
+        meas[f"[{name}] tied-entry spread"] = c["tie_spread"]
+        pred[f"[{name}] slope tolerance (bound)"] = c["slope_tol"]
     return Result(
-        predicted=pred, measured=meas, **all_of(*gates).result_fields(), setting="n = 16 N(0,1) scores, float64; one case with a planted 3-way tie at the max",
-        assumptions=[
-            meter("c gap at the slope secant (min over cases)", min(c_gap_slope), ">>", 1,
-                  ref="Merrill et al. 2021, Lemma 8: d log TV / dc -> -gap as c gap -> inf"),
-            meter("smallest TV / (n eps) (TV above float64 rounding)", min(tv_min), ">>", 1,
-                  note="float64 resolves the bound only where TV >> n eps"),
-            holds("the planted tie is exact (tied scores equal bit for bit)", all(tie_ok), "exact ties",
-                  ref="zeta averages over the exact argmax set (Merrill et al. 2021, saturated attention)"),
-        ],
-        sources={"|M|, gap": "theory.softmax_zeta_gap (argmax set of the scores)",
-                 "TV bound": "theory.softmax_zeta_tv_bound (((n-|M|)/|M|) e^{-c gap}; Lemma 8)",
-                 "slope d log TV/dc": "theory.softmax_zeta_gap (-gap; Lemma 8)",
-                 "slope tolerance": "theory.softmax_zeta_slope_bound (ours: D(c) + TV(c)(gap + D(c)))"},
-        figure=ctx.save_figure(fig, "C1_tv.png"),
-    )
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=C1_SOURCES,
+        setting="n = 16 N(0,1) scores, float64; one case with a planted 3-way tie at the max",
+        figure=ctx.save_figure(softmax_tv_figure(m), "C1_tv.png"))
 
 
 # ----------------------------------------------------------------------------- C2
@@ -392,70 +403,71 @@ def _c4_data():
     return X, y
 
 
+def separable_logistic_gd(T: int) -> dict:
+    """Everything C4 measures: full-batch GD from 0 on the mean logistic loss of the C4 data (7 separable points in
+    R^2) at half the stable step (`eta`, `eta_bound`) for T steps, ~200 log-spaced records (`t`), float64: ||w_t||
+    (`rho`) and, on the window t >= T/1000 (`win`, start `lo`), the fit a log t + b (`fit`, slope `slope`) against
+    ||w_hat|| of theory.svm_max_margin (`pred_slope`, relative error `rel`), the loss log-log slope (`loss_slope`),
+    the direction error ||w_t/||w_t|| - w_hat/||w_hat|| || (`dir_err`), and the SVM margin (`svm_margin`)."""
+    X, y = _c4_data()
+    w_hat, _ = th.svm_max_margin(X, y)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    m = {"T": T, "eta_bound": th.logistic_gd_lr_bound(X, reduction="mean")}
+    m["eta"] = eta = 0.5 * m["eta_bound"]
+
+    def loss(w):
+        return jnp.mean(jax.nn.softplus(-yj * (Xj @ w)))
+
+    m["t"], W, L, _ = _gd_trajectory(loss, jnp.zeros(2, F64), eta, T, 200)
+    t = m["t"]
+    m["rho"] = rho = np.linalg.norm(W, axis=1)
+    m["lo"] = T / 1000
+    m["win"] = win = t >= m["lo"]
+    m["fit"] = ng.fit_linear_law(t[win], rho[win], "log_t", n_boot=500, seed=0)
+    m["slope"] = m["fit"].params["a"]
+    m["pred_slope"] = float(np.linalg.norm(w_hat))
+    m["rel"] = abs(m["slope"] / m["pred_slope"] - 1)
+    m["dir_err"] = np.linalg.norm(W / rho[:, None] - w_hat / m["pred_slope"], axis=1)
+    m["loss_slope"] = ng.fit_loglog(t[win], L[win], n_boot=0).params["p"]
+    m["svm_margin"] = float(np.min(y * (X @ w_hat)))
+    return m
+
+
+C4_SOURCES = {"slope of ||w|| vs log t = ||w_hat||": "theory.svm_max_margin + theory.soudry_norm (Soudry et al. "
+                                                     "2018, Thm 3: w_t = w_hat log t + rho_t)",
+              "loss log-log slope": "Soudry et al. 2018 (loss ~ 1/t)"}
+
+
 @check("norm-growth", "C4", "Soudry et al. 2018: GD on separable logistic regression, w_t = w_hat log t + O(1): "
        "slope of ||w_t|| vs log t -> ||w_hat|| (SVM), loss ~ 1/t, direction error O(1/log t)", "T",
        home="7 separable points in R^2, GD at half the stable step, window t in [1e3, 1e6] (both modes)")
 def c4(ctx: Context) -> Result:
     _x64()
-    X, y = _c4_data()
-    w_hat, _ = th.svm_max_margin(X, y)
-    Xj, yj = jnp.asarray(X), jnp.asarray(y)
-    eta = 0.5 * th.logistic_gd_lr_bound(X, reduction="mean")
-
-    def loss(w):
-        return jnp.mean(jax.nn.softplus(-yj * (Xj @ w)))
-
-    T = 10**6  # quick too: the spec's window [1e3, 1e6] costs ~2 s (a 2-parameter model)
-    t, W, L, _ = _gd_trajectory(loss, jnp.zeros(2, F64), eta, T, 200)
-    rho = np.linalg.norm(W, axis=1)
-    lo = T / 1000
-    win = t >= lo
-    fit = ng.fit_linear_law(t[win], rho[win], "log_t", n_boot=500, seed=0)
-    slope = fit.params["a"]
-    pred_slope = float(np.linalg.norm(w_hat))
-    rel = abs(slope / pred_slope - 1)
-    dir_err = np.linalg.norm(W / rho[:, None] - w_hat / pred_slope, axis=1)
-    loss_slope = ng.fit_loglog(t[win], L[win], n_boot=0).params["p"]
-    # "in practice within 5% over t in [1e3, 1e6]" (spec C4)
-    gate = all_of(at_most("|slope / ||w_hat|| - 1|", rel, 0.05, why="spec C4: the O(1) remainder's drift"),
-                  close("loss log-log slope", loss_slope, -1.0, atol=0.05, why="log corrections ~1/log t"),
-                  at_most("direction error at T minus at the window start", dir_err[-1] - dir_err[np.argmax(win)],
+    # measurement: ||w_t|| against log t over [1e3, 1e6] (prediction: slope ||w_hat||), loss slope, direction error
+    m = separable_logistic_gd(T=10**6)  # quick too: the spec's window [1e3, 1e6] costs ~2 s (a 2-parameter model)
+    T, lo, fit, dir_err, i0 = m["T"], m["lo"], m["fit"], m["dir_err"], int(np.argmax(m["win"]))
+    # assumptions: separable data, a stable step, a window late enough for the O(1) remainder to fade
+    assumptions = [
+        meter("separable: min_i y_i w_hat . x_i (hard-margin SVM)", m["svm_margin"], ">=", 1 - 1e-9,
+              ref="Soudry et al. 2018, Assumption 1 (linearly separable data)"),
+        meter("eta / (2 / (beta sigma_max^2))", m["eta"] / m["eta_bound"], "<", 1,
+              ref="Soudry et al. 2018, Thm 3: eta < 2 / (beta sigma_max^2(X))"),
+        meter("window start t (the O(1) remainder fades as 1/log t)", lo, ">=", 1e3,
+              ref="the practical window [1e3, 1e6] of the 5% tolerance (ours)")]
+    # verdict: "in practice within 5% over t in [1e3, 1e6]" (spec C4); loss ~ 1/t; the direction error decreasing
+    gate = all_of(at_most("|slope / ||w_hat|| - 1|", m["rel"], 0.05, why="spec C4: the O(1) remainder's drift"),
+                  close("loss log-log slope", m["loss_slope"], -1.0, atol=0.05, why="log corrections ~1/log t"),
+                  at_most("direction error at T minus at the window start", dir_err[-1] - dir_err[i0],
                           0.0, why="decreasing"))
-    svm_margin = float(np.min(y * (X @ w_hat)))
-
-    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
-    axs[0].semilogx(t, rho, "-", lw=2, label="||w_t|| (GD)")
-    axs[0].semilogx(t[win], fit.params["a"] * np.log(t[win]) + fit.params["b"], "r--",
-                    label=f"fit a log t + b, a = {slope:.4f}")
-    axs[0].semilogx(t, pred_slope * np.log(t), "k:", label=f"||w_hat|| log t, ||w_hat|| = {pred_slope:.4f}")
-    axs[0].set_xlabel("step t")
-    axs[0].set_ylabel("||w_t||")
-    axs[0].legend(fontsize=7)
-    axs[1].loglog(t, dir_err, "-", label="||u_t - w_hat/||w_hat|| ||")
-    axs[1].loglog(t, 1 / np.log(t + 1), "k:", label="1/log t")
-    axs[1].set_xlabel("step t")
-    axs[1].legend(fontsize=7)
-    fig.suptitle("C4: logistic regression on separable data")
+    pred = {"slope of ||w|| vs log t = ||w_hat||": m["pred_slope"], "loss log-log slope": -1.0}
+    meas = {f"slope over t in [{lo:g}, {T:g}] (95% CI)": f"{m['slope']:.5f} [{fit.ci['a'][0]:.5f}, "
+            f"{fit.ci['a'][1]:.5f}]", "relative error": m["rel"], "loss log-log slope": m["loss_slope"],
+            "direction error at window start, end": [float(dir_err[i0]), float(dir_err[-1])]}
     return Result(
-        predicted={"slope of ||w|| vs log t = ||w_hat||": pred_slope, "loss log-log slope": -1.0},
-        measured={f"slope over t in [{lo:g}, {T:g}] (95% CI)": f"{slope:.5f} [{fit.ci['a'][0]:.5f}, {fit.ci['a'][1]:.5f}]",
-                  "relative error": rel, "loss log-log slope": loss_slope,
-                  "direction error at window start, end": [float(dir_err[np.argmax(win)]), float(dir_err[-1])]},
-        **gate.result_fields(), setting=f"n = 7 separable points in R^2, mean logistic loss, full-batch GD from 0, "
-        f"eta = {eta:.3f} (half the 2/(beta sigma^2) bound), T = {T:g}, float64",
-        assumptions=[
-            meter("separable: min_i y_i w_hat . x_i (hard-margin SVM)", svm_margin, ">=", 1 - 1e-9,
-                  ref="Soudry et al. 2018, Assumption 1 (linearly separable data)"),
-            meter("eta / (2 / (beta sigma_max^2))", eta / th.logistic_gd_lr_bound(X, reduction="mean"), "<", 1,
-                  ref="Soudry et al. 2018, Thm 3: eta < 2 / (beta sigma_max^2(X))"),
-            meter("window start t (the O(1) remainder fades as 1/log t)", lo, ">=", 1e3,
-                  ref="the practical window [1e3, 1e6] of the 5% tolerance (ours)"),
-        ],
-        sources={"slope of ||w|| vs log t = ||w_hat||": "theory.svm_max_margin + theory.soudry_norm (Soudry et al. "
-                                                        "2018, Thm 3: w_t = w_hat log t + rho_t)",
-                 "loss log-log slope": "Soudry et al. 2018 (loss ~ 1/t)"},
-        figure=ctx.save_figure(fig, "C4_soudry.png"),
-    )
+        predicted=pred, measured=meas, **gate.result_fields(), assumptions=assumptions, sources=C4_SOURCES,
+        setting=f"n = 7 separable points in R^2, mean logistic loss, full-batch GD from 0, "
+        f"eta = {m['eta']:.3f} (half the 2/(beta sigma^2) bound), T = {T:g}, float64",
+        figure=ctx.save_figure(soudry_figure(m), "C4_soudry.png"))
 
 
 def homogeneous_net_gd(T: int, eta: float = 0.5) -> dict:

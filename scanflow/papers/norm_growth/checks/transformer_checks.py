@@ -408,18 +408,15 @@ C9_RISE_MIN = 0.1  # ours: Fig. 4's curves rise by 0.23 (pre-norm) to 0.89 (post
 FIG4_DEPTH, FIG4_VOCAB, FIG4_SENTENCES, FIG4_LEN = 12, 10, 10, 10  # the Fig. 4 setting (paper Fig. 4, App. D)
 
 
-@check("norm-growth", "C9", "Fig. 4: for random-init 12-layer transformers (the paper's pre-norm LN(F(X)) + X and "
-       "post-norm, with and without biases) cos(h(c theta), h(1000 theta)) rises towards 1 over c in [1, 10]; a "
-       "trained large-norm model is ~1 already at c = 1", "C",
-       home="12 random-init layers (the Fig. 4 depth) on the Fig. 4 inputs, both modes (quick: 3 inits); trained: "
-            "the C8 homogeneous model with its premise met")
-def c9(ctx: Context) -> Result:
-    _x64()
-    L, S = FIG4_DEPTH, ctx.seeds(8, 3)
+def fig4_curves(ds, S: int) -> dict:
+    """Everything C9 measures: the Fig. 4 scale curves cos(h(c theta), h(1000 theta)) over the paper's c grid `cs`
+    (linspace(1, 10, 20)) on its inputs `x` (10 random sentences of length 10, vocabulary 10) for S random inits of
+    each 12-layer block of C9_BLOCKS (`blocks`, name -> (S, C)) and of standard pre-LN with biases (`std`); and for
+    every seed of the trained C8 homogeneous run `ds` on its eval batch (`tr`), with its growth summary (`gs`)."""
+    L = FIG4_DEPTH
     cs = np.linspace(1.0, 10.0, 20)  # the paper's grid
     x = _random_sentences(FIG4_VOCAB, FIG4_LEN, FIG4_SENTENCES)
     keys = jax.random.split(jax.random.PRNGKey(4), S)
-    curves, meas, gates, paths = {}, {}, [], {}
 
     def block_curves(kind, bias):
         spec = causal.CausalSpec(vocab=FIG4_VOCAB, d_model=64, n_heads=4, n_layers=L, d_ff=64,
@@ -430,63 +427,74 @@ def c9(ctx: Context) -> Result:
                (lambda q, xx: causal.apply(q, xx, spec)[0]))
         return scale_curves(fwd, P, x, cs)
 
-    for name, (kind, bias) in C9_BLOCKS.items():
-        cur = block_curves(kind, bias)  # (S, C)
-        path = trend("c", cs, [1.0 - cur[:, j] for j in range(len(cs))],
-                     why=f"{name}: 1 - cos(h(c theta), h(1000 theta)) over {S} random inits")
-        paths[name] = path
-        curves[f"{name} (mean of {S} inits)"] = cur.mean(0)
+    m = {"L": L, "S": S, "cs": cs, "x": x, "paper": th.FIG4_PAPER}
+    m["blocks"] = {name: block_curves(kind, bias) for name, (kind, bias) in C9_BLOCKS.items()}
+    m["std"] = block_curves("std-pre", True)
+    m["spec"], task = model_of(ds)
+    m["gs"] = growth_summary(ds, n_boot=200)
+    m["tr"] = scale_curves(lambda q, xx: causal.apply(q, xx, m["spec"])[0], params_at(ds), eval_batch(task)["x"], cs)
+    return m
+
+
+C9_SOURCES = {"random init: rises towards 1": "paper Fig. 4 (random-init models approach their saturated version "
+                                              "as c grows, with and without biases)",
+              "paper values": "paper Fig. 4, values read off the plotted data (theory.FIG4_PAPER)",
+              "trained >= 0.99": "theory.SAT_MIN (the C8 threshold)"}
+
+
+@check("norm-growth", "C9", "Fig. 4: for random-init 12-layer transformers (the paper's pre-norm LN(F(X)) + X and "
+       "post-norm, with and without biases) cos(h(c theta), h(1000 theta)) rises towards 1 over c in [1, 10]; a "
+       "trained large-norm model is ~1 already at c = 1", "C",
+       home="12 random-init layers (the Fig. 4 depth) on the Fig. 4 inputs, both modes (quick: 3 inits); trained: "
+            "the C8 homogeneous model with its premise met")
+def c9(ctx: Context) -> Result:
+    _x64()
+    # measurement: the scale curves of random-init blocks and of the trained C8 model (prediction: rising to 1)
+    m = fig4_curves(trained(ctx, "homogeneous"), S=ctx.seeds(8, 3))
+    L, S, cs, x, tr = m["L"], m["S"], m["cs"], m["x"], m["tr"]
+    # assumptions: the Fig. 4 setting (depth, inputs, c grid); the trained model's homogeneity and Prop. 1 premise
+    assumptions = [
+        meter("random init: depth", L, ">=", 12, ref="Merrill et al. 2021, Fig. 4 setting (12 layers)"),
+        holds("random init: Fig. 4 inputs (10 random sentences of length 10, vocabulary 10, c in linspace(1, 10, 20))",
+              bool(x.shape == (10, 10) and int(x.max()) < 10 and np.allclose(cs, np.linspace(1, 10, 20))),
+              "the paper's inputs", value=f"{x.shape[0]} x {x.shape[1]} tokens < {int(x.max()) + 1}, "
+              f"{len(cs)} c values in [{cs[0]:g}, {cs[-1]:g}]", ref="Merrill et al. 2021, Fig. 4"),
+        *[dataclasses.replace(a, name="trained: " + a.name)
+          for a in homogeneity_meters(m["spec"]) + premise_meters(m["gs"])]]
+    # verdict: each random-init block's 1 - cos falls with c beyond seed noise and by >= C9_RISE_MIN; trained ~ 1
+    paths = {name: trend("c", cs, [1.0 - cur[:, j] for j in range(len(cs))],
+                         why=f"{name}: 1 - cos(h(c theta), h(1000 theta)) over {S} random inits")
+             for name, cur in m["blocks"].items()}
+    gate = all_of(
+        *[at_most(f"{name}: slope + 2 se of 1 - cos per decade of c", path.slope + 2 * path.slope_se, 0,
+                  why="rises beyond seed noise") &
+          at_least(f"{name}: rise of cos from c = 1 to c = 10 (mean)", path.violation[0] - path.violation[-1],
+                   C9_RISE_MIN, ours="Fig. 4's rises are 0.23 to 0.89; a random init is far from saturated")
+          for name, path in paths.items()],
+        at_least("trained: cos at c = 1 (min over seeds)", tr[:, 0].min(), th.SAT_MIN,
+                 why="the C8 threshold (the same quantity as C8's sat(1000))"))
+    meas = {}
+    for name, cur in m["blocks"].items():
         se = cur.std(0, ddof=1) / np.sqrt(S)
         meas[f"{name}: cos at c = 1, 2.4, 4.8, 10 (mean +- se)"] = [
             f"{cur[:, j].mean():.3f} +- {se[j]:.3f}" for j in (0, 3, 8, -1)]
-        meas[f"{name}: slope of 1 - cos per decade of c"] = f"{path.slope:.3f} +- {path.slope_se:.3f}"
-        gates.append(at_most(f"{name}: slope + 2 se of 1 - cos per decade of c", path.slope + 2 * path.slope_se, 0,
-                             why="rises beyond seed noise") &
-                     at_least(f"{name}: rise of cos from c = 1 to c = 10 (mean)", path.violation[0] - path.violation[-1],
-                              C9_RISE_MIN, ours="Fig. 4's rises are 0.23 to 0.89; a random init is far from saturated"))
-    std = block_curves("std-pre", True)
-    curves[f"standard pre-LN X + F(LN X), biases (mean of {S})"] = std.mean(0)
+        meas[f"{name}: slope of 1 - cos per decade of c"] = f"{paths[name].slope:.3f} +- {paths[name].slope_se:.3f}"
     meas["(not gated) standard pre-LN X + F(LN X), biases, not the paper's block: cos at c = 1, 10 (mean)"] = [
-        float(std[:, 0].mean()), float(std[:, -1].mean())]
-    ds = trained(ctx, "homogeneous")
-    spec, task = model_of(ds)
-    params = params_at(ds)
-    gs = growth_summary(ds, n_boot=200)
-    batch = eval_batch(task)
-    tr = scale_curves(lambda q, xx: causal.apply(q, xx, spec)[0], params, batch["x"], cs)
-    curves["trained (C8 homogeneous model, seed 0)"] = tr[0]
+        float(m["std"][:, 0].mean()), float(m["std"][:, -1].mean())]
     meas["trained: cos at c = 1 per seed"] = tr[:, 0]
-    gates.append(at_least("trained: cos at c = 1 (min over seeds)", tr[:, 0].min(), th.SAT_MIN,
-                          why="the C8 threshold (the same quantity as C8's sat(1000))"))
-    gate = all_of(*gates)
     for name, (pc, pv) in th.FIG4_PAPER.items():
         meas[f"(not gated) paper Fig. 4, {name}: cos at c = {', '.join(f'{c:g}' for c in pc)}"] = list(pv)
-    fig = plots.sat_curves(cs, curves, {f"paper {k} (Fig. 4)": v for k, v in th.FIG4_PAPER.items()},
-                           title=f"C9: scale curves, logits, cos to c = 1000 ({L} layers)")
+    pred = {"random init, each block": "1 - cos falls with c beyond seed noise (rises towards 1), cos rising by "
+                                       f">= {C9_RISE_MIN:g} from c = 1 to c = 10",
+            "trained large-norm model at c = 1": f">= {th.SAT_MIN}"}
     return Result(
-        predicted={"random init, each block": "1 - cos falls with c beyond seed noise (rises towards 1), cos rising by "
-                                              f">= {C9_RISE_MIN:g} from c = 1 to c = 10",
-                   "trained large-norm model at c = 1": f">= {th.SAT_MIN}"},
-        measured=meas, **gate.result_fields(), seeds=S,
+        predicted=pred, measured=meas, **gate.result_fields(), seeds=S, assumptions=assumptions, sources=C9_SOURCES,
         setting=f"random init ({S} seeds): {L} layers, d=64, 4 heads, d_ff=64, learned positions, vocab 10, 10 random "
         "sentences of length 10, the paper's c grid linspace(1, 10, 20); cosine of the logits (the model exposes "
         "logits; the paper used encoder outputs). The paper's pre-norm block LN(F(X)) + X is written out "
         "(paper_prenorm_logits); post-norm is the model's LN(X + F(X)). The paper's widths and init differ, so its "
         "Fig. 4 values are a reference, not a prediction. Trained: the C8 homogeneous model, every seed",
-        figure=ctx.save_figure(fig, "C9_scale_curves.png"),
-        assumptions=[
-            meter("random init: depth", L, ">=", 12, ref="Merrill et al. 2021, Fig. 4 setting (12 layers)"),
-            holds("random init: Fig. 4 inputs (10 random sentences of length 10, vocabulary 10, c in linspace(1, 10, 20))",
-                  bool(x.shape == (10, 10) and int(x.max()) < 10 and np.allclose(cs, np.linspace(1, 10, 20))),
-                  "the paper's inputs", value=f"{x.shape[0]} x {x.shape[1]} tokens < {int(x.max()) + 1}, "
-                  f"{len(cs)} c values in [{cs[0]:g}, {cs[-1]:g}]", ref="Merrill et al. 2021, Fig. 4"),
-            *[dataclasses.replace(a, name="trained: " + a.name) for a in homogeneity_meters(spec) + premise_meters(gs)],
-        ],
-        sources={"random init: rises towards 1": "paper Fig. 4 (random-init models approach their saturated version "
-                                                 "as c grows, with and without biases)",
-                 "paper values": "paper Fig. 4, values read off the plotted data (theory.FIG4_PAPER)",
-                 "trained >= 0.99": "theory.SAT_MIN (the C8 threshold)"},
-    )
+        figure=ctx.save_figure(plots.fig4_scale_figure(m), "C9_scale_curves.png"))
 
 
 # ----------------------------------------------------------------------------- C10
@@ -510,39 +518,30 @@ def _mean_m_visible(A, nvis_min=4):
     return per_seq, np.asarray(m)[np.asarray(keep)]
 
 
-@check("norm-growth", "C10", "Fig. 3 / Sec. 4.3 head classes: the trained argmax (running-max) head is local under "
-       "saturation (mean support = the ideal head's); the official code's multiplicative mask gives (n-1)/2 + 1/n", "C",
-       home="(a) the C8 homogeneous model at its saturated version (sat(1000) >= 0.99), premise met; (d) scores "
-            "negative with a unique max (both modes)")
-def c10(ctx: Context) -> Result:
-    pred, meas, gates = {}, {}, []
-    # (a) argmax head: the C8 homogeneous model, saturated at c = 1000
-    ds = trained(ctx, "homogeneous")
+def support_sizes(ds) -> dict:
+    """Everything C10 measures. (a) For every seed of the C8 homogeneous run (`ds`), at c = 1000 on the eval batch:
+    sat(1000), the head's class, mean support m, split and the standard error of the per-sequence mean m over the
+    queries with >= 4 visible keys (`seeds`), beside theory.argmax_head_reference (`ref_a`). (d) The artefact
+    parameters under the multiplicative and the -inf mask: the saturated support sizes (`m_mult`, `m_neginf`), their
+    mean m and split (`mm`, `sp_m`) against theory.multiplicative_mask_reference (`ref_d`), and the precondition
+    (visible scores negative, `neg`, with a unique max, `unique_max`). The run's growth summary (`gs`)."""
     spec, task = model_of(ds)
     params = params_at(ds)
     batch = eval_batch(task)
     S = jax.tree_util.tree_leaves(params)[0].shape[0]
-    ref_a = th.argmax_head_reference(V_MAX, T_SEQ)
-    m_a, sat_a = [], []
+    n = T_SEQ
+    m = {"spec": spec, "S": S, "n": n, "ref_a": th.argmax_head_reference(V_MAX, T_SEQ),
+         "ref_d": th.multiplicative_mask_reference(n), "seeds": []}
     for s in range(S):
         p = _seed(params, s)
         lg, _ = causal.apply(p, batch["x"], spec)
         l1, A = causal.apply(sat.scale_all(p, 1000.0), batch["x"], spec)
-        sat_a.append(float(sat.sat(lg, l1)))
         cl = sat.classify_heads(A[0], MASK_TT)
         per_seq, m_keep = _mean_m_visible(A[0])
-        se = per_seq.std(ddof=1) / np.sqrt(len(per_seq))
-        gates.append(at_least(f"(a) seed {s}: head local (1 = local)", float(cl["class_H"][0] == sat.LOCAL), 1) &
-                     at_most(f"(a) seed {s}: |mean m - ideal|", abs(cl["mean_m_H"][0] - ref_a["mean_m"]), 4 * se,
-                             why="4 standard errors over 256 sequences"))
-        meas[f"(a) argmax task seed {s}: class, mean m, split"] = (
-            f"{sat.CLASS_NAMES[cl['class_H'][0]]}, {cl['mean_m_H'][0]:.4f} (4 se = {4 * se:.4f}), "
-            f"{cl['split_H'][0]:.4f}")
-        m_a.append(m_keep)
-    pred["(a) argmax head: class, mean m, split"] = f"local, {ref_a['mean_m']:.4f}, {ref_a['split']:.4f}"
+        m["seeds"].append({"sat": float(sat.sat(lg, l1)), "class": cl["class_H"][0], "mean_m": cl["mean_m_H"][0],
+                           "split": cl["split_H"][0], "se": per_seq.std(ddof=1) / np.sqrt(len(per_seq)),
+                           "m_keep": m_keep})
     # (d) the multiplicative-mask artefact on the causal model (docs/papers/norm_growth.md, the mask artefact)
-    n = T_SEQ
-    ref_d = th.multiplicative_mask_reference(n)
     res_d = {}
     pa = artefact_params(causal.CausalSpec(vocab=V_MAX, d_model=D_MODEL, pos="learned", max_len=n),
                          jax.random.PRNGKey(7))
@@ -554,41 +553,58 @@ def c10(ctx: Context) -> Result:
         res_d[mode] = (np.asarray(m_d), s_)
     s_vis = res_d["neg_inf"][1]
     vis = np.isfinite(s_vis)
-    unique_max = bool(np.all((s_vis == np.max(np.where(vis, s_vis, -np.inf), -1, keepdims=True)).sum(-1) == 1))
-    neg = bool(np.all(s_vis[vis] < 0))
-    mm = float(res_d["multiply"][0].mean())
-    sp_m = float(np.mean(res_d["multiply"][0] > 1))
-    gates.append(at_most("(d) multiply mask: |mean m - (n-1)/2 - 1/n|", abs(mm - ref_d["mean_m"]), 1e-12,
-                         why="exact (structural ties)") &
-                 at_most("(d) multiply mask: |split - (n-2)/n|", abs(sp_m - ref_d["split"]), 1e-12) &
-                 at_most("(d) -inf mask: max support", float(res_d["neg_inf"][0].max()), 1))
+    m["unique_max"] = bool(np.all((s_vis == np.max(np.where(vis, s_vis, -np.inf), -1, keepdims=True)).sum(-1) == 1))
+    m["neg"] = bool(np.all(s_vis[vis] < 0))
+    m["m_mult"], m["m_neginf"] = res_d["multiply"][0], res_d["neg_inf"][0]
+    m["mm"] = float(m["m_mult"].mean())
+    m["sp_m"] = float(np.mean(m["m_mult"] > 1))
+    m["gs"] = growth_summary(ds, n_boot=200)
+    return m
+
+
+C10_SOURCES = {"(a)": "theory.argmax_head_reference (ours: the exact multiplicity law of the prefix max; ties "
+                      "between copies of the max are structural)",
+               "(a) local": "paper Fig. 3 (argmax-like heads, one position attended)",
+               "(d)": "theory.multiplicative_mask_reference (ours: the official code's scores * mask)"}
+
+
+@check("norm-growth", "C10", "Fig. 3 / Sec. 4.3 head classes: the trained argmax (running-max) head is local under "
+       "saturation (mean support = the ideal head's); the official code's multiplicative mask gives (n-1)/2 + 1/n", "C",
+       home="(a) the C8 homogeneous model at its saturated version (sat(1000) >= 0.99), premise met; (d) scores "
+            "negative with a unique max (both modes)")
+def c10(ctx: Context) -> Result:
+    # measurement: (a) the argmax head of the C8 homogeneous model at c = 1000, (d) the mask artefact; predictions
+    # beside them (theory.argmax_head_reference, theory.multiplicative_mask_reference)
+    m = support_sizes(trained(ctx, "homogeneous"))
+    ref_a, ref_d, spec = m["ref_a"], m["ref_d"], m["spec"]
+    # assumptions: Prop. 1's homogeneity and premise, the network saturated; (d) the artefact's precondition
+    assumptions = homogeneity_meters(spec) + premise_meters(m["gs"]) + [
+        saturated_meter([x["sat"] for x in m["seeds"]], "(a) the trained network"),
+        holds("(d) visible scores negative with a unique max (the artefact's precondition)",
+              m["neg"] and m["unique_max"], "negative, unique max", ref="theory.multiplicative_mask_reference (ours)")]
+    # verdict: every seed's head local at the ideal mean m (4 se); the artefact exact, the -inf mask support 1
+    gate = all_of(
+        *[at_least(f"(a) seed {s}: head local (1 = local)", float(x["class"] == sat.LOCAL), 1) &
+          at_most(f"(a) seed {s}: |mean m - ideal|", abs(x["mean_m"] - ref_a["mean_m"]), 4 * x["se"],
+                  why="4 standard errors over 256 sequences") for s, x in enumerate(m["seeds"])],
+        at_most("(d) multiply mask: |mean m - (n-1)/2 - 1/n|", abs(m["mm"] - ref_d["mean_m"]), 1e-12,
+                why="exact (structural ties)") &
+        at_most("(d) multiply mask: |split - (n-2)/n|", abs(m["sp_m"] - ref_d["split"]), 1e-12) &
+        at_most("(d) -inf mask: max support", float(m["m_neginf"].max()), 1))
+    pred, meas = {}, {}
+    for s, x in enumerate(m["seeds"]):
+        meas[f"(a) argmax task seed {s}: class, mean m, split"] = (
+            f"{sat.CLASS_NAMES[x['class']]}, {x['mean_m']:.4f} (4 se = {4 * x['se']:.4f}), {x['split']:.4f}")
+    pred["(a) argmax head: class, mean m, split"] = f"local, {ref_a['mean_m']:.4f}, {ref_a['split']:.4f}"
     pred["(d) multiply mask: mean m, split; -inf mask: m"] = f"{ref_d['mean_m']:.4f}, {ref_d['split']:.4f}; 1"
-    meas["(d) multiply mask: mean m, split; -inf mask: max m"] = f"{mm:.4f}, {sp_m:.4f}; {res_d['neg_inf'][0].max()}"
-    gate = all_of(*gates)
-    gs = growth_summary(ds, n_boot=200)
-    counts = {"argmax head (trained, c=1000)": np.concatenate(m_a),
-              "multiplicative-mask artefact": res_d["multiply"][0].ravel()}
-    fig = plots.support_histogram(counts, {"argmax reference": ref_a["mean_m"],
-                                           "artefact (n-1)/2 + 1/n": ref_d["mean_m"]},
-                                  title=f"C10: saturated support sizes, T = {n} (queries with >= 4 keys; "
-                                        "artefact: all)")
+    meas["(d) multiply mask: mean m, split; -inf mask: max m"] = (
+        f"{m['mm']:.4f}, {m['sp_m']:.4f}; {m['m_neginf'].max()}")
     return Result(
-        predicted=pred, measured=meas, **gate.result_fields(), seeds=S,
+        predicted=pred, measured=meas, **gate.result_fields(), seeds=m["S"], assumptions=assumptions,
         setting=f"(a) C8 homogeneous model on running max V={V_MAX}, T={T_SEQ}; (d) causal model with "
-        "b_Q = -b_K = 3 e_1, "
-        "other weights x0.05: negative visible scores with a unique max",
-        notes="The counting (mean) head is C10-count.",
-        figure=ctx.save_figure(fig, "C10_support_hist.png"),
-        assumptions=homogeneity_meters(spec) + premise_meters(gs) + [
-            saturated_meter(sat_a, "(a) the trained network"),
-            holds("(d) visible scores negative with a unique max (the artefact's precondition)", neg and unique_max,
-                  "negative, unique max", ref="theory.multiplicative_mask_reference (ours)"),
-        ],
-        sources={"(a)": "theory.argmax_head_reference (ours: the exact multiplicity law of the prefix max; ties "
-                        "between copies of the max are structural)",
-                 "(a) local": "paper Fig. 3 (argmax-like heads, one position attended)",
-                 "(d)": "theory.multiplicative_mask_reference (ours: the official code's scores * mask)"},
-    )
+        "b_Q = -b_K = 3 e_1, other weights x0.05: negative visible scores with a unique max",
+        notes="The counting (mean) head is C10-count.", sources=C10_SOURCES,
+        figure=ctx.save_figure(plots.argmax_support_figure(m), "C10_support_hist.png"))
 
 
 def _head_stats(spec, params, batch) -> dict:
@@ -604,6 +620,43 @@ def _global_violation(lg, l1, A1, min_ratio=0.9):
     return min_ratio - float(sat.classify_heads(A1[0], MASK_TT)["mean_r_H"][0])
 
 
+def count_heads(ds, ds_b) -> dict:
+    """Everything C10-count measures. For every seed of the majority run from a standard init (`ds`): the saturated
+    head's statistics at c = 1000 on the eval batch (`seeds`, `_head_stats`), beside
+    theory.prefix_uniform_reference_visible (`ref`); the run's growth summary (`gs`). For seed 0 of the run with the
+    head built in at init (`ds_b`, W_Q = W_K = 0): its head statistics (`b`) and sum |W_Q, W_K, b_Q, b_K| after
+    training (`qk_norm`). The support sizes of seed 0 of both (`m_nat`, `m_b`, queries with >= 4 keys)."""
+    spec, task = model_of(ds)
+    params = params_at(ds)
+    batch = eval_batch(task)
+    S = ds.sizes["seed"]
+    m = {"spec": spec, "batch": batch, "t": steps_of(ds), "S": S, "n": T_SEQ,
+         "ref": th.prefix_uniform_reference_visible(T_SEQ)}
+    m["seeds"] = [_head_stats(spec, _seed(params, s), batch) for s in range(S)]
+    m["gs"] = growth_summary(ds, n_boot=200)
+    m["spec_b"], task_b = model_of(ds_b)
+    p0 = params_at(ds_b, seed=0)
+    m["qk_norm"] = float(sum(jnp.sum(jnp.abs(v)) for v in jax.tree_util.tree_leaves(
+        {k: p0["attn"]["layer_0"][k] for k in ("q", "k")})))
+    m["b"] = _head_stats(m["spec_b"], p0, eval_batch(task_b))
+    m["m_nat"] = _mean_m_visible(m["seeds"][0]["A_sat"][0])[1]
+    m["m_b"] = _mean_m_visible(m["b"]["A_sat"][0])[1]
+    return m
+
+
+def _c10_count_notes(m: dict) -> str:
+    return ("Under saturation a nonzero score gap between the two token types breaks the near-tie of the soft "
+            "head: it averages over one token type (selective), which cannot count. A uniform head needs a "
+            "structural tie (W_Q W_K^T = 0, ours), which the built-in head has and training from a standard init "
+            "does not reach.")
+
+
+C10_COUNT_SOURCES = {
+    "global head": "paper Fig. 3 / Sec. 4.3 (mean-like heads); the TACL mean head (Merrill et al. 2022)",
+    "mean m, split": "theory.prefix_uniform_reference_visible (uniform over the visible prefix)",
+    "|acc - acc_sat| <= 0.01": "ours (the C8 threshold)"}
+
+
 @check("norm-growth", "C10-count", "Fig. 3 / Sec. 4.3 mean-like heads: a transformer trained from a standard init on "
        "a counting task (majority) has a global (uniform) head under saturation, and the saturated model still "
        "solves the task", "C", expected="fail",
@@ -616,62 +669,40 @@ def _global_violation(lg, l1, A1, min_ratio=0.9):
        home="the C8 homogeneous block (no biases, no residual) trained on majority from a standard init, Prop. 1's "
             "premise met (both modes)")
 def c10_count(ctx: Context) -> Result:
+    # measurement: the saturated head of the majority runs (natural init; head built in at init, reported), the
+    # prediction beside it (theory.prefix_uniform_reference_visible)
     ds = trained(ctx, "count-homogeneous")
-    spec, task = model_of(ds)
-    t, params = steps_of(ds), params_at(ds)
-    batch = eval_batch(task)
-    S = ds.sizes["seed"]
-    ref = th.prefix_uniform_reference_visible(T_SEQ)
-    st = [_head_stats(spec, _seed(params, s), batch) for s in range(S)]
-    gates, meas = [], {}
-    for s, x in enumerate(st):
-        gates.append(at_least(f"seed {s}: mean r of the saturated head", x["mean_r"], 0.9,
-                              why="global (the classifier's rule: mean r >= 0.9)") &
-                     at_most(f"seed {s}: |acc - acc_sat|", abs(x["acc"] - x["acc_sat"]), DACC_MAX,
-                             why="the saturated model still counts"))
-        meas[f"seed {s}: class, mean m, mean r, split; acc soft / c=1000; sat(1000)"] = (
-            f"{sat.CLASS_NAMES[x['class']]}, {x['mean_m']:.3f}, {x['mean_r']:.3f}, {x['split']:.3f}; "
-            f"{x['acc']:.3f} / {x['acc_sat']:.3f}; {x['sat']:.4f}")
-    gate = all_of(*gates)
-    gs = growth_summary(ds, n_boot=200)
-    path, _ = sat_path(spec, ds, batch, _global_violation, gate="seed 0: mean r of the saturated head",
+    m = count_heads(ds, trained(ctx, "count", zero_qk=True))
+    spec, ref, b = m["spec"], m["ref"], m["b"]
+    # assumptions: Prop. 1's homogeneity and premise on the natural run
+    assumptions = homogeneity_meters(spec) + premise_meters(m["gs"])
+    # verdict: every seed's saturated head global (mean r >= 0.9) and still counting; the regime path along
+    # training; the built-in head observed OUTSIDE
+    gate = all_of(*[at_least(f"seed {s}: mean r of the saturated head", x["mean_r"], 0.9,
+                             why="global (the classifier's rule: mean r >= 0.9)") &
+                    at_most(f"seed {s}: |acc - acc_sat|", abs(x["acc"] - x["acc_sat"]), DACC_MAX,
+                            why="the saturated model still counts") for s, x in enumerate(m["seeds"])])
+    path, _ = sat_path(spec, ds, m["batch"], _global_violation, gate="seed 0: mean r of the saturated head",
                        why="violation = 0.9 - mean r of the saturated head: does it become global as the norm grows?")
-    # what a head built in at init gives: W_Q = W_K = 0 (qk_scale 0, configs/norm_growth_majority.yaml), reported
-    ds_b = trained(ctx, "count", zero_qk=True)
-    spec_b, task_b = model_of(ds_b)
-    bb = eval_batch(task_b)
-    p0 = params_at(ds_b, seed=0)
-    qk_norm = float(sum(jnp.sum(jnp.abs(v)) for v in jax.tree_util.tree_leaves(
-        {k: p0["attn"]["layer_0"][k] for k in ("q", "k")})))
-    b = _head_stats(spec_b, p0, bb)
-    meas["(not gated) head built in at init, W_Q = W_K = 0 (post-LN model): class, mean m, split; acc soft / c=1000; "
-         "sum |W_Q, W_K, b_Q, b_K| after training"] = (
-        f"{sat.CLASS_NAMES[b['class']]}, {b['mean_m']:.4f}, {b['split']:.4f}; {b['acc']:.3f} / {b['acc_sat']:.3f}; "
-        f"{qk_norm:g}")
     built_in = observe("head built in at init (W_Q = W_K = 0, the post-LN model of configs/norm_growth_majority.yaml, "
                        "seed 0)",
                        at_least("built-in head: mean r of the saturated head", b["mean_r"], 0.9) &
                        at_most("built-in head: |acc - acc_sat|", abs(b["acc"] - b["acc_sat"]), DACC_MAX),
-                       homogeneity_meters(spec_b))
-    m_nat = _mean_m_visible(st[0]["A_sat"][0])[1]
-    m_b = _mean_m_visible(b["A_sat"][0])[1]
-    fig = plots.support_histogram({"natural init (seed 0, c=1000)": m_nat, "W_Q = W_K = 0 built in": m_b},
-                                  {"prefix-uniform reference": ref["mean_m"]},
-                                  title=f"C10-count: saturated support sizes on majority, T = {T_SEQ}")
+                       homogeneity_meters(m["spec_b"]))
+    meas = {}
+    for s, x in enumerate(m["seeds"]):
+        meas[f"seed {s}: class, mean m, mean r, split; acc soft / c=1000; sat(1000)"] = (
+            f"{sat.CLASS_NAMES[x['class']]}, {x['mean_m']:.3f}, {x['mean_r']:.3f}, {x['split']:.3f}; "
+            f"{x['acc']:.3f} / {x['acc_sat']:.3f}; {x['sat']:.4f}")
+    meas["(not gated) head built in at init, W_Q = W_K = 0 (post-LN model): class, mean m, split; acc soft / c=1000; "
+         "sum |W_Q, W_K, b_Q, b_K| after training"] = (
+        f"{sat.CLASS_NAMES[b['class']]}, {b['mean_m']:.4f}, {b['split']:.4f}; {b['acc']:.3f} / {b['acc_sat']:.3f}; "
+        f"{m['qk_norm']:g}")
+    pred = {"saturated head: class, mean m, split": f"global, {ref['mean_m']:.4f}, {ref['split']:.4f}",
+            "|acc - acc_sat|": f"<= {DACC_MAX}"}
     return Result(
-        predicted={"saturated head: class, mean m, split": f"global, {ref['mean_m']:.4f}, {ref['split']:.4f}",
-                   "|acc - acc_sat|": f"<= {DACC_MAX}"},
-        measured=meas, **gate.result_fields(), seeds=S,
+        predicted=pred, measured=meas, **gate.result_fields(), seeds=m["S"], assumptions=assumptions,
         setting=f"{spec}; majority over binary tokens (per-sequence rate ~ U(0,1)), T={T_SEQ}; the C8 model and "
-        f"training (Adam lr={LR}, {int(t[-1])} steps), standard init; saturated at c = 1000 on 256 fresh sequences",
-        notes="Under saturation a nonzero score gap between the two token types breaks the near-tie of the soft "
-              "head: it averages over one token type (selective), which cannot count. A uniform head needs a "
-              "structural tie (W_Q W_K^T = 0, ours), which the built-in head has and training from a standard init "
-              "does not reach.",
-        figure=ctx.save_figure(fig, "C10_count_support.png"),
-        assumptions=homogeneity_meters(spec) + premise_meters(gs),
-        regime=path, outside=[built_in],
-        sources={"global head": "paper Fig. 3 / Sec. 4.3 (mean-like heads); the TACL mean head (Merrill et al. 2022)",
-                 "mean m, split": "theory.prefix_uniform_reference_visible (uniform over the visible prefix)",
-                 "|acc - acc_sat| <= 0.01": "ours (the C8 threshold)"},
-    )
+        f"training (Adam lr={LR}, {int(m['t'][-1])} steps), standard init; saturated at c = 1000 on 256 fresh "
+        "sequences", notes=_c10_count_notes(m), regime=path, outside=[built_in], sources=C10_COUNT_SOURCES,
+        figure=ctx.save_figure(plots.count_support_figure(m), "C10_count_support.png"))
